@@ -1,0 +1,1 @@
+"""Spotter's station daemon: the pure safety core and the shell around it."""

@@ -1,0 +1,165 @@
+"""Safety profiles (SPEC section 6): the built-in ``beginner`` and ``standard``, and TOML files.
+
+A profile file names a ``base`` (default ``beginner``) and overrides any of its numbers. An
+unknown key or an impossible value is an error that names the key and the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SESSION_HARD_CAP_S = 600.0
+"""Inverted time in one session at which ``session.total_limit`` is high, in every profile."""
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message names the file and the key."""
+
+
+class Profile(BaseModel):
+    """Every number the safety rules use. Names carry their unit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    # angle and time
+    max_angle_deg: float = Field(gt=10, le=90)
+    angle_high_margin_deg: float = Field(default=20, gt=0)
+    angle_delay_s: float = Field(default=2, ge=0)
+    max_hold_s: float = Field(gt=0)
+    min_rest_s: float = Field(default=90, ge=0)
+    max_session_inverted_s: float = Field(gt=0, le=SESSION_HARD_CAP_S)
+    max_day_inverted_s: float = Field(default=900, gt=0)
+    session_idle_end_s: float = Field(default=600, gt=0)
+    # motion and falls (not validated on tables: keep them adjustable)
+    come_up_max_dps: float = Field(default=30, gt=0)
+    motion_max_dps: float = Field(default=90, gt=0)
+    motion_delay_s: float = Field(default=0.5, ge=0)
+    freefall_g: float = Field(default=0.5, gt=0, lt=1)
+    freefall_min_s: float = Field(default=0.08, gt=0)
+    impact_g: float = Field(default=2.5, gt=1)
+    impact_window_s: float = Field(default=1.0, gt=0)
+    shock_g: float = Field(default=3.0, gt=1)
+    # heart rate
+    hr_high_bpm: float = Field(default=120, gt=40, lt=220)
+    hr_high_delay_s: float = Field(default=10, ge=0)
+    hr_critical_high_cap_bpm: float = Field(default=150, gt=40, le=220)
+    hr_max_fraction: float = Field(default=0.85, gt=0, le=1)
+    hr_critical_high_delay_s: float = Field(default=5, ge=0)
+    hr_low_bpm: float = Field(default=45, ge=30, lt=120)
+    hr_low_delay_s: float = Field(default=10, ge=0)
+    hr_critical_low_bpm: float = Field(default=40, ge=30, lt=120)
+    hr_critical_low_delay_s: float = Field(default=5, ge=0)
+    hr_spike_bpm: float = Field(default=30, gt=0)
+    hr_spike_baseline_s: float = Field(default=60, gt=0)
+    hr_spike_rise_s: float = Field(default=15, gt=0)
+    hr_spike_delay_s: float = Field(default=5, ge=0)
+    hr_spike_posture_s: float = Field(default=20, ge=0)
+    hr_artifact_fraction: float = Field(default=0.2, gt=0, lt=1)
+    hr_artifact_window_s: float = Field(default=30, gt=0)
+    hr_artifact_delay_s: float = Field(default=30, ge=0)
+    hr_lost_delay_s: float = Field(default=5, gt=0)
+    hr_lost_high_s: float = Field(default=30, gt=0)
+    # sensors and the user
+    tilt_lost_delay_s: float = Field(default=2, gt=0)
+    tilt_lost_high_s: float = Field(default=10, gt=0)
+    symptom_fall_deg: float = Field(default=5, gt=0)
+    symptom_window_s: float = Field(default=15, gt=0)
+    not_returning_fall_deg: float = Field(default=5, gt=0)
+    not_returning_window_s: float = Field(default=30, gt=0)
+    battery_low_percent: float = Field(default=15, ge=0, le=100)
+    spotter_required: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        pairs = (
+            ("hr_critical_low_bpm", "hr_low_bpm"),
+            ("hr_low_bpm", "hr_high_bpm"),
+            ("come_up_max_dps", "motion_max_dps"),
+            ("impact_g", "shock_g"),
+            ("hr_lost_delay_s", "hr_lost_high_s"),
+            ("tilt_lost_delay_s", "tilt_lost_high_s"),
+        )
+        for low, high in pairs:
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low} ({getattr(self, low)}) is above {high}")
+        if self.max_hold_s > self.max_session_inverted_s:
+            raise ValueError(
+                f"max_hold_s ({self.max_hold_s}) is above max_session_inverted_s "
+                f"({self.max_session_inverted_s})"
+            )
+        return self
+
+    def hr_critical_high_bpm(self, age_years: float | None) -> float:
+        """The high-priority heart-rate limit: min(cap, 0.85 x (208 - 0.7 x age)) (Tanaka)."""
+        if age_years is None:
+            return self.hr_critical_high_cap_bpm
+        return min(self.hr_critical_high_cap_bpm, self.hr_max_fraction * (208 - 0.7 * age_years))
+
+
+BUILTIN: dict[str, Profile] = {
+    "beginner": Profile(
+        name="beginner",
+        max_angle_deg=30,
+        max_hold_s=60,
+        max_session_inverted_s=300,
+        spotter_required=True,
+    ),
+    "standard": Profile(
+        name="standard",
+        max_angle_deg=60,
+        max_hold_s=120,
+        max_session_inverted_s=600,
+    ),
+}
+DEFAULT_PROFILE = "beginner"
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "profile"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key missing"
+        problems.append(f"{key}: {msg}")
+    return f"{source}: " + "; ".join(problems)
+
+
+def profile_from_mapping(data: dict[str, Any], source: str) -> Profile:
+    """A profile from parsed TOML: ``base`` (a built-in name) plus overrides."""
+    values = dict(data)
+    base_name = values.pop("base", DEFAULT_PROFILE)
+    if base_name not in BUILTIN:
+        known = ", ".join(BUILTIN)
+        raise ProfileError(f"{source}: base: unknown profile {base_name!r} (built in: {known})")
+    merged = BUILTIN[base_name].model_dump()
+    merged["name"] = Path(source).stem if "name" not in values else values["name"]
+    merged.update(values)
+    try:
+        return Profile.model_validate(merged)
+    except ValidationError as exc:
+        raise ProfileError(_describe(exc, source)) from None
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """A built-in profile by name, or a TOML profile file by path."""
+    if name_or_path in BUILTIN:
+        return BUILTIN[name_or_path]
+    path = Path(name_or_path)
+    if not path.exists():
+        known = ", ".join(BUILTIN)
+        raise ProfileError(f"{name_or_path}: no such built-in profile ({known}) or file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    return profile_from_mapping(data, str(path))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from monitor.alarms import AlarmEvent
 from monitor.core import SafetyCore
 from monitor.profiles import Profile
-from monitor.trace import TraceReader
+from monitor.trace import Record, TraceReader
 
 TICK_S = 0.1
 """Time advances between records in steps of at most this, so time-based alarms are on time."""
@@ -20,11 +20,14 @@ def core_for(reader: TraceReader, profile: Profile, age_years: float | None) -> 
     return SafetyCore(header.sensors, profile, age_years=age_years, started_at=header.started_at)
 
 
-def replay(reader: TraceReader, core: SafetyCore) -> Iterator[AlarmEvent]:
-    """Every alarm event of the trace, in time order. Raises TraceError on a bad line."""
+def replay(records: Iterable[Record], core: SafetyCore) -> Iterator[AlarmEvent]:
+    """Every alarm event of the records (a trace), in time order.
+
+    Reading a :class:`TraceReader` raises TraceError on a bad line.
+    """
     ticks = 1 / TICK_S
     last = 0.0
-    for record in reader:
+    for record in records:
         t = record.t
         if t - last > TICK_S:
             for k in range(math.floor(last * ticks) + 1, math.ceil(t * ticks)):

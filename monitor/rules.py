@@ -242,17 +242,19 @@ class RuleEngine:
     def angle_over_limit(self, t: float) -> Want | None:
         """theta > max_angle for 2 s: medium; theta > max_angle + 20 for 2 s: high."""
         theta = self.s.theta
-        limit = self.p.max_angle_deg
-        over = theta is not None and theta > limit
-        held_med = self._angle[0].held(over, t)
-        if held_med < self.p.angle_delay_s:
+        if theta is None:
+            self._angle[0].held(False, t)
             self._angle[1].held(False, t)
             return None
-        assert theta is not None
-        high_limit = limit + self.p.angle_high_margin_deg
-        if self._angle[1].held(theta > high_limit, t) >= self.p.angle_delay_s:
+        p = self.p
+        limit = p.max_angle_deg
+        high_limit = limit + p.angle_high_margin_deg
+        if self._angle[1].held(theta > high_limit, t) >= p.angle_delay_s:
+            self._angle[0].held(True, t)
             return (HIGH, theta, high_limit)
-        return (MEDIUM, theta, limit)
+        if self._angle[0].held(theta > limit, t) >= p.angle_delay_s:
+            return (MEDIUM, theta, limit)
+        return None
 
     def hold_limit(self, t: float) -> Want | None:
         """Continuous inverted time >= max_hold: medium; >= 2 x max_hold: high."""
@@ -506,7 +508,7 @@ class RuleEngine:
                 else "STOP pressed: the user feels unwell"
             ),
             "inversion.not_returning": lambda: (
-                f"Not coming up: fell {v:.0f}° in 30 s (< {lim:.0f}°)"
+                f"Not coming up: fell {max(v, 0.0):.0f}° in 30 s (< {lim:.0f}°)"
             ),
             "sensor.battery_low": lambda: (
                 "Battery low: "

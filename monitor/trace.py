@@ -199,6 +199,8 @@ class TraceReader:
     def _record(self, obj: Any) -> Record:
         if not isinstance(obj, dict):
             raise self._fail("a trace line must be a JSON object")
+        if "spotter_trace" in obj:
+            raise self._fail("a second header: only the first line may be one")
         t = obj.get("t")
         if t.__class__ is not float and (t.__class__ is not int):
             raise self._fail(f"t must be a number of seconds, not {t!r}")
@@ -243,8 +245,6 @@ class TraceReader:
             return UserInput(t, kind, alarm, by)
         if obj.get("end") is True:
             return End(t)
-        if "spotter_trace" in obj:
-            raise self._fail("a second header: only the first line may be one")
         raise self._fail("not a trace record: needs hex (notification), link, input or end")
 
 

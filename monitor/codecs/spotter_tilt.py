@@ -193,7 +193,10 @@ def decode_control(data: bytes) -> ControlCommand:
         op = ControlOp(data[0])
     except ValueError:
         raise ControlPointError(
-            "opcode", f"unknown opcode 0x{data[0]:02x}: ATT error 0x80", data, ATT_UNKNOWN_OPCODE
+            "opcode",
+            f"unknown opcode: ATT error 0x80 (opcode 0x{data[0]:02x})",
+            data,
+            ATT_UNKNOWN_OPCODE,
         ) from None
     want = 2 if op is ControlOp.SET_RATE else 1
     if op is ControlOp.SET_RATE and len(data) < 2:

@@ -1,0 +1,189 @@
+"""``spotter replay`` as SPEC section 8 says: output, exit status, errors, determinism."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SPOTTER = [sys.executable, "-m", "monitor.cli"]
+HEADER = {
+    "spotter_trace": 1,
+    "station": "home",
+    "started_at": "2026-11-22T10:00:00+00:00",
+    "sensors": {
+        "hr": {"kind": "heart_rate"},
+        "tilt": {
+            "kind": "spotter_tilt",
+            "calibration": {"offset_deg": 0.0, "sign": 1, "axis": "pitch"},
+        },
+    },
+}
+TILT = "f8d70002-4cbe-42f1-8950-d15fd4f1e3dc"
+HRM = "00002a37-0000-1000-8000-00805f9b34fb"
+
+
+def spotter(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*SPOTTER, *args], input=stdin, capture_output=True, timeout=120)
+
+
+def write(path: Path, lines: list[object]) -> Path:
+    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
+    return path
+
+
+@pytest.fixture(scope="module")
+def over_hold(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("trace") / "over-hold.jsonl"
+    result = spotter("sim", "trace", "over-hold", "-o", str(path))
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_replaying_twice_gives_byte_identical_output(over_hold: Path) -> None:
+    first = spotter("replay", str(over_hold), "--json")
+    second = spotter("replay", str(over_hold), "--json")
+    assert first.returncode == second.returncode == 0
+    assert first.stdout == second.stdout
+    assert len(first.stdout.splitlines()) == 9
+
+
+def test_stdin_and_file_replays_agree(over_hold: Path) -> None:
+    from_file = spotter("replay", str(over_hold), "--json")
+    from_stdin = spotter("replay", "-", "--json", stdin=over_hold.read_bytes())
+    assert from_file.stdout == from_stdin.stdout
+
+
+def test_json_lines_have_the_section_7_schema_in_time_order(over_hold: Path) -> None:
+    out = spotter("replay", str(over_hold), "--json").stdout.decode().splitlines()
+    events = [json.loads(line) for line in out]
+    assert all(
+        list(e) == ["t", "id", "priority", "event", "value", "limit", "message"] for e in events
+    )
+    assert [e["t"] for e in events] == sorted(e["t"] for e in events)
+    assert events[0]["id"] == "inversion.hold_limit"
+    assert events[0]["event"] == "raised"
+    assert events[0]["message"] == "Inverted for 60 s (limit 60 s)"
+
+
+def test_the_readable_table_names_each_alarm(over_hold: Path) -> None:
+    result = spotter("replay", str(over_hold))
+    assert result.returncode == 0
+    text = result.stdout.decode()
+    assert "inversion.hold_limit" in text
+    assert "MEDIUM" in text
+    assert "escalated" in text
+
+
+def test_the_standard_profile_and_age_change_the_outcome(over_hold: Path) -> None:
+    out = spotter("replay", str(over_hold), "--json", "--profile", "standard", "--age", "60")
+    first = json.loads(out.stdout.decode().splitlines()[0])
+    assert first["limit"] == 120.0
+
+
+def test_alarms_are_not_errors_but_a_trace_error_is_status_2_naming_file_and_line(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path / "bad.jsonl",
+        [
+            HEADER,
+            {"t": 0.02, "sensor": "tilt", "char": TILT, "hex": "0001000a00c409"},
+            '{"t": 0.5, "sensor": "hr", ',
+        ],
+    )
+    result = spotter("replay", str(path), "--json")
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1
+    assert f"{path}:3: not valid JSON" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ({"t": 1.0, "sensor": "nope", "char": TILT, "hex": "00"}, "not in the header"),
+        ({"t": 1.0, "sensor": "tilt", "char": TILT, "hex": "zz"}, "not hexadecimal"),
+        ({"t": 1.0, "input": "dance"}, "unknown input"),
+        ({"t": 1.0, "input": "acknowledge"}, "acknowledge needs the alarm"),
+        ({"t": 1.0, "sensor": "hr", "link": "maybe"}, "link must be"),
+        ({"t": "soon", "end": True}, "t must be a number"),
+        ({"t": 1.0}, "not a trace record"),
+        ({"t": 0.01, "end": True}, "goes back in time"),
+        ([1, 2], "must be a JSON object"),
+    ],
+)
+def test_each_kind_of_bad_line_is_named(tmp_path: Path, line: object, problem: str) -> None:
+    path = write(
+        tmp_path / "t.jsonl", [HEADER, {"t": 0.5, "sensor": "hr", "link": "connected"}, line]
+    )
+    result = spotter("replay", str(path), "--json")
+    assert result.returncode == 2
+    message = result.stderr.decode()
+    assert f"{path}:3:" in message
+    assert problem in message
+
+
+def test_a_bad_header_is_line_1(tmp_path: Path) -> None:
+    bad = {**HEADER, "sensors": {"tilt": {"kind": "gyroscope"}}}
+    result = spotter("replay", str(write(tmp_path / "h.jsonl", [bad])), "--json")
+    assert result.returncode == 2
+    assert ":1: header: sensor 'tilt': unknown sensor kind 'gyroscope'" in result.stderr.decode()
+
+
+def test_an_empty_trace_and_a_missing_file_are_clear_errors(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    result = spotter("replay", str(empty))
+    assert result.returncode == 2
+    assert "empty trace" in result.stderr.decode()
+    result = spotter("replay", str(tmp_path / "none.jsonl"))
+    assert result.returncode == 2
+    assert "No such file" in result.stderr.decode()
+
+
+def test_malformed_payloads_are_counted_skipped_and_reported_at_the_end(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "m.jsonl",
+        [
+            HEADER,
+            {"t": 0.5, "sensor": "hr", "char": HRM, "hex": "0648"},
+            {"t": 1.0, "sensor": "hr", "char": HRM, "hex": "0148"},
+            {"t": 1.5, "sensor": "tilt", "char": TILT, "hex": "0801000a006400"},
+            {"t": 2.0, "sensor": "tilt", "char": TILT, "hex": ""},
+            {"t": 3.0, "end": True},
+        ],
+    )
+    result = spotter("replay", str(path), "--json")
+    assert result.returncode == 0
+    err = result.stderr.decode()
+    assert "sensor hr: 1 malformed notification(s) skipped" in err
+    assert "sensor tilt: 2 malformed notification(s) skipped" in err
+
+
+def test_unknown_keys_are_ignored(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "u.jsonl",
+        [
+            {**HEADER, "firmware": "x"},
+            {"t": 0.5, "sensor": "hr", "char": HRM, "hex": "0648", "rssi": -60},
+            {"t": 9.0, "input": "symptom", "note": "dizzy"},
+            {"t": 10.0, "end": True},
+        ],
+    )
+    result = spotter("replay", str(path), "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout.decode().splitlines()[0])["id"] == "user.symptom"
+
+
+def test_a_bad_profile_is_a_clear_error(tmp_path: Path, over_hold: Path) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text("max_hold_s = -5\nfavourite_colour = 'red'\n")
+    result = spotter("replay", str(over_hold), "--profile", str(profile))
+    assert result.returncode == 2
+    err = result.stderr.decode()
+    assert "max_hold_s" in err
+    assert "favourite_colour: unknown key" in err

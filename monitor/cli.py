@@ -177,6 +177,18 @@ def sim_trace(
         raise fail("sim trace", f"{output}: {exc.strerror or exc}") from None
 
 
+@bench_app.command("replay")
+def bench_replay_command(
+    repeat: Annotated[int, typer.Option(min=1, help="Runs; the best is reported.")] = 5,
+) -> None:
+    """Replay a generated 10-minute session (tilt 100 Hz, HR 1 Hz); print JSON."""
+    import json
+
+    from monitor.bench import bench_replay
+
+    print(json.dumps(bench_replay(repeat), indent=2))
+
+
 def main() -> None:
     """Entry point for ``python -m monitor``."""
     app()

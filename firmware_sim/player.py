@@ -1,0 +1,168 @@
+"""Plays a record stream through the simulated sensors, in real time (or scaled).
+
+The stream is what ``firmware_sim.generate.records(scenario)`` produces, or what a
+``monitor.trace.TraceReader`` reads back from a session trace:
+
+- a :class:`~monitor.trace.Notification` is sent by the peripheral named by its ``sensor``
+  at its ``t`` (a Battery Level payload also becomes the battery's value);
+- ``LinkChange(connected=False)`` makes that sensor drop its link (0x13) and stop
+  advertising; the matching ``LinkChange(connected=True)`` makes it advertise again;
+- a :class:`~monitor.trace.UserInput` is no radio event: it goes to the caller's callback;
+- :class:`~monitor.trace.End` stops the player.
+
+Time starts when the central has subscribed (all sensors' ``subscribed``, or a start signal
+the caller gives). Each record is due at an absolute deadline computed from that start, so
+delays never accumulate; a record that is late goes out at once, in order. Notifications
+sent while no central is subscribed are lost, as they would be over the air.
+
+``python -m firmware_sim.player --hub PORT SCENARIO`` plays a scenario into a hub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from firmware_sim.generate import records
+from firmware_sim.peripherals import SimPeripheral, peripheral_for
+from firmware_sim.radio import open_hub_device
+from firmware_sim.scenario import TiltSensorSpec, load_scenario
+from monitor.sensors import SensorKind
+from monitor.trace import End, LinkChange, Notification, Record, UserInput
+
+logger = logging.getLogger(__name__)
+
+InputCallback = Callable[[UserInput], None]
+
+
+class PlayerError(ValueError):
+    """A record the player cannot play (e.g. from a sensor it has no peripheral for)."""
+
+
+@dataclass(slots=True)
+class PlayStats:
+    """What a play sent and what reached a central."""
+
+    delivered: int = 0
+    """Notifications a subscribed central was there to receive."""
+    lost: int = 0
+    """Notifications sent while no central was subscribed."""
+    link_changes: int = 0
+    inputs: int = 0
+    end_t: float | None = None
+    """The end marker's ``t``, if the stream had one."""
+
+
+class Player:
+    """Plays records through peripherals keyed by the records' sensor names.
+
+    ``speed`` scales time (2.0 plays twice as fast). ``jitter_s`` delays each record by a
+    random amount in ``[0, jitter_s]`` wall-clock seconds, drawn from ``random.Random(seed)``;
+    it never reorders records. ``on_input`` receives the user inputs.
+    """
+
+    def __init__(
+        self,
+        peripherals: Mapping[str, SimPeripheral],
+        *,
+        speed: float = 1.0,
+        jitter_s: float = 0.0,
+        seed: int = 0,
+        on_input: InputCallback | None = None,
+    ) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be positive, not {speed}")
+        if not jitter_s >= 0:
+            raise ValueError(f"jitter_s must not be negative, not {jitter_s}")
+        self.peripherals = dict(peripherals)
+        self.speed = speed
+        self.jitter_s = jitter_s
+        self._rng = random.Random(seed)
+        self._on_input = on_input
+
+    async def wait_subscribed(self) -> None:
+        """Wait until a central has subscribed to every peripheral's stream."""
+        await asyncio.gather(*(p.subscribed.wait() for p in self.peripherals.values()))
+
+    async def play(
+        self, stream: Iterable[Record], start: Awaitable[object] | None = None
+    ) -> PlayStats:
+        """Play ``stream``; time 0 is when ``start`` completes (default: all subscribed)."""
+        await (start if start is not None else self.wait_subscribed())
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        stats = PlayStats()
+        for record in stream:
+            deadline = t0 + record.t / self.speed
+            if self.jitter_s:
+                deadline += self._rng.uniform(0.0, self.jitter_s)
+            delay = deadline - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if isinstance(record, End):
+                stats.end_t = record.t
+                break
+            await self._apply(record, stats)
+        return stats
+
+    async def _apply(self, record: Notification | LinkChange | UserInput, stats: PlayStats) -> None:
+        if isinstance(record, UserInput):
+            stats.inputs += 1
+            if self._on_input is not None:
+                self._on_input(record)
+            return
+        peripheral = self.peripherals.get(record.sensor)
+        if peripheral is None:
+            known = ", ".join(sorted(self.peripherals)) or "none"
+            raise PlayerError(f"t={record.t}: no peripheral for sensor {record.sensor!r} ({known})")
+        if isinstance(record, LinkChange):
+            stats.link_changes += 1
+            logger.debug("t=%s: %s link %s", record.t, record.sensor, record.connected)
+            if record.connected:
+                await peripheral.go_online()
+            else:
+                await peripheral.go_offline()
+            return
+        if await peripheral.play(record.char, record.data):
+            stats.delivered += 1
+        else:
+            stats.lost += 1
+
+
+async def play_scenario_on_hub(port: int, scenario_name: str, speed: float = 1.0) -> PlayStats:
+    """Put a scenario's sensors on the hub at ``port`` and play it once a central subscribed."""
+    scenario = load_scenario(scenario_name)
+    async with contextlib.AsyncExitStack() as stack:
+        peripherals: dict[str, SimPeripheral] = {}
+        for name, spec in scenario.model.sensors.items():
+            hub_device = await open_hub_device(port, name)
+            stack.push_async_callback(hub_device.close)
+            battery = spec.battery_percent if spec.battery_percent is not None else 100
+            rate_hz = max(1, round(spec.rate_hz)) if isinstance(spec, TiltSensorSpec) else 100
+            peripheral = peripheral_for(
+                SensorKind(spec.kind), hub_device.device, battery_percent=battery, rate_hz=rate_hz
+            )
+            await peripheral.start()
+            stack.push_async_callback(peripheral.go_offline)
+            peripherals[name] = peripheral
+        return await Player(peripherals, speed=speed).play(records(scenario))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m firmware_sim.player --hub PORT SCENARIO [--speed S]``."""
+    parser = argparse.ArgumentParser(prog="python -m firmware_sim.player")
+    parser.add_argument("scenario", help="a shipped scenario's name or a scenario file")
+    parser.add_argument("--hub", type=int, required=True, help="the hub's TCP port (loopback)")
+    parser.add_argument("--speed", type=float, default=1.0, help="time scale (2 = twice as fast)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(play_scenario_on_hub(args.hub, args.scenario, args.speed))
+
+
+if __name__ == "__main__":
+    main()

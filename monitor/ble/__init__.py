@@ -1,0 +1,1 @@
+"""The BLE shell: find, connect, subscribe and keep every sensor streaming (bleak)."""

@@ -1,0 +1,211 @@
+"""One sensor's link: discover, connect, subscribe, and reconnect forever with back-off.
+
+A sensor that never appears or vanishes mid-session never hangs or crashes the station: the
+link keeps searching and reports its status, and the safety rules see the silence and alarm.
+A connected sensor that goes quiet is treated as gone (some stacks keep a dead link "up").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bleak import BleakScanner
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+from bleak.exc import BleakError
+from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
+
+from monitor import gatt
+from monitor.ble.backend import BleBackend
+from monitor.config import BleConfig, SensorConfig
+from monitor.sensors import SensorKind
+
+log = logging.getLogger(__name__)
+LINK_ERRORS = (BleakError, TimeoutError, OSError, EOFError)
+"""What a radio, a stack or an absent device raises. Anything else is a bug and propagates."""
+FIRST_BACKOFF_S = 0.5
+
+
+class LinkStatus(enum.StrEnum):
+    """Where a sensor's link is."""
+
+    SEARCHING = "searching"
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    LOST = "lost"
+
+
+class LinkListener(Protocol):
+    """Who gets a sensor's bytes and link changes (the station)."""
+
+    def on_data(self, sensor: str, char: str, data: bytes) -> None:
+        """Bytes arrived on a characteristic (a notification, or a value read)."""
+
+    def on_link(self, sensor: str, connected: bool) -> None:
+        """The link went up or down."""
+
+
+@dataclass
+class LinkState:
+    """What the station shows about a sensor's link."""
+
+    status: LinkStatus = LinkStatus.SEARCHING
+    address: str | None = None
+    device_name: str | None = None
+    rssi: int | None = None
+    connects: int = 0
+    last_error: str | None = None
+    notifications: int = 0
+    changed_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Silent(Exception):
+    """The sensor stopped sending while connected."""
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of a link error, with a hint where one helps."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    if isinstance(exc, FileNotFoundError):
+        return f"{text} (no D-Bus: is BlueZ installed and bluetoothd running?)"
+    if "org.bluez" in str(exc):
+        return f"{text} (BlueZ is not running: systemctl start bluetooth)"
+    return text
+
+
+class SensorLink:
+    """Keeps one configured sensor connected and streaming into a listener."""
+
+    def __init__(
+        self,
+        name: str,
+        sensor: SensorConfig,
+        ble: BleConfig,
+        backend: BleBackend,
+        listener: LinkListener,
+    ) -> None:
+        self.name = name
+        self.sensor = sensor
+        self.kind: SensorKind = sensor.kind
+        self.ble = ble
+        self.backend = backend
+        self.listener = listener
+        self.state = LinkState()
+        self._last_data = 0.0
+
+    @staticmethod
+    def clock() -> float:
+        """The link's own timeouts run on the event loop's real clock."""
+        return asyncio.get_running_loop().time()
+
+    def _status(self, status: LinkStatus) -> None:
+        if status is not self.state.status:
+            log.info("sensor %s: %s", self.name, status.value)
+            self.state.status = status
+            self.state.changed_at = self.clock()
+
+    def _matches(self, device: BLEDevice, adv: AdvertisementData) -> bool:
+        s = self.sensor
+        if s.address is not None:
+            hit = device.address.upper() == s.address.upper()
+        elif s.name is not None:
+            hit = (adv.local_name or device.name) == s.name
+        else:
+            hit = self.kind.service_uuid in (u.lower() for u in adv.service_uuids)
+        if hit:
+            self.state.rssi = adv.rssi
+            self.state.device_name = adv.local_name or device.name
+        return hit
+
+    async def find(self) -> BLEDevice | None:
+        """Scan once for this sensor (up to the scan timeout)."""
+        kwargs: dict[str, Any] = {}
+        if self.backend.scanner_class is not None:
+            kwargs["backend"] = self.backend.scanner_class
+        return await BleakScanner.find_device_by_filter(
+            self._matches, timeout=self.ble.scan_timeout_s, **kwargs
+        )
+
+    async def run(self) -> None:
+        """Search, connect, stream; on any link trouble, back off and start again. Forever."""
+        backoff = FIRST_BACKOFF_S
+        while True:
+            self._status(LinkStatus.SEARCHING if self.state.connects == 0 else LinkStatus.LOST)
+            try:
+                device = await self.find()
+                if device is None:
+                    continue  # the scan itself waited; look again
+                self.state.address = device.address
+                await self._stream(device)
+                backoff = FIRST_BACKOFF_S
+            except (*LINK_ERRORS, _Silent) as exc:
+                self.state.last_error = describe(exc)
+                log.warning("sensor %s: %s; retrying in %.1f s", self.name, describe(exc), backoff)
+            self._status(LinkStatus.LOST if self.state.connects else LinkStatus.SEARCHING)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.ble.max_backoff_s)
+
+    def _on_notify(self, char: str) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
+        def deliver(_: BleakGATTCharacteristic, data: bytearray) -> None:
+            self._last_data = self.clock()
+            self.state.notifications += 1
+            self.listener.on_data(self.name, char, bytes(data))
+
+        return deliver
+
+    async def _stream(self, device: BLEDevice) -> None:
+        self._status(LinkStatus.CONNECTING)
+        gone = asyncio.Event()
+        kwargs: dict[str, Any] = {"timeout": self.ble.connect_timeout_s}
+        if self.backend.client_class is not None:
+            kwargs["backend"] = self.backend.client_class
+        client = await establish_connection(
+            BleakClientWithServiceCache,
+            device,
+            self.name,
+            disconnected_callback=lambda _client: gone.set(),
+            max_attempts=2,
+            **kwargs,
+        )
+        self.state.connects += 1
+        self.listener.on_link(self.name, True)
+        try:
+            for char in self._readable(client):
+                self.listener.on_data(self.name, char, bytes(await client.read_gatt_char(char)))
+            battery = client.services.get_characteristic(gatt.BATTERY_LEVEL)
+            if battery is not None and "notify" in battery.properties:
+                await client.start_notify(battery, self._on_notify(gatt.BATTERY_LEVEL))
+            await client.start_notify(self.kind.stream_uuid, self._on_notify(self.kind.stream_uuid))
+            self._last_data = self.clock()
+            self._status(LinkStatus.STREAMING)
+            await self._watch(gone)
+        finally:
+            self.listener.on_link(self.name, False)
+            if client.is_connected:
+                try:
+                    await client.disconnect()
+                except LINK_ERRORS as exc:  # the link is being dropped anyway
+                    log.debug("sensor %s: disconnect: %s", self.name, describe(exc))
+
+    def _readable(self, client: BleakClientWithServiceCache) -> list[str]:
+        wanted = [gatt.BATTERY_LEVEL]
+        if self.kind is SensorKind.SPOTTER_TILT:
+            wanted.append(gatt.TILT_SENSOR_INFO)
+        return [c for c in wanted if client.services.get_characteristic(c) is not None]
+
+    async def _watch(self, gone: asyncio.Event) -> None:
+        limit = self.ble.silence_reconnect_s
+        while not gone.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(gone.wait(), timeout=min(1.0, limit / 2))
+            if not gone.is_set() and self.clock() - self._last_data > limit:
+                raise _Silent(f"no data for {limit:.0f} s while connected")
+        raise BleakError("disconnected by the sensor or the radio")

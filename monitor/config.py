@@ -1,0 +1,195 @@
+"""Station configuration: one TOML file plus environment variables (pydantic-settings).
+
+Environment variables override the file: ``SPOTTER_BLE__BACKEND=sim`` sets ``[ble] backend``.
+An unknown key or an impossible value is an error that names the key and the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from monitor.profiles import DEFAULT_PROFILE
+from monitor.sensors import AXIS_SYNONYMS, Calibration, SensorKind, SensorSpec
+
+ENV_CONFIG = "SPOTTER_CONFIG"
+DEFAULT_CONFIG = Path("~/.config/spotter/spotter.toml")
+_toml_path: ContextVar[Path | None] = ContextVar("spotter_toml_path", default=None)
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; names the file and every bad key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StationConfig(_Section):
+    """The station itself."""
+
+    name: str = Field(default="home", min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    data_dir: Path = Path("~/.local/share/spotter")
+    profile: str = DEFAULT_PROFILE
+    age: float | None = Field(default=None, gt=0, lt=130)
+
+    @property
+    def data_path(self) -> Path:
+        """``data_dir`` with ``~`` expanded."""
+        return self.data_dir.expanduser()
+
+
+class BleConfig(_Section):
+    """How the station reaches its sensors."""
+
+    backend: Literal["bleak", "sim"] = "bleak"
+    """``bleak``: the platform's Bluetooth (BlueZ on a Raspberry Pi). ``sim``: firmware_sim."""
+    sim_hub: str | None = None
+    """For ``backend = "sim"``: the virtual radio hub, e.g. ``tcp-client:127.0.0.1:7100``."""
+    scan_timeout_s: float = Field(default=5.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    max_backoff_s: float = Field(default=5.0, gt=0)
+    silence_reconnect_s: float = Field(default=5.0, gt=0)
+    """A connected sensor silent this long is treated as gone: disconnect and rescan."""
+
+    @model_validator(mode="after")
+    def _hub_for_sim(self) -> Self:
+        if self.sim_hub is not None and self.backend != "sim":
+            raise ValueError("sim_hub is only for backend = 'sim'")
+        return self
+
+
+class CalibrationConfig(_Section):
+    """``theta = sign * (sensor_angle - offset_deg)`` on ``axis`` (set by ``spotter calibrate``)."""
+
+    offset_deg: float = Field(default=0.0, ge=-180, le=180)
+    sign: Literal[1, -1] = 1
+    axis: Literal["x", "y", "z", "pitch"] | None = None
+
+
+class SensorConfig(_Section):
+    """One sensor: its kind and how to find it (address, else name, else its service)."""
+
+    kind: SensorKind
+    address: str | None = None
+    name: str | None = None
+    calibration: CalibrationConfig = CalibrationConfig()
+
+    def spec(self) -> SensorSpec:
+        """The core's view of this sensor."""
+        if not self.kind.is_tilt:
+            return SensorSpec(self.kind)
+        c = self.calibration
+        axis = c.axis or ("pitch" if self.kind is SensorKind.SPOTTER_TILT else "y")
+        if self.kind is SensorKind.SPOTTER_TILT and AXIS_SYNONYMS[axis] != "y":
+            raise ValueError("a spotter_tilt sensor has only the pitch axis")
+        return SensorSpec(self.kind, Calibration(c.offset_deg, c.sign, axis))
+
+
+def _default_sensors() -> dict[str, SensorConfig]:
+    return {
+        "tilt": SensorConfig(kind=SensorKind.SPOTTER_TILT),
+        "hr": SensorConfig(kind=SensorKind.HEART_RATE),
+    }
+
+
+class Settings(BaseSettings):
+    """Everything a station reads at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SPOTTER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    station: StationConfig = StationConfig()
+    ble: BleConfig = BleConfig()
+    sensors: dict[str, SensorConfig] = Field(default_factory=_default_sensors)
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> Self:
+        tilts = [n for n, s in self.sensors.items() if s.kind.is_tilt]
+        hrs = [n for n, s in self.sensors.items() if not s.kind.is_tilt]
+        if len(tilts) > 1 or len(hrs) > 1:
+            raise ValueError("sensors: at most one tilt sensor and one heart-rate sensor")
+        if not self.sensors:
+            raise ValueError("sensors: configure at least one sensor")
+        for name, sensor in self.sensors.items():
+            try:
+                sensor.spec()
+            except ValueError as exc:
+                raise ValueError(f"sensors.{name}: {exc}") from None
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = _toml_path.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    def sensor_specs(self) -> dict[str, SensorSpec]:
+        """The core's view of every configured sensor."""
+        return {name: s.spec() for name, s in self.sensors.items()}
+
+
+def config_path(explicit: str | Path | None = None) -> Path | None:
+    """The file to read: the one given, else ``$SPOTTER_CONFIG``, else the default if it exists."""
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env).expanduser()
+    default = DEFAULT_CONFIG.expanduser()
+    return default if default.exists() else None
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        problems.append(f"{key}: {msg}")
+    return problems
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read the configuration; raise :class:`ConfigError` listing every bad key."""
+    file = config_path(path)
+    source = str(file) if file is not None else "defaults and environment"
+    if file is not None:
+        if not file.exists():
+            raise ConfigError(f"{file}: no such configuration file (spotter init writes one)")
+        try:
+            tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file}: cannot read: {exc}") from None
+    token = _toml_path.set(file)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: " + "; ".join(_describe(exc))) from None
+    finally:
+        _toml_path.reset(token)

@@ -1,0 +1,1 @@
+"""Where alarm events and station state go: terminal, JSON lines (and later store, sound...)."""

@@ -1,0 +1,120 @@
+"""The live terminal view (rich): theta, heart rate, timers, sensors and alarms."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Sequence
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from monitor.alarms import AlarmEvent, AlarmState, Priority
+from monitor.station import Station
+
+STYLE = {
+    Priority.HIGH: "bold white on red",
+    Priority.MEDIUM: "black on yellow",
+    Priority.LOW: "black on cyan",
+}
+ICON = {Priority.HIGH: "!!!", Priority.MEDIUM: "!!", Priority.LOW: "i"}
+
+
+def _mmss(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+class TerminalView:
+    """Renders the station four times a second; keeps the last events for a log."""
+
+    def __init__(self, station: Station, console: Console | None = None) -> None:
+        self.station = station
+        self.console = console or Console()
+        self.recent: deque[AlarmEvent] = deque(maxlen=8)
+
+    def alarm_events(self, events: Sequence[AlarmEvent]) -> None:
+        """Remember events for the log panel."""
+        self.recent.extend(events)
+
+    def render(self) -> RenderableType:
+        """The whole view."""
+        core = self.station.core
+        t = core.t
+        s, session, p = core.signals, core.session, core.profile
+        theta = "--.-" if s.theta is None else f"{s.theta:5.1f}"
+        head = Table.grid(padding=(0, 3))
+        head.add_row(
+            Text(f"θ {theta}°", style="bold"),
+            Text(f"phase {session.phase.value}"),
+            Text("HR --" if s.hr_bpm is None else f"HR {s.hr_bpm:.0f} bpm"),
+            Text(f"profile {p.name}"),
+        )
+        timers = Table.grid(padding=(0, 3))
+        if session.inverted:
+            left = p.max_hold_s - session.hold_s(t)
+            timers.add_row(
+                Text(f"hold {_mmss(session.hold_s(t))} / {_mmss(p.max_hold_s)}"),
+                Text(f"left {_mmss(left)}", style="bold red" if left <= 15 else "bold green"),
+            )
+        elif session.last_inversion_end is not None and session.in_session:
+            timers.add_row(
+                Text(f"rest {_mmss(t - session.last_inversion_end)} (≥ {_mmss(p.min_rest_s)})")
+            )
+        if session.in_session:
+            timers.add_row(
+                Text(
+                    f"session inverted {_mmss(session.session_inverted_s(t))} / "
+                    f"{_mmss(p.max_session_inverted_s)}"
+                )
+            )
+        sensors = Table("sensor", "link", "battery", "RSSI", "malformed", box=None)
+        for link in self.station.links:
+            stats = core.stats.sensors.get(link.name)
+            battery = (
+                ""
+                if stats is None or stats.battery_percent is None
+                else f"{stats.battery_percent} %"
+            )
+            malformed = "" if stats is None else str(stats.malformed)
+            rssi = "" if link.state.rssi is None else f"{link.state.rssi} dBm"
+            sensors.add_row(link.name, link.state.status.value, battery, rssi, malformed)
+        alarms = Table("priority", "alarm", "message", "state", box=None)
+        for alarm in sorted(core.alarms.alarms.values(), key=lambda a: -a.priority):
+            state = "acknowledged" if alarm.state is AlarmState.ACKNOWLEDGED else alarm.state.value
+            alarms.add_row(
+                Text(
+                    f" {ICON[alarm.priority]} {alarm.priority.label.upper()} ",
+                    style=STYLE[alarm.priority],
+                ),
+                alarm.id,
+                core.rules.describe(alarm.id, alarm.priority, alarm.value, alarm.limit),
+                state,
+            )
+        log = Table("t (s)", "event", "alarm", box=None)
+        for e in self.recent:
+            log.add_row(f"{e.t:7.1f}", e.event.value, f"{e.id} ({e.priority.label})")
+        return Group(
+            Panel(Group(head, timers), title=f"Spotter · t {t:6.1f} s"),
+            Panel(
+                alarms if core.alarms.alarms else Text("No active alarms", style="green"),
+                title="Alarms",
+            ),
+            Panel(sensors, title="Sensors"),
+            Panel(log, title="Recent events"),
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Refresh the view until ``stop`` is set."""
+        with Live(
+            self.render(), console=self.console, refresh_per_second=4, transient=False
+        ) as live:
+            while not stop.is_set():
+                live.update(self.render())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=0.25)
+            live.update(self.render())

@@ -1,0 +1,162 @@
+"""The station: sensors -> pure core -> sinks, as asyncio tasks. The imperative shell.
+
+Every notification is stamped with the station clock on arrival, written to the flight
+recorder and fed to the core at once; a ticker advances the core between readings so
+time-based alarms fire even when every sensor is silent. Alarm events go to the sinks in the
+order given (the store first, once there is one), never before the core has produced them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol
+
+from monitor.alarms import AlarmEvent
+from monitor.ble.link import SensorLink
+from monitor.core import SafetyCore
+from monitor.recorder import TraceRecorder
+from monitor.trace import InputKind
+
+log = logging.getLogger(__name__)
+TICK_S = 0.1
+FLUSH_EVERY_S = 1.0
+RESTART_AFTER_S = 1.0
+
+
+class Sink(Protocol):
+    """Somewhere alarm events go (terminal, JSON lines, store, dashboard, MQTT, sound...)."""
+
+    def alarm_events(self, events: Sequence[AlarmEvent]) -> None:
+        """Take events, oldest first. Must not block."""
+
+
+class StationClock:
+    """Seconds since the station started, on the event loop's monotonic clock.
+
+    ``speed`` > 1 runs the station's notion of time faster than real time: only simulations
+    use it (to play a long scenario in a short test); the BLE layer's timeouts stay real.
+    """
+
+    def __init__(self, speed: float = 1.0) -> None:
+        if speed <= 0:
+            raise ValueError("clock speed must be positive")
+        self._loop = asyncio.get_running_loop()
+        self.origin = self._loop.time()
+        self.speed = speed
+
+    def __call__(self) -> float:
+        return (self._loop.time() - self.origin) * self.speed
+
+    def real_s(self, station_s: float) -> float:
+        """Real seconds for a span of station seconds."""
+        return station_s / self.speed
+
+
+class Station:
+    """One table's daemon: the core, its inputs and its outputs."""
+
+    def __init__(
+        self,
+        core: SafetyCore,
+        clock: Callable[[], float],
+        sinks: Sequence[Sink] = (),
+        recorder: TraceRecorder | None = None,
+    ) -> None:
+        self.core = core
+        self.clock = clock
+        self.sinks = list(sinks)
+        self.recorder = recorder
+        self.links: list[SensorLink] = []
+        self.last_tick = 0.0
+
+    # -- inputs (LinkListener and the user) -------------------------------------------------
+
+    def _now(self) -> float:
+        # The core's time never goes back, even if two callbacks race within one loop turn.
+        return max(self.clock(), self.core.t)
+
+    def on_data(self, sensor: str, char: str, data: bytes) -> None:
+        """A sensor's bytes: record, then feed the core, then publish."""
+        t = self._now()
+        if self.recorder is not None:
+            self.recorder.notification(t, sensor, char, data)
+        self._publish(self.core.notification(t, sensor, char, data))
+
+    def on_link(self, sensor: str, connected: bool) -> None:
+        """A sensor's link changed."""
+        t = self._now()
+        if self.recorder is not None:
+            self.recorder.link(t, sensor, connected)
+        self._publish(self.core.link(t, sensor, connected))
+
+    def user_input(self, kind: InputKind, alarm: str | None = None, by: str | None = None) -> None:
+        """The user or a watcher did something."""
+        t = self._now()
+        if self.recorder is not None:
+            self.recorder.user_input(t, kind, alarm, by)
+        self._publish(self.core.user_input(t, kind, alarm, by))
+
+    def tick(self) -> None:
+        """Let time pass in the core."""
+        t = self._now()
+        self.last_tick = t
+        self._publish(self.core.advance(t))
+
+    def _publish(self, events: list[AlarmEvent]) -> None:
+        if events:
+            for sink in self.sinks:
+                sink.alarm_events(events)
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    async def _ticker(self, real_tick_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        next_flush = next_at + FLUSH_EVERY_S
+        while True:
+            next_at += real_tick_s
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            self.tick()
+            if self.recorder is not None and loop.time() >= next_flush:
+                self.recorder.flush()
+                next_flush += FLUSH_EVERY_S
+
+    @staticmethod
+    async def _supervise(name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a task forever; a crash is logged loudly with its traceback and restarted."""
+        while True:
+            try:
+                await run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s crashed; restarting in %.0f s", name, RESTART_AFTER_S)
+            await asyncio.sleep(RESTART_AFTER_S)
+
+    async def run(
+        self, links: Sequence[SensorLink], stop: asyncio.Event, real_tick_s: float = TICK_S
+    ) -> None:
+        """Stream every sensor into the core until ``stop`` is set."""
+        self.links = list(links)
+        tasks = [asyncio.create_task(self._ticker(real_tick_s), name="ticker")]
+        tasks += [
+            asyncio.create_task(self._supervise(f"sensor {link.name}", link.run), name=link.name)
+            for link in links
+        ]
+        try:
+            stopping = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([stopping, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
+            if tasks[0] in done:
+                tasks[0].result()  # the safety loop itself failed: let it propagate
+        finally:
+            for task in [*tasks, stopping]:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self.tick()
+            if self.recorder is not None:
+                self.recorder.close(self._now())

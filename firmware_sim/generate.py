@@ -26,8 +26,8 @@ from monitor.trace import End, LinkChange, Notification, Record, TraceHeader, Tr
 CHUNK = 2000
 HR_FIRST_S = 0.5
 FREEFALL_FRACTION_G = 0.2
-SPLIT_CUTS = (7, 13, 3, 17, 10)
-"""Where WitMotion notifications are cut, cycling: every cut falls inside a frame."""
+SPLIT_SIZES = (13, 20, 7, 20, 16, 4, 20, 11)
+"""Sizes WitMotion notifications are cut to, cycling, when a scenario splits frames."""
 
 
 def calibration_of(spec: TiltSensorSpec) -> Calibration:
@@ -201,18 +201,23 @@ def _spotter_tilt_records(
 
 REGISTER_REPLY = bytes([0x55, 0x71]) + bytes(18)
 STRAY = bytes([0x01, 0x02])
+NOTIFY_MAX = 20
+"""The most a notification carries at the default ATT MTU (23)."""
 
 
 def _witmotion_records(
     scenario: Scenario, name: str, spec: TiltSensorSpec, faults: list[Fault]
 ) -> Iterator[Record]:
+    """One frame per notification; with ``split_frames`` the byte stream is cut into chunks of
+    cycling sizes (at most 20 bytes), so frames are split across notifications and the tail
+    of one shares a notification with the head of the next."""
     axis = calibration_of(spec).axis_index
-    pending: list[bytes] = []
+    buffer = bytearray()
     cut = 0
     next_reply = spec.register_reply_every_s
     for t, angle, rate, accel, dropped in _tilt_samples(scenario, spec, faults):
         if _quiet(t, faults):
-            pending.clear()
+            buffer.clear()
             continue
         angles = [0.0, 0.0, 0.0]
         gyro = [0.0, 0.0, 0.0]
@@ -227,21 +232,21 @@ def _witmotion_records(
         )
         if dropped:
             continue
-        pending.append(frame)
+        extra = b""
         if next_reply is not None and t >= next_reply:
-            pending.append(REGISTER_REPLY + STRAY)
+            extra = REGISTER_REPLY + STRAY
             next_reply += spec.register_reply_every_s or 0.0
-        if len(pending) < spec.frames_per_notification:
+        if not spec.split_frames:
+            for chunk in (frame, extra[:20], extra[20:]):
+                if chunk:
+                    yield Notification(t, name, gatt.WITMOTION_NOTIFY, chunk)
             continue
-        blob = b"".join(pending)
-        pending.clear()
-        if spec.split_frames:
-            at = SPLIT_CUTS[cut % len(SPLIT_CUTS)]
+        buffer += frame + extra
+        while len(buffer) >= SPLIT_SIZES[cut % len(SPLIT_SIZES)]:
+            size = SPLIT_SIZES[cut % len(SPLIT_SIZES)]
             cut += 1
-            for chunk in witmotion.encode_stream([blob], [at]):
-                yield Notification(t, name, gatt.WITMOTION_NOTIFY, chunk)
-        else:
-            yield Notification(t, name, gatt.WITMOTION_NOTIFY, blob)
+            yield Notification(t, name, gatt.WITMOTION_NOTIFY, bytes(buffer[:size]))
+            del buffer[:size]
 
 
 def _heart_rate_records(

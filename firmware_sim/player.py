@@ -134,23 +134,54 @@ class Player:
             stats.lost += 1
 
 
-async def play_scenario_on_hub(port: int, scenario_name: str, speed: float = 1.0) -> PlayStats:
-    """Put a scenario's sensors on the hub at ``port`` and play it once a central subscribed."""
-    scenario = load_scenario(scenario_name)
+async def play_on_hub(
+    port: int,
+    sensors: Mapping[str, SensorKind],
+    stream: Iterable[Record],
+    *,
+    battery_percent: Mapping[str, int] | None = None,
+    rate_hz: Mapping[str, int] | None = None,
+    speed: float = 1.0,
+    on_input: InputCallback | None = None,
+) -> PlayStats:
+    """Put one simulated sensor per entry of ``sensors`` on the hub at ``port`` and play
+    ``stream`` through them once a central has subscribed to all of them."""
+    battery_percent = battery_percent or {}
+    rate_hz = rate_hz or {}
     async with contextlib.AsyncExitStack() as stack:
         peripherals: dict[str, SimPeripheral] = {}
-        for name, spec in scenario.model.sensors.items():
+        for name, kind in sensors.items():
             hub_device = await open_hub_device(port, name)
             stack.push_async_callback(hub_device.close)
-            battery = spec.battery_percent if spec.battery_percent is not None else 100
-            rate_hz = max(1, round(spec.rate_hz)) if isinstance(spec, TiltSensorSpec) else 100
             peripheral = peripheral_for(
-                SensorKind(spec.kind), hub_device.device, battery_percent=battery, rate_hz=rate_hz
+                kind,
+                hub_device.device,
+                battery_percent=battery_percent.get(name, 100),
+                rate_hz=rate_hz.get(name, 100),
             )
             await peripheral.start()
             stack.push_async_callback(peripheral.go_offline)
             peripherals[name] = peripheral
-        return await Player(peripherals, speed=speed).play(records(scenario))
+        return await Player(peripherals, speed=speed, on_input=on_input).play(stream)
+
+
+async def play_scenario_on_hub(port: int, scenario_name: str, speed: float = 1.0) -> PlayStats:
+    """Put a scenario's sensors on the hub at ``port`` and play it once a central subscribed."""
+    scenario = load_scenario(scenario_name)
+    sensors = {name: SensorKind(spec.kind) for name, spec in scenario.model.sensors.items()}
+    battery = {
+        name: spec.battery_percent
+        for name, spec in scenario.model.sensors.items()
+        if spec.battery_percent is not None
+    }
+    rates = {
+        name: max(1, round(spec.rate_hz))
+        for name, spec in scenario.model.sensors.items()
+        if isinstance(spec, TiltSensorSpec)
+    }
+    return await play_on_hub(
+        port, sensors, records(scenario), battery_percent=battery, rate_hz=rates, speed=speed
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

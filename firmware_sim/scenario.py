@@ -55,10 +55,9 @@ class TiltSensorSpec(_Strict):
     calibration: CalibrationSpec = CalibrationSpec()
     noise_deg: float = Field(default=0.0, ge=0, le=5)
     battery_percent: int | None = Field(default=None, ge=0, le=100)
-    frames_per_notification: int = Field(default=1, ge=1, le=10)
-    """WitMotion: how many frames share one notification."""
     split_frames: bool = False
-    """WitMotion: cut the byte stream at places that split frames across notifications."""
+    """WitMotion: cut the byte stream into chunks (at most 20 bytes) that split frames across
+    notifications and let the tail of one share a notification with the head of the next."""
     register_reply_every_s: float | None = Field(default=None, gt=0)
     """WitMotion: a ``55 71`` register reply and two stray bytes in the stream this often."""
 
@@ -141,6 +140,18 @@ class Expected(_Strict):
     priority: Literal["low", "medium", "high"]
 
 
+class LiveSpec(_Strict):
+    """How a scenario runs live over the virtual radio in tests: faster, maybe coarser.
+
+    The station's clock runs ``speed`` times faster than real time and the tilt sensor may
+    sample at ``tilt_rate_hz`` instead, so a long session plays in seconds. What is compared
+    is the live run against the replay of the trace it recorded, so both see the same data.
+    """
+
+    speed: float = Field(default=10.0, gt=0, le=50)
+    tilt_rate_hz: float | None = Field(default=None, gt=0, le=200)
+
+
 class ScenarioModel(_Strict):
     """The TOML document."""
 
@@ -160,8 +171,7 @@ class ScenarioModel(_Strict):
     inputs: list[InputSpec] = []
     expect: list[Expected] = []
     expect_stats: dict[str, int] = {}
-    live: dict[str, Any] = {}
-    """Reserved for the live (virtual radio) variant of a scenario."""
+    live: LiveSpec = LiveSpec()
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -199,6 +209,21 @@ class Scenario:
     def name(self) -> str:
         """The scenario's name."""
         return self.model.name
+
+    def live_variant(self) -> Scenario:
+        """This scenario as its ``[live]`` table says to run it over the virtual radio."""
+        rate = self.model.live.tilt_rate_hz
+        if rate is None:
+            return self
+        sensors = {
+            name: spec.model_copy(update={"rate_hz": rate})
+            if isinstance(spec, TiltSensorSpec)
+            else spec
+            for name, spec in self.model.sensors.items()
+        }
+        return Scenario(
+            self.model.model_copy(update={"sensors": sensors}), self.profile, self.source
+        )
 
     @property
     def tilt(self) -> tuple[str, TiltSensorSpec] | None:

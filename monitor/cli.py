@@ -7,7 +7,7 @@ import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from monitor.alarms import AlarmEvent, Priority
 from monitor.profiles import DEFAULT_PROFILE, ProfileError, load_profile
 from monitor.replay import core_for, replay
 from monitor.trace import TraceError, TraceReader
+
+if TYPE_CHECKING:
+    from monitor.station import Station
 
 app = typer.Typer(
     help="Spotter: a safety monitor for inversion tables.",
@@ -187,6 +190,265 @@ def bench_replay_command(
     from monitor.bench import bench_replay
 
     print(json.dumps(bench_replay(repeat), indent=2))
+
+
+@app.command("run")
+def run_command(
+    sim: Annotated[
+        str | None,
+        typer.Option(help="Play a scenario (name or TOML) or a trace through simulated sensors."),
+    ] = None,
+    for_s: Annotated[
+        float | None, typer.Option("--for", min=0.1, help="Stop after this many seconds.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Alarm events as JSON lines instead of the live view.")
+    ] = False,
+    config: Annotated[
+        str | None, typer.Option(help="Configuration file (default: $SPOTTER_CONFIG).")
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="Override the profile.")] = None,
+    age: Annotated[float | None, typer.Option(min=1, help="Override the user's age.")] = None,
+    speed: Annotated[
+        float, typer.Option(min=0.1, max=50, help="With --sim: play this many times faster.")
+    ] = 1.0,
+) -> None:
+    """The station daemon: sensors -> safety core -> alarms, with a live terminal view.
+
+    With --sim, simulated sensors on an in-process virtual radio stand in for the hardware and
+    the daemon's real BLE code connects to them. With --json, alarm events are printed as JSON
+    lines, t in seconds since the scenario (or trace) started.
+    """
+    import asyncio
+    import logging
+
+    from monitor.config import ConfigError, load_settings
+    from monitor.sinks.jsonl import JsonLinesSink
+    from monitor.sinks.terminal import TerminalView
+
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings(config)
+        chosen = load_profile(profile or settings.station.profile)
+    except (ConfigError, ProfileError) as exc:
+        raise fail("run", str(exc)) from None
+    if speed != 1.0 and sim is None:
+        raise fail("run", "--speed is for simulations only (--sim)")
+
+    async def attach_view(station: Station, stop: asyncio.Event) -> None:
+        view = TerminalView(station)
+        station.sinks.append(view)
+        await view.run(stop)
+
+    attach = None if json_out else attach_view
+    if sim is None:
+        from monitor.daemon import run_daemon
+
+        sinks = [JsonLinesSink(sys.stdout)] if json_out else []
+        from monitor.ble.backend import BackendError
+
+        try:
+            asyncio.run(run_daemon(settings, chosen, sinks=sinks, for_s=for_s, attach=attach))
+        except BackendError as exc:
+            raise fail("run", str(exc)) from None
+        return
+
+    from monitor.daemon import stop_on_signals
+    from monitor.simrun import SimRun, SimSourceError, open_source, run_simulation
+
+    try:
+        source = open_source(sim)
+    except (SimSourceError, TraceError) as exc:
+        raise fail("run", str(exc)) from None
+    run_profile = chosen if profile is not None or source.profile is None else source.profile
+
+    async def main() -> SimRun:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        result = SimRun()
+        sinks = [JsonLinesSink(sys.stdout, lambda: result.origin or 0.0)] if json_out else []
+        return await run_simulation(
+            source,
+            profile=run_profile,
+            age_years=age if age is not None else source.age_years,
+            traces_dir=settings.station.data_path / "traces",
+            station_name=settings.station.name,
+            sinks=sinks,
+            for_s=for_s,
+            speed=speed,
+            stop=stop,
+            attach=attach,
+            result=result,
+        )
+
+    try:
+        result = asyncio.run(main())
+    except TraceError as exc:
+        raise fail("run", str(exc)) from None
+    print(
+        f"spotter run: trace {result.trace_path}; scenario time 0 = station time "
+        f"{result.origin if result.origin is not None else float('nan'):.3f} s",
+        file=sys.stderr,
+    )
+    if result.station is not None:
+        report_stats(result.station.core)
+
+
+@sim_app.command("radio")
+def sim_radio(
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="TCP port on 127.0.0.1; 0 picks one.")
+    ] = 7100,
+) -> None:
+    """The virtual radio hub: sensors and daemons in other processes meet here."""
+    import asyncio
+
+    from firmware_sim.radio import serve_hub
+
+    try:
+        asyncio.run(serve_hub(port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        raise fail(
+            "sim radio", f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}"
+        ) from None
+
+
+@sim_app.command("run")
+def sim_run(
+    source: Annotated[str, typer.Argument(help="A scenario (name or TOML) or a trace file.")],
+    hub: Annotated[int, typer.Option(min=1, max=65535, help="The radio hub's port.")] = 7100,
+    speed: Annotated[
+        float, typer.Option(min=0.1, max=50, help="Play this many times faster.")
+    ] = 1.0,
+) -> None:
+    """Simulated sensors on the radio hub, playing a scenario or a trace once a daemon has
+    subscribed. User inputs in it are printed (they reach a daemon through its dashboard)."""
+    import asyncio
+
+    from firmware_sim.player import play_on_hub
+    from monitor.simrun import SimSourceError, open_source
+
+    try:
+        sim = open_source(source)
+    except (SimSourceError, TraceError) as exc:
+        raise fail("sim run", str(exc)) from None
+
+    def show(record: object) -> None:
+        print(f"input for the daemon: {record}", file=sys.stderr)
+
+    kinds = {name: spec.kind for name, spec in sim.header.sensors.items()}
+    try:
+        stats = asyncio.run(
+            play_on_hub(
+                hub,
+                kinds,
+                sim.records(),
+                battery_percent=sim.battery,
+                rate_hz=sim.rate_hz,
+                speed=speed,
+                on_input=show,
+            )
+        )
+    except KeyboardInterrupt:
+        return
+    except OSError as exc:
+        raise fail(
+            "sim run", f"cannot reach the radio hub on port {hub}: {exc.strerror or exc}"
+        ) from None
+    except TraceError as exc:
+        raise fail("sim run", str(exc)) from None
+    finally:
+        sim.close()
+    print(
+        f"spotter sim run: {stats.delivered} notifications delivered, {stats.lost} lost",
+        file=sys.stderr,
+    )
+
+
+@app.command("scan")
+def scan_command(
+    sim: Annotated[
+        bool, typer.Option("--sim", help="Scan the virtual radio, not the adapter.")
+    ] = False,
+    hub: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="With --sim: the hub's port (default: an in-process radio, one sensor per kind).",
+        ),
+    ] = None,
+    timeout: Annotated[float, typer.Option(min=0.5, help="Seconds to scan.")] = 5.0,
+) -> None:
+    """List nearby sensors: kind, name, address, RSSI and battery."""
+    import asyncio
+
+    from monitor.ble.backend import BleBackend
+    from monitor.ble.link import LINK_ERRORS, describe
+    from monitor.ble.scan import Found, scan
+
+    async def on_adapter() -> list[Found]:
+        return await scan(BleBackend(), timeout)
+
+    async def on_hub(port: int) -> list[Found]:
+        from firmware_sim.bleak_backend import SimBackend
+
+        sim_backend = await SimBackend.open_hub(port)
+        try:
+            return await scan(
+                BleBackend(sim_backend.scanner_class, sim_backend.client_class), timeout
+            )
+        finally:
+            await sim_backend.close()
+
+    async def in_process() -> list[Found]:
+        from firmware_sim.bleak_backend import SimBackend
+        from firmware_sim.peripherals import peripheral_for
+        from firmware_sim.radio import Radio
+        from monitor.sensors import SensorKind
+
+        async with Radio() as radio:
+            peripherals = [
+                peripheral_for(kind, radio.add_device(kind.value), battery_percent=80 - 10 * i)
+                for i, kind in enumerate(SensorKind)
+            ]
+            for p in peripherals:
+                await p.start()
+            sim_backend = await SimBackend.on_radio(radio)
+            try:
+                return await scan(
+                    BleBackend(sim_backend.scanner_class, sim_backend.client_class), timeout
+                )
+            finally:
+                await sim_backend.close()
+                for p in peripherals:
+                    await p.close()
+
+    try:
+        if not sim:
+            found = asyncio.run(on_adapter())
+        elif hub is not None:
+            found = asyncio.run(on_hub(hub))
+        else:
+            found = asyncio.run(in_process())
+    except LINK_ERRORS as exc:
+        raise fail("scan", f"Bluetooth is not available: {describe(exc)}", 1) from None
+    table = Table(title="Sensors in range" + (" (virtual radio)" if sim else ""))
+    for column in ("kind", "name", "address", "RSSI", "battery"):
+        table.add_column(column)
+    for f in found:
+        table.add_row(
+            f.kind.value if f.kind else "(not a sensor)",
+            f.name or "",
+            f.address,
+            "" if f.rssi is None else f"{f.rssi} dBm",
+            f"{f.battery_percent} %" if f.battery_percent is not None else (f.problem or ""),
+        )
+    Console().print(table if found else "No BLE devices found.")
 
 
 def main() -> None:

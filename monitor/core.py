@@ -258,8 +258,10 @@ class SafetyCore:
         s.accel_g = a
         if a is not None:
             g = self._impact.update(t, a)
-            if g is not None and (s.impact_g is None or g > s.impact_g):
-                s.impact_g = g
+            if g is not None:
+                s.impact_at = t
+                if s.impact_g is None or g > s.impact_g:
+                    s.impact_g = g
 
     def _heart_rate(self, t: float, m: heart_rate.HeartRateMeasurement) -> None:
         self.rules.slow_due = True

@@ -24,6 +24,9 @@ between those readings they are evaluated at most this often (tilt drives 100 Hz
 MIN_BASELINE_READINGS = 10
 """``hr.spike`` needs this many readings in the preceding 60 s before it judges a jump."""
 THETA_TRAIL_STEP_S = 0.1
+IMPACT_PRESENT_S = 1.0
+"""An impact's condition lasts this long after its last over-threshold sample (it latches
+anyway); a fixed span keeps the events the same whatever the step cadence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class Signals:
         "hr_new",
         "hr_rejected",
         "hr_seen_t",
+        "impact_at",
         "impact_g",
         "rate_dps",
         "symptom_pending",
@@ -92,6 +96,9 @@ class Signals:
         self.zero_cross_t = float("-inf")
         self.theta_trail: deque[tuple[float, float]] = deque()
         self.impact_g: float | None = None
+        """The peak |a| of the latest impact (reset when its condition ends)."""
+        self.impact_at = float("-inf")
+        """When the latest impact sample was seen."""
         self.hr_configured = has_hr
         self.hr_bpm: float | None = None
         self.hr_seen_t = t0
@@ -234,7 +241,6 @@ class RuleEngine:
             want = self.symptom(t)
             if want is not None:
                 wants["user.symptom"] = want
-        s.impact_g = None  # an impact is an instant: reported at the step that saw it
         return wants
 
     # -- angle and time ------------------------------------------------------------------
@@ -311,9 +317,13 @@ class RuleEngine:
         return None
 
     def impact(self, t: float) -> Want | None:
-        """A fall's impact, as the core's detector saw it at this step."""
-        g = self.s.impact_g
+        """A fall's impact, as the core's detector saw it, for 1 s after its last sample."""
+        s = self.s
+        g = s.impact_g
         if g is None:
+            return None
+        if t - s.impact_at >= IMPACT_PRESENT_S:
+            s.impact_g = None
             return None
         return (HIGH, g, self.p.shock_g if g > self.p.shock_g else self.p.impact_g)
 

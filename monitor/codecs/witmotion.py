@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import struct
 from dataclasses import dataclass
 
@@ -121,10 +120,3 @@ class WitMotionStream:
                 pos += 1
         del buf[:pos]
         return out
-
-
-def encode_stream(frames: list[bytes], cuts: list[int]) -> list[bytes]:
-    """Cut the concatenation of ``frames`` at the byte offsets ``cuts`` into notifications."""
-    blob = b"".join(frames)
-    bounds = [0, *sorted(c for c in cuts if 0 < c < len(blob)), len(blob)]
-    return [blob[a:b] for a, b in itertools.pairwise(bounds) if b > a]

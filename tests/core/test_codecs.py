@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -113,6 +114,13 @@ def test_witmotion_stream_vector_reassembles_and_counts_junk() -> None:
     assert stream.discarded_bytes == 20 + 2  # the 55 71 frame and two stray bytes
 
 
+def cut_stream(frames: list[bytes], cuts: list[int]) -> list[bytes]:
+    """Cut the concatenation of ``frames`` at the byte offsets ``cuts`` into notifications."""
+    blob = b"".join(frames)
+    bounds = [0, *sorted(c for c in cuts if 0 < c < len(blob)), len(blob)]
+    return [blob[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
 # -- round trips -----------------------------------------------------------------------------
 
 u16 = st.integers(0, 0xFFFF)
@@ -200,7 +208,7 @@ def test_witmotion_stream_survives_any_split(raw: list[int], copies: int, cuts: 
     )
     stream = witmotion.WitMotionStream()
     out = []
-    for chunk in witmotion.encode_stream([frame] * copies, cuts):
+    for chunk in cut_stream([frame] * copies, cuts):
         out += stream.feed(chunk)
     # Frame bodies may contain 55 61 themselves, but a stream of whole frames never loses sync.
     assert [witmotion.encode_frame(f) for f in out] == [frame] * copies

@@ -308,6 +308,7 @@ def test_free_fall_then_impact_is_high_and_latches() -> None:
         ("resolved", "high"),
     ]
     assert near(got[0][2], 30.15, TILT)
+    assert near(got[1][2], 30.20 + 1.0, TILT)  # 1 s after the last sample over 2.5 g
 
 
 def test_impact_without_free_fall_needs_more_than_3_g() -> None:

@@ -1,0 +1,73 @@
+"""``spotter run``: the station daemon, live, against the configured sensors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime
+from typing import Any
+
+from monitor.ble.backend import open_backend
+from monitor.ble.link import SensorLink
+from monitor.config import Settings
+from monitor.core import SafetyCore
+from monitor.profiles import Profile
+from monitor.recorder import TraceRecorder
+from monitor.station import Sink, Station, StationClock
+
+log = logging.getLogger(__name__)
+Attach = Callable[[Station, asyncio.Event], Coroutine[Any, Any, None]]
+"""Something to run beside a station until it stops (e.g. the terminal view)."""
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """Ctrl-C and SIGTERM end the run cleanly (the trace gets its end marker)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def run_daemon(
+    settings: Settings,
+    profile: Profile,
+    *,
+    sinks: Sequence[Sink] = (),
+    stop: asyncio.Event | None = None,
+    for_s: float | None = None,
+    attach: Attach | None = None,
+) -> Station:
+    """Run the station until ``stop`` (or a signal, or ``for_s`` seconds). ``attach`` starts
+    something beside it (the live terminal view)."""
+    stop = stop or asyncio.Event()
+    stop_on_signals(stop)
+    backend = await open_backend(settings.ble)
+    sensors = settings.sensor_specs()
+    started_at = datetime.now().astimezone()
+    clock = StationClock()
+    core = SafetyCore(sensors, profile, age_years=settings.station.age, started_at=started_at)
+    recorder = TraceRecorder.in_folder(
+        settings.station.data_path / "traces", settings.station.name, sensors, started_at
+    )
+    station = Station(core, clock, sinks, recorder)
+    links = [
+        SensorLink(name, sensor, settings.ble, backend, station)
+        for name, sensor in settings.sensors.items()
+    ]
+    log.info("station %s: %s, trace %s", settings.station.name, backend.description, recorder.path)
+    timer = None
+    if for_s is not None:
+        timer = asyncio.get_running_loop().call_later(for_s, stop.set)
+    beside = asyncio.create_task(attach(station, stop)) if attach is not None else None
+    try:
+        await station.run(links, stop)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        await backend.close()
+        if beside is not None:
+            await beside
+    return station

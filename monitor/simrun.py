@@ -1,0 +1,214 @@
+"""``spotter run --sim``: simulated sensors on an in-process virtual radio, and the station's
+real BLE code (bleak + bleak-retry-connector) against them, in one command.
+
+This is the only place ``monitor`` imports ``firmware_sim`` for a live run: the production
+path never does. The station runs exactly as on a Raspberry Pi; only the bleak backend (and,
+for tests, the speed of the station clock) differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from firmware_sim.bleak_backend import SimBackend
+from firmware_sim.generate import header_of, records
+from firmware_sim.peripherals import SimPeripheral, peripheral_for
+from firmware_sim.player import Player, PlayStats
+from firmware_sim.radio import Radio
+from firmware_sim.scenario import Scenario, ScenarioError, TiltSensorSpec, load_scenario
+from monitor.alarms import AlarmEvent
+from monitor.ble.backend import BleBackend
+from monitor.ble.link import SensorLink
+from monitor.config import BleConfig, SensorConfig
+from monitor.core import SafetyCore
+from monitor.daemon import Attach
+from monitor.profiles import Profile
+from monitor.recorder import TraceRecorder
+from monitor.station import Sink, Station, StationClock
+from monitor.trace import Record, TraceHeader, TraceReader, UserInput
+
+log = logging.getLogger(__name__)
+GRACE_S = 1.0
+"""Station seconds the run goes on after the scenario's end marker."""
+SIM_BLE = BleConfig(backend="sim", scan_timeout_s=1.0, connect_timeout_s=2.0, max_backoff_s=1.0)
+
+
+class SimSourceError(ValueError):
+    """A ``--sim`` argument that is neither a scenario nor a readable trace."""
+
+
+@dataclass
+class SimSource:
+    """What to play: a scenario's records or a recorded trace's."""
+
+    name: str
+    header: TraceHeader
+    profile: Profile | None
+    """The scenario's profile (None for a trace: the station's configured one applies)."""
+    age_years: float | None
+    battery: dict[str, int]
+    rate_hz: dict[str, int]
+    _records: Iterator[Record] | None = None
+    _trace: TextIO | None = None
+
+    def records(self) -> Iterator[Record]:
+        """The records, once."""
+        assert self._records is not None
+        return self._records
+
+    def close(self) -> None:
+        """Close a trace file."""
+        if self._trace is not None:
+            self._trace.close()
+
+
+def open_source(source: str) -> SimSource:
+    """A shipped scenario's name, a scenario TOML file, or a trace (JSON Lines) file."""
+    if source.endswith((".jsonl", ".json")) or (
+        Path(source).is_file() and not source.endswith(".toml")
+    ):
+        try:
+            fh = open(source, encoding="utf-8")  # noqa: SIM115 - closed by SimSource.close
+        except OSError as exc:
+            raise SimSourceError(f"{source}: {exc.strerror or exc}") from None
+        reader = TraceReader(fh, source)
+        return SimSource(source, reader.header, None, None, {}, {}, iter(reader), fh)
+    try:
+        scenario = load_scenario(source)
+    except ScenarioError as exc:
+        raise SimSourceError(str(exc)) from None
+    return source_of(scenario)
+
+
+def source_of(scenario: Scenario) -> SimSource:
+    """The records of a loaded scenario, ready to play."""
+    sensors = scenario.model.sensors
+    battery = {n: s.battery_percent for n, s in sensors.items() if s.battery_percent is not None}
+    rates = {
+        n: max(1, round(s.rate_hz)) for n, s in sensors.items() if isinstance(s, TiltSensorSpec)
+    }
+    return SimSource(
+        scenario.name,
+        header_of(scenario),
+        scenario.profile,
+        scenario.model.age,
+        battery,
+        rates,
+        records(scenario),
+    )
+
+
+@dataclass
+class SimRun:
+    """What a simulated run produced."""
+
+    events: list[AlarmEvent] = field(default_factory=list)
+    """Every alarm event, ``t`` on the station clock (as the recorded trace has it)."""
+    origin: float | None = None
+    """Station time at which the scenario's (or trace's) time 0 began."""
+    trace_path: Path | None = None
+    play: PlayStats | None = None
+    station: Station | None = None
+
+
+class _Collect:
+    def __init__(self, run: SimRun) -> None:
+        self.run = run
+
+    def alarm_events(self, events: Sequence[AlarmEvent]) -> None:
+        self.run.events.extend(events)
+
+
+async def run_simulation(
+    source: SimSource,
+    *,
+    profile: Profile,
+    age_years: float | None,
+    traces_dir: Path,
+    station_name: str = "sim",
+    sinks: Sequence[Sink] = (),
+    for_s: float | None = None,
+    speed: float = 1.0,
+    stop: asyncio.Event | None = None,
+    started: asyncio.Event | None = None,
+    attach: Attach | None = None,
+    result: SimRun | None = None,
+) -> SimRun:
+    """Play ``source`` through simulated sensors into a live station until it ends.
+
+    ``for_s`` stops the run after that many station seconds; ``stop`` stops it from outside.
+    """
+    result = result if result is not None else SimRun()
+    stop = stop or asyncio.Event()
+    clock = StationClock(speed)
+    sensors = dict(source.header.sensors)
+    started_at = datetime.now().astimezone()
+    core = SafetyCore(sensors, profile, age_years=age_years, started_at=started_at)
+    recorder = TraceRecorder.in_folder(traces_dir, station_name, sensors, started_at)
+    result.trace_path = recorder.path
+    station = Station(core, clock, [_Collect(result), *sinks], recorder)
+    result.station = station
+
+    def on_input(record: UserInput) -> None:
+        station.user_input(record.input, record.alarm, record.by)
+
+    async with Radio() as radio, contextlib.AsyncExitStack() as stack:
+        peripherals: dict[str, SimPeripheral] = {}
+        for name, spec in sensors.items():
+            peripheral = peripheral_for(
+                spec.kind,
+                radio.add_device(name),
+                battery_percent=source.battery.get(name, 100),
+                rate_hz=source.rate_hz.get(name, 100),
+            )
+            await peripheral.start()
+            stack.push_async_callback(peripheral.close)
+            peripherals[name] = peripheral
+        sim = await SimBackend.on_radio(radio)
+        stack.push_async_callback(sim.close)
+        backend = BleBackend(
+            sim.scanner_class, sim.client_class, description="in-process virtual radio"
+        )
+        links = [
+            SensorLink(name, SensorConfig(kind=spec.kind), SIM_BLE, backend, station)
+            for name, spec in sensors.items()
+        ]
+        player = Player(peripherals, speed=speed, on_input=on_input)
+
+        async def play() -> None:
+            try:
+                await player.wait_subscribed()
+                result.origin = clock()
+                if started is not None:
+                    started.set()
+                result.play = await player.play(source.records(), start=asyncio.sleep(0))
+                await asyncio.sleep(clock.real_s(GRACE_S))
+            finally:
+                stop.set()
+
+        async def limit() -> None:
+            if for_s is not None:
+                await asyncio.sleep(clock.real_s(for_s))
+                stop.set()
+
+        helpers = [asyncio.create_task(play()), asyncio.create_task(limit())]
+        beside = asyncio.create_task(attach(station, stop)) if attach is not None else None
+        try:
+            await station.run(links, stop, real_tick_s=clock.real_s(0.1))
+        finally:
+            for task in helpers:
+                task.cancel()
+            for task in helpers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if beside is not None:
+                await beside
+            source.close()
+    return result

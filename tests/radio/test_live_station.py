@@ -1,0 +1,161 @@
+"""The station's real BLE path (bleak + bleak-retry-connector) against simulated sensors.
+
+Every shipped scenario runs live over the in-process virtual radio (at its ``[live]`` speed)
+and its alarms must match the replay of the trace the live run recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from firmware_sim.bleak_backend import SimBackend
+from firmware_sim.radio import Radio
+from firmware_sim.scenario import builtin_names, load_scenario
+from monitor.alarms import AlarmEvent
+from monitor.ble.backend import BleBackend
+from monitor.ble.link import LinkStatus, SensorLink
+from monitor.config import BleConfig, SensorConfig
+from monitor.core import SafetyCore
+from monitor.profiles import BUILTIN
+from monitor.replay import core_for, replay
+from monitor.sensors import SensorKind, SensorSpec
+from monitor.simrun import run_simulation, source_of
+from monitor.station import Station, StationClock
+from monitor.trace import LinkChange, TraceReader
+
+pytestmark = pytest.mark.radio
+
+
+def replayed(path: Path, scenario_name: str) -> list[AlarmEvent]:
+    scenario = load_scenario(scenario_name)
+    with open(path, encoding="utf-8") as fh:
+        reader = TraceReader(fh, str(path))
+        core = core_for(reader, scenario.profile, scenario.model.age)
+        return list(replay(reader, core))
+
+
+def key(events: list[AlarmEvent]) -> list[tuple[str, str, str]]:
+    return [(e.id, e.event.value, e.priority.label) for e in events]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", builtin_names())
+async def test_live_alarms_match_the_replay_of_the_recorded_trace(
+    name: str, tmp_path: Path
+) -> None:
+    scenario = load_scenario(name).live_variant()
+    run = await run_simulation(
+        source_of(scenario),
+        profile=scenario.profile,
+        age_years=scenario.model.age,
+        traces_dir=tmp_path,
+        speed=scenario.model.live.speed,
+    )
+    assert run.trace_path is not None and run.origin is not None
+    again = replayed(run.trace_path, name)
+    assert key(run.events) == key(again)
+    for live, rep in zip(run.events, again, strict=True):
+        assert abs(live.t - rep.t) <= 0.3, (live, rep)
+    # The radio carried the scenario faithfully: the same alarms as its declared ones.
+    assert key(run.events) == [(x.id, x.event.value, x.priority) for x in scenario.model.expect]
+    malformed = sum(s.malformed for s in run.station.core.stats.sensors.values())  # type: ignore[union-attr]
+    assert malformed == scenario.model.expect_stats.get("malformed", 0)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.asyncio
+async def test_disconnect_mid_inversion_alarms_within_2_s_and_reconnects_within_10_s(
+    tmp_path: Path,
+) -> None:
+    scenario = load_scenario("tilt-disconnect")
+    speed = 4.0
+    run = await run_simulation(
+        source_of(scenario),
+        profile=scenario.profile,
+        age_years=None,
+        traces_dir=tmp_path,
+        speed=speed,
+    )
+    assert run.trace_path is not None and run.origin is not None
+    origin = run.origin
+    lost = [e for e in run.events if e.id == "tilt.signal_lost"]
+    assert [(e.event.value, e.priority.label) for e in lost][:3] == [
+        ("raised", "medium"),
+        ("escalated", "high"),
+        ("cleared", "high"),
+    ]
+    # the sensor dropped the link at scenario t = 25 s and came back at 40 s
+    assert lost[0].t - origin <= 25 + 2 + 0.2
+    with open(run.trace_path, encoding="utf-8") as fh:
+        links = [
+            r for r in TraceReader(fh, "x") if isinstance(r, LinkChange) and r.sensor == "tilt"
+        ]
+    down = [r.t - origin for r in links if not r.connected]
+    up = [r.t - origin for r in links if r.connected]
+    assert len(down) == 2 and len(up) == 2  # the drop, and the end of the run
+    assert 25 <= down[0] <= 25 + 0.5
+    assert 40 <= up[1] <= 40 + 10
+    cleared = lost[2].t - origin
+    assert up[1] <= cleared <= up[1] + 1.0  # readings flow again: the alarm clears at once
+    assert lost[-2:][0].event.value == "acknowledged"  # latched (high) until acknowledged
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.asyncio
+async def test_an_absent_sensor_keeps_the_station_searching_responsive_and_stoppable(
+    tmp_path: Path,
+) -> None:
+    ble = BleConfig(backend="sim", scan_timeout_s=0.3, connect_timeout_s=0.5, max_backoff_s=0.2)
+    async with Radio() as radio:
+        sim = await SimBackend.on_radio(radio)
+        try:
+            backend = BleBackend(sim.scanner_class, sim.client_class)
+            sensors = {"tilt": SensorSpec(SensorKind.SPOTTER_TILT)}
+            core = SafetyCore(sensors, BUILTIN["beginner"])
+            station = Station(core, StationClock())
+            link = SensorLink(
+                "tilt", SensorConfig(kind=SensorKind.SPOTTER_TILT), ble, backend, station
+            )
+            stop = asyncio.Event()
+            running = asyncio.create_task(station.run([link], stop))
+            from monitor.trace import InputKind
+
+            await asyncio.sleep(1.5)
+            station.user_input(InputKind.SESSION_START)
+            await asyncio.sleep(2.5)
+            assert link.state.status is LinkStatus.SEARCHING
+            assert core.t >= 3.5  # the safety loop kept ticking
+            assert "tilt.signal_lost" in core.alarms.alarms  # silence is an alarm, in a session
+            stop.set()
+            await asyncio.wait_for(running, timeout=5)
+        finally:
+            await sim.close()
+
+
+@pytest.mark.timeout(120)
+def test_spotter_run_sim_json_prints_alarms_in_scenario_time(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {"SPOTTER_STATION__DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "run", "--sim", "symptom", "--json", "--speed", "8"],
+        capture_output=True,
+        timeout=100,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    events = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    expected = load_scenario("symptom").model.expect
+    assert [(e["id"], e["event"], e["priority"]) for e in events] == [
+        (x.id, x.event.value, x.priority) for x in expected
+    ]
+    for e, x in zip(events, expected, strict=True):
+        assert abs(e["t"] - x.t) <= 0.5
+    assert list(tmp_path.glob("traces/*.jsonl"))

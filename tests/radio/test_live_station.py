@@ -57,7 +57,8 @@ async def test_live_alarms_match_the_replay_of_the_recorded_trace(
         traces_dir=tmp_path,
         speed=scenario.model.live.speed,
     )
-    assert run.trace_path is not None and run.origin is not None
+    assert run.trace_path is not None
+    assert run.origin is not None
     again = replayed(run.trace_path, name)
     assert key(run.events) == key(again)
     for live, rep in zip(run.events, again, strict=True):
@@ -82,7 +83,8 @@ async def test_disconnect_mid_inversion_alarms_within_2_s_and_reconnects_within_
         traces_dir=tmp_path,
         speed=speed,
     )
-    assert run.trace_path is not None and run.origin is not None
+    assert run.trace_path is not None
+    assert run.origin is not None
     origin = run.origin
     lost = [e for e in run.events if e.id == "tilt.signal_lost"]
     assert [(e.event.value, e.priority.label) for e in lost][:3] == [
@@ -98,7 +100,8 @@ async def test_disconnect_mid_inversion_alarms_within_2_s_and_reconnects_within_
         ]
     down = [r.t - origin for r in links if not r.connected]
     up = [r.t - origin for r in links if r.connected]
-    assert len(down) == 2 and len(up) == 2  # the drop, and the end of the run
+    assert len(down) == 2
+    assert len(up) == 2
     assert 25 <= down[0] <= 25 + 0.5
     assert 40 <= up[1] <= 40 + 10
     cleared = lost[2].t - origin

@@ -38,6 +38,15 @@ def replayed(path: Path, scenario_name: str) -> list[AlarmEvent]:
         return list(replay(reader, core))
 
 
+def link_changes(path: Path, sensor: str) -> list[LinkChange]:
+    with open(path, encoding="utf-8") as fh:
+        return [
+            r
+            for r in TraceReader(fh, str(path))
+            if isinstance(r, LinkChange) and r.sensor == sensor
+        ]
+
+
 def key(events: list[AlarmEvent]) -> list[tuple[str, str, str]]:
     return [(e.id, e.event.value, e.priority.label) for e in events]
 

@@ -103,10 +103,7 @@ async def test_disconnect_mid_inversion_alarms_within_2_s_and_reconnects_within_
     ]
     # the sensor dropped the link at scenario t = 25 s and came back at 40 s
     assert lost[0].t - origin <= 25 + 2 + 0.2
-    with open(run.trace_path, encoding="utf-8") as fh:
-        links = [
-            r for r in TraceReader(fh, "x") if isinstance(r, LinkChange) and r.sensor == "tilt"
-        ]
+    links = link_changes(run.trace_path, "tilt")
     down = [r.t - origin for r in links if not r.connected]
     up = [r.t - origin for r in links if r.connected]
     assert len(down) == 2

@@ -451,6 +451,18 @@ def scan_command(
     Console().print(table if found else "No BLE devices found.")
 
 
+@bench_app.command("live")
+def bench_live_command(
+    seconds: Annotated[float, typer.Option(min=5, help="How long to stream.")] = 60.0,
+) -> None:
+    """One station streaming tilt at 100 Hz and HR at 1 Hz over the virtual radio; print JSON."""
+    import json
+
+    from monitor.bench import bench_live
+
+    print(json.dumps(bench_live(seconds), indent=2))
+
+
 def main() -> None:
     """Entry point for ``python -m monitor``."""
     app()

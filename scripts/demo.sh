@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Sets up Spotter and runs the main job: a simulated over-hold session, replayed through the
-# safety core, its alarms printed as a table. Usage: scripts/demo.sh [scenario]
+# Sets up Spotter and runs the main job: simulated sensors on a virtual radio, the station
+# daemon's real BLE code connected to them, and the live terminal view of theta, heart rate,
+# timers and alarms. Usage: scripts/demo.sh [scenario]   (SPEED=1 for real time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 scenario=${1:-over-hold}
-mkdir -p data/demo
-.venv/bin/spotter sim trace "$scenario" -o "data/demo/$scenario.jsonl"
-echo "Trace written to data/demo/$scenario.jsonl; replaying it:"
-.venv/bin/spotter replay "data/demo/$scenario.jsonl"
+speed=${SPEED:-3}
+export SPOTTER_STATION__DATA_DIR=${SPOTTER_STATION__DATA_DIR:-$PWD/data}
+echo "Simulated session '$scenario' at ${speed}x speed; traces go to $SPOTTER_STATION__DATA_DIR/traces"
+exec .venv/bin/spotter run --sim "$scenario" --speed "$speed"

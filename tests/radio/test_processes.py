@@ -1,0 +1,175 @@
+"""The station as real life runs it: radio hub, sensors and daemon as separate processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.trace import End, LinkChange, TraceReader
+
+pytestmark = [pytest.mark.radio, pytest.mark.slow]
+SPOTTER = [sys.executable, "-m", "monitor.cli"]
+
+SCENARIO = """\
+name = "xproc"
+description = "a short hold past a 5 s limit"
+duration_s = 16
+profile = { base = "beginner", max_hold_s = 5 }
+theta = [[0, 0], [2, 0], [4, 25], [10, 25], [11, 0], [16, 0]]
+hr = [[0, 70], [16, 70]]
+
+[sensors.tilt]
+kind = "spotter_tilt"
+rate_hz = 50
+
+[sensors.hr]
+kind = "heart_rate"
+"""
+
+
+def env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SPOTTER_")}
+
+
+@pytest.fixture
+def hub() -> Iterator[int]:
+    proc = subprocess.Popen(
+        [*SPOTTER, "sim", "radio", "--port", "0"], stdout=subprocess.PIPE, env=env()
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        assert line.startswith("hub listening on "), line
+        yield int(line.split()[-1])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def write_config(tmp_path: Path, port: int, profile: str = "beginner") -> Path:
+    config = tmp_path / "spotter.toml"
+    config.write_text(
+        f"""
+[station]
+name = "xproc"
+data_dir = "{tmp_path}"
+profile = "{profile}"
+
+[ble]
+backend = "sim"
+sim_hub = "tcp-client:127.0.0.1:{port}"
+scan_timeout_s = 1.0
+max_backoff_s = 1.0
+
+[sensors.tilt]
+kind = "spotter_tilt"
+
+[sensors.hr]
+kind = "heart_rate"
+"""
+    )
+    return config
+
+
+def trace_of(tmp_path: Path) -> Path:
+    (path,) = (tmp_path / "traces").glob("xproc-*.jsonl")
+    return path
+
+
+@pytest.mark.timeout(120)
+def test_hub_sensors_and_daemon_as_three_processes(tmp_path: Path, hub: int) -> None:
+    scenario = tmp_path / "xproc.toml"
+    scenario.write_text(SCENARIO)
+    profile = tmp_path / "short.toml"
+    profile.write_text('base = "beginner"\nmax_hold_s = 5\n')
+    sensors = subprocess.Popen(
+        [*SPOTTER, "sim", "run", str(scenario), "--hub", str(hub)],
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
+    try:
+        daemon = subprocess.run(
+            [
+                *SPOTTER,
+                "run",
+                "--config",
+                str(write_config(tmp_path, hub, str(profile))),
+                "--json",
+                "--for",
+                "22",
+            ],
+            capture_output=True,
+            timeout=90,
+            env=env(),
+        )
+        assert daemon.returncode == 0, daemon.stderr.decode()
+        _, err = sensors.communicate(timeout=30)
+    finally:
+        sensors.kill()
+        sensors.wait()
+        assert sensors.stderr is not None
+        sensors.stderr.close()
+    assert sensors.returncode == 0, err.decode()
+    events = [json.loads(line) for line in daemon.stdout.decode().splitlines()]
+    hold = [(e["event"], e["priority"]) for e in events if e["id"] == "inversion.hold_limit"]
+    assert hold[:3] == [("raised", "medium"), ("cleared", "medium"), ("resolved", "medium")]
+    with open(trace_of(tmp_path), encoding="utf-8") as fh:
+        records = list(TraceReader(fh, "trace"))
+    assert {r.sensor for r in records if isinstance(r, LinkChange) and r.connected} == {
+        "tilt",
+        "hr",
+    }
+    assert isinstance(records[-1], End)
+    assert "notifications delivered" in err.decode()
+
+
+@pytest.mark.timeout(60)
+def test_absent_sensors_daemon_keeps_searching_and_exits_cleanly_on_sigterm(
+    tmp_path: Path, hub: int
+) -> None:
+    daemon = subprocess.Popen(
+        [*SPOTTER, "run", "--config", str(write_config(tmp_path, hub)), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not list((tmp_path / "traces").glob("xproc-*.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(3)  # several scans come up empty meanwhile
+        assert daemon.poll() is None, "the daemon must keep running without its sensors"
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=15)
+    finally:
+        daemon.kill()
+        daemon.wait()
+    assert daemon.returncode == 0, err.decode()
+    assert out == b""  # no session: a missing sensor is status, not an alarm
+    with open(trace_of(tmp_path), encoding="utf-8") as fh:
+        records = list(TraceReader(fh, "trace"))
+    assert isinstance(records[-1], End)
+    assert records[-1].t >= 3
+    assert not any(isinstance(r, LinkChange) for r in records)
+
+
+@pytest.mark.timeout(60)
+def test_bench_live_reports_what_it_measured() -> None:
+    from monitor.bench import bench_live
+
+    report = bench_live(8)
+    assert report["notifications_per_s"] > 50  # tilt at 100 Hz reached the daemon
+    assert report["alarm_events_measured"] >= 1
+    assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p99"] <= report["latency_ms"]["max"]
+    assert report["cpu_percent_of_one_core"] > 0
+    assert report["peak_rss_mb"] > 0

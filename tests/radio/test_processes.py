@@ -170,6 +170,11 @@ def test_bench_live_reports_what_it_measured() -> None:
     report = bench_live(8)
     assert report["notifications_per_s"] > 50  # tilt at 100 Hz reached the daemon
     assert report["alarm_events_measured"] >= 1
-    assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p99"] <= report["latency_ms"]["max"]
+    assert (
+        0
+        < report["latency_ms"]["p50"]
+        <= report["latency_ms"]["p99"]
+        <= report["latency_ms"]["max"]
+    )
     assert report["cpu_percent_of_one_core"] > 0
     assert report["peak_rss_mb"] > 0

@@ -33,6 +33,14 @@ class Sink(Protocol):
         """Take events, oldest first. Must not block."""
 
 
+class Ticking(Protocol):
+    """A sink that also wants the safety loop's heartbeat (sound timing, push repeats, the
+    systemd watchdog). ``tick`` runs after every core step of the ticker; must not block."""
+
+    def tick(self, t: float) -> None:
+        """The core has just been advanced to ``t``."""
+
+
 class StationClock:
     """Seconds since the station started, on the event loop's monotonic clock.
 
@@ -100,10 +108,14 @@ class Station:
         self._publish(self.core.user_input(t, kind, alarm, by))
 
     def tick(self) -> None:
-        """Let time pass in the core."""
+        """Let time pass in the core, then give the ticking sinks the heartbeat."""
         t = self._now()
         self.last_tick = t
         self._publish(self.core.advance(t))
+        for sink in self.sinks:
+            beat = getattr(sink, "tick", None)
+            if beat is not None:
+                beat(t)
 
     def _publish(self, events: list[AlarmEvent]) -> None:
         if events:

@@ -244,14 +244,14 @@ def run_command(
 
     attach = None if json_out else attach_view
     if sim is None:
+        from monitor.ble.backend import BackendError
         from monitor.daemon import run_daemon
+        from monitor.store import StoreError
 
         sinks = [JsonLinesSink(sys.stdout)] if json_out else []
-        from monitor.ble.backend import BackendError
-
         try:
             asyncio.run(run_daemon(settings, chosen, sinks=sinks, for_s=for_s, attach=attach))
-        except BackendError as exc:
+        except (BackendError, StoreError) as exc:
             raise fail("run", str(exc)) from None
         return
 
@@ -273,7 +273,7 @@ def run_command(
             source,
             profile=run_profile,
             age_years=age if age is not None else source.age_years,
-            traces_dir=settings.station.data_path / "traces",
+            data_dir=settings.station.data_path,
             station_name=settings.station.name,
             sinks=sinks,
             for_s=for_s,
@@ -283,13 +283,16 @@ def run_command(
             result=result,
         )
 
+    from monitor.store import StoreError
+
     try:
         result = asyncio.run(main())
-    except TraceError as exc:
+    except (TraceError, StoreError) as exc:
         raise fail("run", str(exc)) from None
+    traces = ", ".join(str(p) for p in result.trace_paths) or "none (no session)"
+    origin = result.origin if result.origin is not None else float("nan")
     print(
-        f"spotter run: trace {result.trace_path}; scenario time 0 = station time "
-        f"{result.origin if result.origin is not None else float('nan'):.3f} s",
+        f"\nspotter run: trace(s) {traces}; scenario time 0 = station time {origin:.3f} s",
         file=sys.stderr,
     )
     if result.station is not None:

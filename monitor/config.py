@@ -43,11 +43,18 @@ class StationConfig(_Section):
     data_dir: Path = Path("~/.local/share/spotter")
     profile: str = DEFAULT_PROFILE
     age: float | None = Field(default=None, gt=0, lt=130)
+    trace_retention_days: float | None = Field(default=90, gt=0)
+    """Session traces older than this are deleted (None keeps them forever)."""
 
     @property
     def data_path(self) -> Path:
         """``data_dir`` with ``~`` expanded."""
         return self.data_dir.expanduser()
+
+    @property
+    def store_path(self) -> Path:
+        """The station's SQLite store."""
+        return self.data_path / "spotter.db"
 
 
 class BleConfig(_Section):

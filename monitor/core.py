@@ -10,9 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from monitor import gatt
-from monitor.alarms import SILENCE_S, AlarmEvent, AlarmManager
+from monitor.alarms import (
+    SILENCE_S,
+    Alarm,
+    AlarmEvent,
+    AlarmManager,
+    AlarmState,
+    Latch,
+    Priority,
+)
 from monitor.codecs import CodecError, battery, heart_rate, spotter_tilt, witmotion
 from monitor.estimator import HeartRateCleaner, HrOutcome, TiltEstimator, Verdict
 from monitor.profiles import Profile
@@ -283,3 +292,97 @@ class SafetyCore:
             s.hr_new = True
             while history and history[0][0] < t - HR_HISTORY_S:
                 history.popleft()
+
+
+def _age(now: float, then: float | None) -> float | None:
+    return None if then is None else now - then
+
+
+def snapshot(core: SafetyCore) -> dict[str, Any]:
+    """What a restarted station needs to resume this core: every time as an age (seconds
+    before ``core.t``), so it can be re-anchored on a new clock after any gap."""
+    t = core.t
+    s, session = core.signals, core.session
+    alarms = []
+    for alarm in core.alarms.alarms.values():
+        alarms.append(
+            {
+                "id": alarm.id,
+                "priority": alarm.priority.label,
+                "state": alarm.state.value,
+                "condition": alarm.condition,
+                "raised_age_s": t - alarm.raised_at,
+                "unacked_age_s": t - alarm.unacked_since,
+                "acked_age_s": _age(t, alarm.acked_at),
+                "silenced_left_s": max(0.0, alarm.silenced_until - t),
+                "value": alarm.value,
+                "limit": alarm.limit,
+            }
+        )
+    return {
+        "phase": session.phase.value,
+        "session_age_s": _age(t, session.session_started_at),
+        "inversion_age_s": _age(t, session.inversion_started_at),
+        "last_inversion_end_age_s": _age(t, session.last_inversion_end),
+        "rest_before_s": session.rest_before_s,
+        "upright_age_s": t - session.upright_since,
+        "end_requested": session.end_requested,
+        "session_closed_s": session.session_closed_s,
+        "day_closed_s": session.day_closed_s,
+        "inversions": session.inversions,
+        "theta": s.theta,
+        "tilt_age_s": t - s.tilt_seen_t,
+        "hr_bpm": s.hr_bpm,
+        "hr_age_s": t - s.hr_seen_t,
+        "symptom_age_s": _age(t, s.symptom_t),
+        "symptom_theta": s.symptom_theta,
+        "alarms": alarms,
+    }
+
+
+def restore(core: SafetyCore, snap: Mapping[str, Any], gap_s: float) -> None:
+    """Resume a fresh core from a snapshot taken ``gap_s`` seconds (of wall time) before now.
+
+    Fail-safe: the gap counts as time in whatever phase the user was in, so a crash during an
+    inversion counts as inverted time; theta is held at its last value; sensors count as
+    silent since their last reading before the crash; listed alarms stay listed.
+    """
+    t = core.t
+    s, session = core.signals, core.session
+
+    def at(age: float | None) -> float | None:
+        return None if age is None else t - age - gap_s
+
+    phase = Phase(snap["phase"])
+    session.phase = phase
+    session.in_session = phase is not Phase.IDLE
+    session.inverted = phase is Phase.INVERTED
+    session.session_started_at = at(snap["session_age_s"])
+    session.inversion_started_at = at(snap["inversion_age_s"]) if session.inverted else None
+    session.last_inversion_end = at(snap["last_inversion_end_age_s"])
+    session.rest_before_s = snap["rest_before_s"]
+    session.upright_since = t - snap["upright_age_s"] - gap_s
+    session.end_requested = bool(snap["end_requested"])
+    session.session_closed_s = float(snap["session_closed_s"])
+    session.day_closed_s = float(snap["day_closed_s"])
+    session.inversions = int(snap["inversions"])
+    s.theta = snap["theta"]
+    s.tilt_seen_t = t - snap["tilt_age_s"] - gap_s
+    s.hr_bpm = snap["hr_bpm"]
+    s.hr_seen_t = t - snap["hr_age_s"] - gap_s
+    s.symptom_t = at(snap["symptom_age_s"])
+    s.symptom_theta = snap["symptom_theta"]
+    for saved in snap["alarms"]:
+        priority = Priority.parse(saved["priority"])
+        alarm = Alarm(
+            saved["id"],
+            (priority, saved["value"], saved["limit"]),
+            LATCH_OF.get(saved["id"], Latch.NO),
+            t - saved["raised_age_s"] - gap_s,
+        )
+        alarm.state = AlarmState(saved["state"])
+        alarm.condition = bool(saved["condition"])
+        alarm.unacked_since = t - saved["unacked_age_s"] - gap_s
+        alarm.acked_at = at(saved["acked_age_s"])
+        alarm.silenced_until = t + saved["silenced_left_s"] - gap_s
+        core.alarms.alarms[alarm.id] = alarm

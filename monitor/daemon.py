@@ -14,9 +14,11 @@ from monitor.ble.backend import open_backend
 from monitor.ble.link import SensorLink
 from monitor.config import Settings
 from monitor.core import SafetyCore
+from monitor.journal import Journal
 from monitor.profiles import Profile
 from monitor.recorder import TraceRecorder
 from monitor.station import Sink, Station, StationClock
+from monitor.store import Store
 
 log = logging.getLogger(__name__)
 Attach = Callable[[Station, asyncio.Event], Coroutine[Any, Any, None]]
@@ -44,20 +46,39 @@ async def run_daemon(
     something beside it (the live terminal view)."""
     stop = stop or asyncio.Event()
     stop_on_signals(stop)
-    backend = await open_backend(settings.ble)
+    name = settings.station.name
+    store = Store.open(settings.station.store_path)
+    try:
+        backend = await open_backend(settings.ble)
+    except BaseException:
+        store.close()
+        raise
     sensors = settings.sensor_specs()
     started_at = datetime.now().astimezone()
     clock = StationClock()
-    core = SafetyCore(sensors, profile, age_years=settings.station.age, started_at=started_at)
-    recorder = TraceRecorder.in_folder(
-        settings.station.data_path / "traces", settings.station.name, sensors, started_at
+    midnight = started_at.replace(hour=0, minute=0, second=0, microsecond=0)
+    core = SafetyCore(
+        sensors,
+        profile,
+        age_years=settings.station.age,
+        started_at=started_at,
+        day_inverted_before_s=store.inverted_today_s(name, midnight.isoformat()),
     )
-    station = Station(core, clock, sinks, recorder)
+    recorder = TraceRecorder(
+        settings.station.data_path / "traces",
+        name,
+        sensors,
+        started_at,
+        retention_days=settings.station.trace_retention_days,
+    )
+    journal = Journal(store, name, core, recorder)
+    journal.recover()
+    station = Station(core, clock, sinks, recorder, journal)
     links = [
         SensorLink(name, sensor, settings.ble, backend, station)
         for name, sensor in settings.sensors.items()
     ]
-    log.info("station %s: %s, trace %s", settings.station.name, backend.description, recorder.path)
+    log.info("station %s: %s, store %s", name, backend.description, store.path)
     timer = None
     if for_s is not None:
         timer = asyncio.get_running_loop().call_later(for_s, stop.set)
@@ -68,6 +89,7 @@ async def run_daemon(
         if timer is not None:
             timer.cancel()
         await backend.close()
+        store.close()
         if beside is not None:
             await beside
     return station

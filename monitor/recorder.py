@@ -1,68 +1,153 @@
-"""The flight recorder: every notification, link change and input of a run, as a trace.
+"""The flight recorder: every notification, link change and input, as session traces.
 
-Lines are written as they happen and flushed to disk every second (and at exit), so a crash
-or a power cut loses at most the last second.
+Each session gets its own trace file. It opens when the session starts and begins with a
+pre-roll of the records of the preceding 75 s (so replaying it reproduces the heart-rate
+history and the filters the live core had); it stays open after the session ends until the
+next session starts or the station has been idle for 10 minutes. Lines are flushed to disk
+every second (and at exit), so a crash or a power cut loses at most the last second. Times are
+the station clock's throughout, so ``started_at + t`` is the wall time in every file. Files
+older than the retention period are deleted when a new one opens.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from monitor.sensors import SensorSpec
-from monitor.trace import InputKind, TraceHeader, TraceWriter
+from monitor.trace import (
+    End,
+    InputKind,
+    LinkChange,
+    Notification,
+    Record,
+    TraceHeader,
+    TraceWriter,
+    UserInput,
+)
+
+log = logging.getLogger(__name__)
+PREROLL_S = 75.0
+IDLE_CLOSE_S = 600.0
+TRACE_SUFFIX = ".jsonl"
 
 
 class TraceRecorder:
-    """Appends one run's records to a trace file."""
+    """Keeps a pre-roll ring and the current session's trace file."""
 
     def __init__(
-        self, path: Path, station: str, sensors: dict[str, SensorSpec], started_at: datetime
+        self,
+        folder: Path,
+        station: str,
+        sensors: dict[str, SensorSpec],
+        started_at: datetime,
+        *,
+        retention_days: float | None = None,
+        preroll_s: float = PREROLL_S,
+        idle_close_s: float = IDLE_CLOSE_S,
     ) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO = open(path, "x", encoding="utf-8")  # noqa: SIM115 - closed by close()
-        self._writer = TraceWriter(self._file, TraceHeader(dict(sensors), station, started_at))
+        self.folder = folder
+        self.station = station
+        self.header = TraceHeader(dict(sensors), station, started_at)
+        self.retention_days = retention_days
+        self.preroll_s = preroll_s
+        self.idle_close_s = idle_close_s
+        self._ring: deque[Record] = deque()
+        self._file: TextIO | None = None
+        self._writer: TraceWriter | None = None
+        self._idle_since: float | None = None
+        self.path: Path | None = None
+        """The trace file being written, if any."""
+        self.paths: list[Path] = []
+        """Every trace file this recorder opened."""
         self.last_t = 0.0
 
-    @classmethod
-    def in_folder(
-        cls, folder: Path, station: str, sensors: dict[str, SensorSpec], started_at: datetime
-    ) -> TraceRecorder:
-        """A new trace file in ``folder``, named after the station and the start time."""
-        stamp = started_at.strftime("%Y%m%dT%H%M%S")
-        path = folder / f"{station}-{stamp}.jsonl"
-        n = 1
-        while path.exists():
-            n += 1
-            path = folder / f"{station}-{stamp}-{n}.jsonl"
-        return cls(path, station, sensors, started_at)
+    # -- records ---------------------------------------------------------------------------
+
+    def _add(self, record: Record) -> None:
+        self.last_t = record.t
+        ring = self._ring
+        ring.append(record)
+        horizon = record.t - self.preroll_s
+        while ring and ring[0].t < horizon:
+            ring.popleft()
+        if self._writer is not None:
+            self._writer.write(record)
 
     def notification(self, t: float, sensor: str, char: str, data: bytes) -> None:
         """Record bytes from a sensor."""
-        self.last_t = t
-        self._writer.notification(t, sensor, char, data)
+        self._add(Notification(t, sensor, char, data))
 
     def link(self, t: float, sensor: str, connected: bool) -> None:
         """Record a link change."""
-        self.last_t = t
-        self._writer.link(t, sensor, connected)
+        self._add(LinkChange(t, sensor, connected))
 
     def user_input(
         self, t: float, kind: InputKind, alarm: str | None = None, by: str | None = None
     ) -> None:
         """Record a user input."""
-        self.last_t = t
-        self._writer.user_input(t, kind, alarm, by)
+        self._add(UserInput(t, kind, alarm, by))
+
+    # -- files -----------------------------------------------------------------------------
+
+    def session_started(self, t: float) -> Path:
+        """Open a new trace file for the session starting at ``t``, with the pre-roll."""
+        self._close(t)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._expire()
+        stamp = datetime.now().astimezone().strftime("%Y%m%dT%H%M%S")
+        path = self.folder / f"{self.station}-{stamp}{TRACE_SUFFIX}"
+        n = 1
+        while path.exists():
+            n += 1
+            path = self.folder / f"{self.station}-{stamp}-{n}{TRACE_SUFFIX}"
+        self._file = open(path, "x", encoding="utf-8")  # noqa: SIM115 - closed by _close()
+        self._writer = TraceWriter(self._file, self.header)
+        for record in self._ring:
+            self._writer.write(record)
+        self._idle_since = None
+        self.path = path
+        self.paths.append(path)
+        return path
+
+    def session_ended(self, t: float) -> None:
+        """The session ended at ``t``: the file closes after the idle period (or next session)."""
+        self._idle_since = t
+
+    def tick(self, t: float) -> None:
+        """Close the file once the station has been idle long enough."""
+        if self._idle_since is not None and t - self._idle_since >= self.idle_close_s:
+            self._close(t)
 
     def flush(self) -> None:
         """Push what was written to the disk."""
-        self._file.flush()
+        if self._file is not None:
+            self._file.flush()
+
+    def _close(self, t: float) -> None:
+        if self._writer is not None and self._file is not None:
+            self._writer.write(End(max(t, self.last_t)))
+            self._file.close()
+        self._file = None
+        self._writer = None
+        self._idle_since = None
 
     def close(self, t: float | None = None) -> None:
-        """Write the end marker and close the file."""
-        if self._file.closed:
+        """Write the end marker and close the current file (at exit)."""
+        self._close(self.last_t if t is None else t)
+
+    def _expire(self) -> None:
+        if self.retention_days is None:
             return
-        self._writer.end(self.last_t if t is None else max(t, self.last_t))
-        self._file.close()
+        cutoff = time.time() - self.retention_days * 86400
+        for old in self.folder.glob(f"*{TRACE_SUFFIX}"):
+            try:
+                if old.stat().st_mtime < cutoff:
+                    old.unlink()
+                    log.info("trace %s is older than %g days: deleted", old, self.retention_days)
+            except OSError as exc:
+                log.warning("cannot expire trace %s: %s", old, exc)

@@ -29,12 +29,16 @@ from monitor.ble.link import SensorLink
 from monitor.config import BleConfig, SensorConfig
 from monitor.core import SafetyCore
 from monitor.daemon import Attach
+from monitor.journal import Journal
 from monitor.profiles import Profile
 from monitor.recorder import TraceRecorder
 from monitor.station import Sink, Station, StationClock
+from monitor.store import Store
 from monitor.trace import Record, TraceHeader, TraceReader, UserInput
 
 log = logging.getLogger(__name__)
+SIM_STORE = "sim.db"
+"""Simulated runs keep their own store beside the station's, never mixing into its history."""
 GRACE_S = 1.0
 """Station seconds the run goes on after the scenario's end marker."""
 SIM_BLE = BleConfig(backend="sim", scan_timeout_s=1.0, connect_timeout_s=2.0, max_backoff_s=1.0)
@@ -114,6 +118,9 @@ class SimRun:
     origin: float | None = None
     """Station time at which the scenario's (or trace's) time 0 began."""
     trace_path: Path | None = None
+    """The first session's trace."""
+    trace_paths: list[Path] = field(default_factory=list)
+    store_path: Path | None = None
     play: PlayStats | None = None
     station: Station | None = None
 
@@ -131,7 +138,7 @@ async def run_simulation(
     *,
     profile: Profile,
     age_years: float | None,
-    traces_dir: Path,
+    data_dir: Path,
     station_name: str = "sim",
     sinks: Sequence[Sink] = (),
     for_s: float | None = None,
@@ -151,10 +158,12 @@ async def run_simulation(
     sensors = dict(source.header.sensors)
     started_at = datetime.now().astimezone()
     core = SafetyCore(sensors, profile, age_years=age_years, started_at=started_at)
-    recorder = TraceRecorder.in_folder(traces_dir, station_name, sensors, started_at)
-    result.trace_path = recorder.path
-    station = Station(core, clock, [_Collect(result), *sinks], recorder)
+    recorder = TraceRecorder(data_dir / "traces", station_name, sensors, started_at)
+    store = Store.open(data_dir / SIM_STORE)
+    journal = Journal(store, station_name, core, recorder)
+    station = Station(core, clock, [_Collect(result), *sinks], recorder, journal)
     result.station = station
+    result.store_path = store.path
 
     def on_input(record: UserInput) -> None:
         station.user_input(record.input, record.alarm, record.by)
@@ -211,4 +220,7 @@ async def run_simulation(
             if beside is not None:
                 await beside
             source.close()
+            store.close()
+            result.trace_paths = list(recorder.paths)
+            result.trace_path = recorder.paths[0] if recorder.paths else None
     return result

@@ -17,7 +17,9 @@ from typing import Any, Protocol
 from monitor.alarms import AlarmEvent
 from monitor.ble.link import SensorLink
 from monitor.core import SafetyCore
+from monitor.journal import Journal
 from monitor.recorder import TraceRecorder
+from monitor.store import StoreError
 from monitor.trace import InputKind
 
 log = logging.getLogger(__name__)
@@ -72,11 +74,15 @@ class Station:
         clock: Callable[[], float],
         sinks: Sequence[Sink] = (),
         recorder: TraceRecorder | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.core = core
         self.clock = clock
         self.sinks = list(sinks)
         self.recorder = recorder
+        self.journal = journal
+        self.problems: dict[str, str] = {}
+        """Station problems for status views (e.g. a failing store), by part."""
         self.links: list[SensorLink] = []
         self.last_tick = 0.0
 
@@ -105,6 +111,8 @@ class Station:
         t = self._now()
         if self.recorder is not None:
             self.recorder.user_input(t, kind, alarm, by)
+        if self.journal is not None:
+            self.journal.user_input(kind, alarm, by)
         self._publish(self.core.user_input(t, kind, alarm, by))
 
     def tick(self) -> None:
@@ -112,15 +120,42 @@ class Station:
         t = self._now()
         self.last_tick = t
         self._publish(self.core.advance(t))
+        if self.journal is not None:
+            self._guard(self.journal.tick, t)
+        if self.recorder is not None:
+            self.recorder.tick(t)
         for sink in self.sinks:
             beat = getattr(sink, "tick", None)
             if beat is not None:
                 beat(t)
 
     def _publish(self, events: list[AlarmEvent]) -> None:
+        """After every core call: sessions that began are opened in the store, the events are
+        committed, only then shown or sent; sessions that ended are closed."""
+        core = self.core
+        changes = core.drain_phase_changes() if core.session.changes else []
+        journal = self.journal
+        if changes and journal is not None:
+            self._guard(journal.opened, changes)
         if events:
+            if journal is not None:
+                self._guard(journal.commit, events)
             for sink in self.sinks:
                 sink.alarm_events(events)
+        if changes and journal is not None:
+            self._guard(journal.closed, changes)
+
+    def _guard(self, write: Callable[[Any], object], arg: Any) -> None:
+        """A store that fails must not silence the station: the alarm still sounds and shows
+        (the station is the primary alarm source), and the failure is logged and reported."""
+        try:
+            write(arg)
+        except StoreError as exc:
+            if self.problems.get("store") != str(exc):
+                log.error("store failing, alarms continue without it: %s", exc)
+            self.problems["store"] = str(exc)
+        else:
+            self.problems.pop("store", None)
 
     # -- tasks -----------------------------------------------------------------------------
 

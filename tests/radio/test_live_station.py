@@ -63,7 +63,7 @@ async def test_live_alarms_match_the_replay_of_the_recorded_trace(
         source_of(scenario),
         profile=scenario.profile,
         age_years=scenario.model.age,
-        traces_dir=tmp_path,
+        data_dir=tmp_path,
         speed=scenario.model.live.speed,
     )
     assert run.trace_path is not None
@@ -89,7 +89,7 @@ async def test_disconnect_mid_inversion_alarms_within_2_s_and_reconnects_within_
         source_of(scenario),
         profile=scenario.profile,
         age_years=None,
-        traces_dir=tmp_path,
+        data_dir=tmp_path,
         speed=speed,
     )
     assert run.trace_path is not None

@@ -481,7 +481,7 @@ class Store:
 
     def session(self, session_id: int) -> dict[str, Any] | None:
         """One session's row."""
-        rows = self.sessions(where="id = ?", args=(session_id,))
+        rows = self.sessions(where="s.id = ?", args=(session_id,))
         return rows[0] if rows else None
 
     def sessions(

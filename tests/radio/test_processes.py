@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from monitor.trace import End, LinkChange, TraceReader
+from tests.radio.conftest import SPOTTER, env, write_config
 
 pytestmark = [pytest.mark.radio, pytest.mark.slow]
-SPOTTER = [sys.executable, "-m", "monitor.cli"]
 
 SCENARIO = """\
 name = "xproc"
@@ -33,52 +30,6 @@ rate_hz = 50
 [sensors.hr]
 kind = "heart_rate"
 """
-
-
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SPOTTER_")}
-
-
-@pytest.fixture
-def hub() -> Iterator[int]:
-    proc = subprocess.Popen(
-        [*SPOTTER, "sim", "radio", "--port", "0"], stdout=subprocess.PIPE, env=env()
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()
-        assert line.startswith("hub listening on "), line
-        yield int(line.split()[-1])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        assert proc.stdout is not None
-        proc.stdout.close()
-
-
-def write_config(tmp_path: Path, port: int, profile: str = "beginner") -> Path:
-    config = tmp_path / "spotter.toml"
-    config.write_text(
-        f"""
-[station]
-name = "xproc"
-data_dir = "{tmp_path}"
-profile = "{profile}"
-
-[ble]
-backend = "sim"
-sim_hub = "tcp-client:127.0.0.1:{port}"
-scan_timeout_s = 1.0
-max_backoff_s = 1.0
-
-[sensors.tilt]
-kind = "spotter_tilt"
-
-[sensors.hr]
-kind = "heart_rate"
-"""
-    )
-    return config
 
 
 def trace_of(tmp_path: Path) -> Path:

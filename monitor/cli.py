@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from monitor import cli_station
 from monitor.alarms import AlarmEvent, Priority
+from monitor.cli_common import fail
 from monitor.profiles import DEFAULT_PROFILE, ProfileError, load_profile
 from monitor.replay import core_for, replay
 from monitor.trace import TraceError, TraceReader
@@ -31,14 +33,9 @@ sim_app = typer.Typer(help="Simulated sensors and scenarios.", no_args_is_help=T
 bench_app = typer.Typer(help="Benchmarks; each prints JSON.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")
 app.add_typer(bench_app, name="bench")
+cli_station.register(app)
 
 PRIORITY_STYLE = {Priority.HIGH: "bold red", Priority.MEDIUM: "yellow", Priority.LOW: "cyan"}
-
-
-def fail(command: str, message: str, code: int = 2) -> typer.Exit:
-    """Print one line to stderr and return the exit to raise."""
-    print(f"spotter {command}: error: {message}", file=sys.stderr)
-    return typer.Exit(code)
 
 
 @contextlib.contextmanager

@@ -143,6 +143,22 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL
     );
     """,
+    # 4: the progression plan's step per user, and station settings (calibration)
+    """
+    CREATE TABLE plans (
+        user_id INTEGER PRIMARY KEY REFERENCES users(id),
+        step INTEGER NOT NULL,
+        changed_at TEXT NOT NULL,
+        changed_by TEXT NOT NULL
+    );
+    CREATE TABLE settings (
+        station TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (station, key)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -575,6 +591,40 @@ class Store:
             "pain_before": row[3],
             "at": row[4],
         }
+
+    def plan_step(self, user_id: int) -> tuple[int, str | None]:
+        """The user's progression step and when it last changed (0, None: never)."""
+        row = self._one("SELECT step, changed_at FROM plans WHERE user_id = ?", (user_id,))
+        return (0, None) if row is None else (int(row[0]), str(row[1]))
+
+    def set_plan_step(self, user_id: int, step: int, by: str) -> None:
+        """Move the user's plan to ``step``."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO plans (user_id, step, changed_at, changed_by) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET step = excluded.step, "
+                "changed_at = excluded.changed_at, changed_by = excluded.changed_by",
+                (user_id, step, now_iso(), by),
+            )
+
+    def set_setting(self, station: str, key: str, value: Any) -> None:
+        """A station setting (e.g. its calibration), as JSON."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO settings (station, key, value, at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (station, key) DO UPDATE SET value = excluded.value, at = excluded.at",
+                (station, key, json.dumps(value), now_iso()),
+            )
+
+    def setting(self, station: str, key: str) -> Any:
+        """A station setting, or None."""
+        row = self._one("SELECT value FROM settings WHERE station = ? AND key = ?", (station, key))
+        return None if row is None else json.loads(row[0])
+
+    def session_max_theta(self, session_id: int) -> float | None:
+        """The highest theta of a session's 1 Hz trend."""
+        row = self._one("SELECT MAX(theta_deg) FROM trends WHERE session_id = ?", (session_id,))
+        return None if row is None or row[0] is None else float(row[0])
 
     # -- users, profiles, screening, clearances ---------------------------------------------
 

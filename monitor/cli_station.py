@@ -361,10 +361,100 @@ def history_command(
                 console.print(f"milestone: {m}")
 
 
+def calibrate_command(
+    sensor: Annotated[
+        str, typer.Option(help="The tilt sensor's name in the configuration.")
+    ] = "tilt",
+    sim: Annotated[
+        bool, typer.Option("--sim", help="Practise on a simulated sensor (flat 1.5°, down 31.5°).")
+    ] = False,
+    config: ConfigOption = None,
+    by: ByOption = None,
+) -> None:
+    """Guide the calibration (table flat, then head-down) and store it with the station."""
+    import asyncio
+
+    from monitor.ble.backend import BackendError, BleBackend, open_backend
+    from monitor.calibrate import CalibrationError, calibrate
+    from monitor.config import BleConfig
+    from monitor.sensors import Calibration
+
+    settings = _settings("calibrate", config)
+    chosen = settings.sensors.get(sensor)
+    if chosen is None:
+        raise fail("calibrate", f"no sensor named {sensor!r} in the configuration")
+
+    async def ask(text: str) -> None:
+        await asyncio.to_thread(input, f"{text} ")
+
+    async def on_config() -> Calibration:
+        backend = await open_backend(settings.ble)
+        try:
+            return await calibrate(sensor, chosen, settings.ble, backend, ask)
+        finally:
+            await backend.close()
+
+    async def on_sim() -> Calibration:
+        from firmware_sim.bleak_backend import SimBackend
+        from firmware_sim.peripherals import TiltSensor
+        from firmware_sim.radio import Radio
+        from monitor.codecs.spotter_tilt import TiltMeasurement
+
+        async with Radio() as radio:
+            peripheral = TiltSensor(radio.add_device(sensor))
+            await peripheral.start()
+            sim_backend = await SimBackend.on_radio(radio)
+            pitch = [1.5]
+            prompts = 0
+
+            async def sim_ask(text: str) -> None:
+                nonlocal prompts
+                await ask(text)
+                prompts += 1
+                if prompts == 2:
+                    pitch[0] = 31.5
+
+            async def stream() -> None:
+                seq = 0
+                while True:
+                    await peripheral.send(TiltMeasurement(seq & 0xFFFF, 0, pitch[0]))
+                    seq += 1
+                    await asyncio.sleep(0.02)
+
+            streaming = asyncio.create_task(stream())
+            try:
+                backend = BleBackend(sim_backend.scanner_class, sim_backend.client_class)
+                ble = BleConfig(backend="sim", scan_timeout_s=1.0)
+                return await calibrate(sensor, chosen, ble, backend, sim_ask)
+            finally:
+                streaming.cancel()
+                await sim_backend.close()
+                await peripheral.close()
+
+    try:
+        result = asyncio.run(on_sim() if sim else on_config())
+    except (CalibrationError, BackendError) as exc:
+        raise fail("calibrate", str(exc), 1) from None
+    if sim:
+        print(
+            f"practice run on a simulated sensor: offset {result.offset_deg}°, sign "
+            f"{result.sign:+d}, axis {result.axis} (not stored)"
+        )
+        return
+    with _flow("calibrate", config) as flow:
+        flow.store.set_setting(flow.station, f"calibration.{sensor}", result.to_json())
+        flow.store.audit(_who(by), "calibration stored", {"sensor": sensor, **result.to_json()})
+    print(
+        f"calibration of {sensor}: offset {result.offset_deg}°, sign {result.sign:+d}, "
+        f"axis {result.axis}; stored with station {settings.station.name}"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the ``spotter`` app."""
     app.command("init")(init_command)
     app.command("history")(history_command)
+    app.command("calibrate")(calibrate_command)
     app.add_typer(config_app, name="config")
     app.add_typer(user_app, name="user")
     app.add_typer(session_app, name="session")

@@ -17,6 +17,7 @@ from monitor.core import SafetyCore
 from monitor.journal import Journal
 from monitor.profiles import Profile
 from monitor.recorder import TraceRecorder
+from monitor.sensors import Calibration, SensorSpec
 from monitor.station import Sink, Station, StationClock
 from monitor.store import Store
 
@@ -31,6 +32,19 @@ def stop_on_signals(stop: asyncio.Event) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
+
+
+def stored_calibration(
+    store: Store, station: str, sensors: dict[str, SensorSpec]
+) -> dict[str, SensorSpec]:
+    """The configured sensors, with the calibration ``spotter calibrate`` stored, if any."""
+    out = dict(sensors)
+    for sensor, spec in sensors.items():
+        saved = store.setting(station, f"calibration.{sensor}")
+        if saved is not None and spec.kind.is_tilt:
+            out[sensor] = SensorSpec(spec.kind, Calibration.from_json(saved, spec.kind))
+            log.info("sensor %s: stored calibration %s", sensor, saved)
+    return out
 
 
 async def run_daemon(
@@ -53,7 +67,7 @@ async def run_daemon(
     except BaseException:
         store.close()
         raise
-    sensors = settings.sensor_specs()
+    sensors = stored_calibration(store, name, settings.sensor_specs())
     started_at = datetime.now().astimezone()
     clock = StationClock()
     midnight = started_at.replace(hour=0, minute=0, second=0, microsecond=0)

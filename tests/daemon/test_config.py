@@ -1,0 +1,96 @@
+"""Configuration: TOML plus environment, ``spotter init`` and ``spotter config check``."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.config import ConfigError, load_settings
+
+SPOTTER = [sys.executable, "-m", "monitor.cli"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOTTER_")}
+    env.update(extra)
+    return env
+
+
+def test_init_writes_a_commented_private_file_that_validates(tmp_path: Path) -> None:
+    target = tmp_path / "etc" / "spotter.toml"
+    result = subprocess.run(
+        [*SPOTTER, "init", "--path", str(target), "--data-dir", str(tmp_path / "data")],
+        capture_output=True,
+        env=clean_env(),
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    text = target.read_text()
+    assert text.count("#") > 10
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    settings = load_settings(target)
+    assert settings.station.data_path == tmp_path / "data"
+    again = subprocess.run(
+        [*SPOTTER, "init", "--path", str(target)], capture_output=True, env=clean_env(), timeout=60
+    )
+    assert again.returncode == 1
+    assert b"exists" in again.stderr
+
+
+def test_config_check_names_every_bad_key_and_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[station]\nname = "has space"\ncolour = "red"\n\n[ble]\nbackend = "radio"\n'
+        'scan_timeout_s = -1\n\n[sensors.tilt]\nkind = "gyro"\n'
+    )
+    result = subprocess.run(
+        [*SPOTTER, "config", "check", "--config", str(path)],
+        capture_output=True,
+        env=clean_env(),
+        timeout=60,
+    )
+    assert result.returncode == 2
+    err = result.stderr.decode()
+    assert str(path) in err
+    for key in (
+        "station.name",
+        "station.colour: unknown key",
+        "ble.backend",
+        "ble.scan_timeout_s",
+        "sensors.tilt.kind",
+    ):
+        assert key in err, key
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "spotter.toml"
+    path.write_text('[station]\nname = "home"\n[ble]\nbackend = "bleak"\n')
+    monkeypatch.setenv("SPOTTER_BLE__BACKEND", "sim")
+    monkeypatch.setenv("SPOTTER_BLE__SIM_HUB", "tcp-client:127.0.0.1:7100")
+    monkeypatch.setenv("SPOTTER_STATION__AGE", "61")
+    settings = load_settings(path)
+    assert settings.ble.backend == "sim"
+    assert settings.ble.sim_hub == "tcp-client:127.0.0.1:7100"
+    assert settings.station.age == 61
+    assert settings.station.name == "home"
+
+
+def test_a_missing_or_broken_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_settings(tmp_path / "nope.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[station\n")
+    with pytest.raises(ConfigError, match=f"{broken}: not valid TOML"):
+        load_settings(broken)
+
+
+def test_two_tilt_sensors_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "two.toml"
+    path.write_text('[sensors.a]\nkind = "spotter_tilt"\n[sensors.b]\nkind = "witmotion"\n')
+    with pytest.raises(ConfigError, match="at most one tilt sensor"):
+        load_settings(path)

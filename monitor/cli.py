@@ -209,6 +209,12 @@ def run_command(
     speed: Annotated[
         float, typer.Option(min=0.1, max=50, help="With --sim: play this many times faster.")
     ] = 1.0,
+    service: Annotated[
+        bool,
+        typer.Option(
+            "--service", help="Run under systemd: sd_notify (READY, STATUS, WATCHDOG), plain logs."
+        ),
+    ] = False,
 ) -> None:
     """The station daemon: sensors -> safety core -> alarms, with a live terminal view.
 
@@ -220,17 +226,25 @@ def run_command(
     import logging
 
     from monitor.config import ConfigError, load_settings
+    from monitor.service import ServiceNotifier
     from monitor.sinks.jsonl import JsonLinesSink
     from monitor.sinks.terminal import TerminalView
 
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if service:  # journald adds the time
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    else:
+        logging.basicConfig(
+            level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     try:
         settings = load_settings(config)
         chosen = load_profile(profile or settings.station.profile)
     except (ConfigError, ProfileError) as exc:
+        if service:
+            ServiceNotifier().status(str(exc))
         raise fail("run", str(exc)) from None
+    if service and (sim is not None or json_out):
+        raise fail("run", "--service runs the real station: no --sim, no --json")
     if speed != 1.0 and sim is None:
         raise fail("run", "--speed is for simulations only (--sim)")
 
@@ -240,6 +254,18 @@ def run_command(
         await view.run(stop)
 
     attach = None if json_out else attach_view
+    if service:
+        notifier = ServiceNotifier()
+        from monitor.ble.backend import BackendError
+        from monitor.daemon import run_daemon
+        from monitor.store import StoreError
+
+        try:
+            asyncio.run(run_daemon(settings, chosen, sinks=[notifier], attach=notifier.attend))
+        except (BackendError, StoreError) as exc:
+            notifier.status(str(exc))
+            raise fail("run", str(exc)) from None
+        return
     if sim is None:
         from monitor.ble.backend import BackendError
         from monitor.daemon import run_daemon
@@ -461,6 +487,20 @@ def bench_live_command(
     from monitor.bench import bench_live
 
     print(json.dumps(bench_live(seconds), indent=2))
+
+
+@app.command("doctor")
+def doctor_command(
+    config: Annotated[
+        str | None, typer.Option(help="Configuration file (default: $SPOTTER_CONFIG).")
+    ] = None,
+) -> None:
+    """Check Bluetooth, permissions, audio, configuration, store and disk; say what to fix."""
+    from monitor.doctor import exit_code, render, run_checks
+
+    results = run_checks(config)
+    Console().print(render(results))
+    raise typer.Exit(exit_code(results))
 
 
 def main() -> None:

@@ -102,8 +102,9 @@ async def run_daemon(
     finally:
         if timer is not None:
             timer.cancel()
-        await backend.close()
-        store.close()
+        stop.set()  # whatever ended the run, the things beside it end too
         if beside is not None:
             await beside
+        await backend.close()
+        store.close()
     return station

@@ -72,7 +72,8 @@ def watchdog_interval_s(env: Mapping[str, str], pid: int) -> float | None:
 
 
 def status_text(station: Station) -> str:
-    """One line for ``systemctl status``: the phase, each link state's sensors, the alarms.
+    """One line for ``systemctl status``: the phase, each link state's sensors, failing parts
+    of the station (the store), the alarms.
 
     E.g. ``inverted; streaming: tilt, hr; alarms: 1 high``.
     """
@@ -81,6 +82,7 @@ def status_text(station: Station) -> str:
     for link in station.links:
         by_status.setdefault(link.state.status.value, []).append(link.name)
     parts += [f"{status}: {', '.join(names)}" for status, names in by_status.items()]
+    parts += [f"{part} failing" for part in station.problems]
     counts = Counter(alarm.priority for alarm in station.core.alarms.alarms.values())
     if counts:
         listed = (f"{counts[p]} {p.label}" for p in sorted(counts, reverse=True))

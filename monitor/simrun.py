@@ -217,6 +217,7 @@ async def run_simulation(
             for task in helpers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            stop.set()
             if beside is not None:
                 await beside
             source.close()

@@ -7,7 +7,7 @@ import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
@@ -209,6 +209,15 @@ def run_command(
     speed: Annotated[
         float, typer.Option(min=0.1, max=50, help="With --sim: play this many times faster.")
     ] = 1.0,
+    dashboard: Annotated[
+        bool, typer.Option(help="Serve the web dashboard (default: the config's choice).")
+    ] = True,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Dashboard port (0: a free one).")
+    ] = None,
+    lan: Annotated[
+        bool, typer.Option("--lan", help="Dashboard on the LAN: prints a pairing URL and QR code.")
+    ] = False,
     service: Annotated[
         bool,
         typer.Option(
@@ -216,7 +225,8 @@ def run_command(
         ),
     ] = False,
 ) -> None:
-    """The station daemon: sensors -> safety core -> alarms, with a live terminal view.
+    """The station daemon: sensors -> safety core -> alarms; a live terminal view and the web
+    dashboard (http://127.0.0.1:8000 by default; the printed pairing URL logs a browser in).
 
     With --sim, simulated sensors on an in-process virtual radio stand in for the hardware and
     the daemon's real BLE code connects to them. With --json, alarm events are printed as JSON
@@ -225,10 +235,13 @@ def run_command(
     import asyncio
     import logging
 
+    from monitor.ble.backend import BackendError
     from monitor.config import ConfigError, load_settings
+    from monitor.daemon import Attach, run_daemon, stop_on_signals
     from monitor.service import ServiceNotifier
     from monitor.sinks.jsonl import JsonLinesSink
     from monitor.sinks.terminal import TerminalView
+    from monitor.store import StoreError
 
     if service:  # journald adds the time
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -248,38 +261,49 @@ def run_command(
     if speed != 1.0 and sim is None:
         raise fail("run", "--speed is for simulations only (--sim)")
 
-    async def attach_view(station: Station, stop: asyncio.Event) -> None:
-        view = TerminalView(station)
-        station.sinks.append(view)
-        await view.run(stop)
+    attachers: list[Attach] = []
+    sinks: list[Any] = []
+    notifier = ServiceNotifier() if service else None
+    if notifier is not None:
+        sinks.append(notifier)
+        attachers.append(notifier.attend)
+    elif json_out:
+        sinks.append(JsonLinesSink(sys.stdout, lambda: result.origin or 0.0))
+    else:
 
-    attach = None if json_out else attach_view
-    if service:
-        notifier = ServiceNotifier()
-        from monitor.ble.backend import BackendError
-        from monitor.daemon import run_daemon
-        from monitor.store import StoreError
+        async def attach_view(station: Station, stop: asyncio.Event) -> None:
+            view = TerminalView(station)
+            station.sinks.append(view)
+            await view.run(stop)
 
-        try:
-            asyncio.run(run_daemon(settings, chosen, sinks=[notifier], attach=notifier.attend))
-        except (BackendError, StoreError) as exc:
-            notifier.status(str(exc))
-            raise fail("run", str(exc)) from None
-        return
+        attachers.append(attach_view)
+    if dashboard and settings.dashboard.enabled:
+        attachers.append(
+            dashboard_attacher(
+                settings.station.name if sim is None else "sim",
+                settings.dashboard.port if port is None else port,
+                lan or settings.dashboard.lan,
+                quiet=json_out or service,
+                summary=config_summary(settings),
+            )
+        )
+
+    async def together(station: Station, stop: asyncio.Event) -> None:
+        await asyncio.gather(*(attach(station, stop) for attach in attachers))
+
+    from monitor.simrun import SimRun
+
+    result = SimRun()
     if sim is None:
-        from monitor.ble.backend import BackendError
-        from monitor.daemon import run_daemon
-        from monitor.store import StoreError
-
-        sinks = [JsonLinesSink(sys.stdout)] if json_out else []
         try:
-            asyncio.run(run_daemon(settings, chosen, sinks=sinks, for_s=for_s, attach=attach))
+            asyncio.run(run_daemon(settings, chosen, sinks=sinks, for_s=for_s, attach=together))
         except (BackendError, StoreError) as exc:
+            if notifier is not None:
+                notifier.status(str(exc))
             raise fail("run", str(exc)) from None
         return
 
-    from monitor.daemon import stop_on_signals
-    from monitor.simrun import SimRun, SimSourceError, open_source, run_simulation
+    from monitor.simrun import SimSourceError, open_source, run_simulation
 
     try:
         source = open_source(sim)
@@ -290,26 +314,22 @@ def run_command(
     async def main() -> SimRun:
         stop = asyncio.Event()
         stop_on_signals(stop)
-        result = SimRun()
-        sinks = [JsonLinesSink(sys.stdout, lambda: result.origin or 0.0)] if json_out else []
         return await run_simulation(
             source,
             profile=run_profile,
             age_years=age if age is not None else source.age_years,
             data_dir=settings.station.data_path,
-            station_name=settings.station.name,
+            station_name="sim",
             sinks=sinks,
             for_s=for_s,
             speed=speed,
             stop=stop,
-            attach=attach,
+            attach=together,
             result=result,
         )
 
-    from monitor.store import StoreError
-
     try:
-        result = asyncio.run(main())
+        asyncio.run(main())
     except (TraceError, StoreError) as exc:
         raise fail("run", str(exc)) from None
     traces = ", ".join(str(p) for p in result.trace_paths) or "none (no session)"
@@ -320,6 +340,59 @@ def run_command(
     )
     if result.station is not None:
         report_stats(result.station.core)
+
+
+def config_summary(settings: Any) -> dict[str, Any]:
+    """What the dashboard's settings page shows of the configuration (no secrets)."""
+    from monitor.sinks.push import redact
+
+    return {
+        "sound": settings.sound.model_dump(mode="json"),
+        "push_targets": [redact(u) for u in settings.push.url_values()],
+        "dashboard": settings.dashboard.model_dump(mode="json"),
+    }
+
+
+def dashboard_attacher(
+    name: str, port: int, lan: bool, *, quiet: bool, summary: dict[str, Any]
+) -> Any:
+    """Serve the dashboard beside a station and print (or log) its pairing URL."""
+    import asyncio
+    import logging
+
+    async def attach(station: Station, stop: asyncio.Event) -> None:
+        from dashboard.server import DashboardConfig, DashboardServer
+
+        log = logging.getLogger("dashboard")
+        assert station.journal is not None, "the dashboard needs the station's store"
+        server = DashboardServer(
+            station, station.journal.store, name, DashboardConfig(port=port, lan=lan), summary
+        )
+        serving = asyncio.create_task(server.serve(stop))
+        ready = asyncio.create_task(server.ready.wait())
+        await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        if serving.done():
+            problem = serving.exception()
+            station.problems["dashboard"] = f"not served: {problem}"
+            log.error("dashboard: %s", station.problems["dashboard"])
+            print(
+                f"spotter run: dashboard not served: {station.problems['dashboard']}",
+                file=sys.stderr,
+            )
+            return
+        url = server.pairing_url()
+        if quiet:
+            log.warning("dashboard on port %s; pair a browser with: %s", server.port, url)
+        else:
+            print(f"Dashboard: {url}  (this link logs one browser in, once)", file=sys.stderr)
+            if lan:
+                import segno
+
+                segno.make(url).terminal(out=sys.stderr, compact=True)
+        await serving
+
+    return attach
 
 
 @sim_app.command("radio")

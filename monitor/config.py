@@ -22,6 +22,8 @@ from pydantic_settings import (
 
 from monitor.profiles import DEFAULT_PROFILE
 from monitor.sensors import AXIS_SYNONYMS, Calibration, SensorKind, SensorSpec
+from monitor.sinks.push import PushConfig
+from monitor.sinks.sound import SoundConfig
 
 ENV_CONFIG = "SPOTTER_CONFIG"
 DEFAULT_CONFIG = Path("~/.config/spotter/spotter.toml")
@@ -104,6 +106,16 @@ class SensorConfig(_Section):
         return SensorSpec(self.kind, Calibration(c.offset_deg, c.sign, axis))
 
 
+class DashboardSettings(_Section):
+    """The web dashboard ``spotter run`` serves."""
+
+    enabled: bool = True
+    port: int = Field(default=8000, ge=0, le=65535)
+    """0 picks a free port."""
+    lan: bool = False
+    """False: 127.0.0.1 only. True: every interface, for the phone on the LAN."""
+
+
 def _default_sensors() -> dict[str, SensorConfig]:
     return {
         "tilt": SensorConfig(kind=SensorKind.SPOTTER_TILT),
@@ -123,6 +135,9 @@ class Settings(BaseSettings):
 
     station: StationConfig = StationConfig()
     ble: BleConfig = BleConfig()
+    dashboard: DashboardSettings = DashboardSettings()
+    sound: SoundConfig = SoundConfig()
+    push: PushConfig = PushConfig()
     sensors: dict[str, SensorConfig] = Field(default_factory=_default_sensors)
 
     @model_validator(mode="after")

@@ -18,6 +18,8 @@ from monitor.journal import Journal
 from monitor.profiles import Profile
 from monitor.recorder import TraceRecorder
 from monitor.sensors import Calibration, SensorSpec
+from monitor.sinks.push import PushSink
+from monitor.sinks.sound import SoundSink
 from monitor.station import Sink, Station, StationClock
 from monitor.store import Store
 
@@ -87,7 +89,10 @@ async def run_daemon(
     )
     journal = Journal(store, name, core, recorder)
     journal.recover()
-    station = Station(core, clock, sinks, recorder, journal)
+    # The sound sink probes the audio device and renders prompts: off the event loop.
+    sound = await asyncio.to_thread(SoundSink, core, settings.sound, name)
+    push = PushSink(core, settings.push, name)
+    station = Station(core, clock, [*sinks, sound, push], recorder, journal)
     links = [
         SensorLink(name, sensor, settings.ble, backend, station)
         for name, sensor in settings.sensors.items()

@@ -207,3 +207,7 @@ class Station:
             self.tick()
             if self.recorder is not None:
                 self.recorder.close(self._now())
+            for sink in self.sinks:
+                close = getattr(sink, "close", None)
+                if close is not None:
+                    close()

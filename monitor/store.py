@@ -159,6 +159,23 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (station, key)
     );
     """,
+    # 5: dashboard login sessions (hashed tokens) and the owner's PIN
+    """
+    CREATE TABLE pairings (
+        token_hash TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        name TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE TABLE web_sessions (
+        token_hash TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'user', 'clinician', 'owner')),
+        name TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -625,6 +642,51 @@ class Store:
         """The highest theta of a session's 1 Hz trend."""
         row = self._one("SELECT MAX(theta_deg) FROM trends WHERE session_id = ?", (session_id,))
         return None if row is None or row[0] is None else float(row[0])
+
+    def add_web_session(
+        self, token_hash: str, role: str, name: str, csrf: str, expires_at: str
+    ) -> None:
+        """A dashboard login (the token itself is never stored, only its hash)."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO web_sessions (token_hash, role, name, csrf, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (token_hash, role, name, csrf, now_iso(), expires_at),
+            )
+
+    def add_pairing(self, token_hash: str, role: str, name: str, expires_at: str) -> None:
+        """A one-time pairing token (hashed), for ``spotter run`` or ``spotter pair``."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO pairings (token_hash, role, name, expires_at) VALUES (?, ?, ?, ?)",
+                (token_hash, role, name, expires_at),
+            )
+
+    def take_pairing(self, token_hash: str) -> dict[str, Any] | None:
+        """Spend a pairing token: it works once."""
+        with self._tx() as c:
+            row = c.execute(
+                "SELECT role, name, expires_at FROM pairings WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
+            c.execute("DELETE FROM pairings WHERE token_hash = ?", (token_hash,))
+        if row is None:
+            return None
+        return {"role": row[0], "name": row[1], "expires_at": row[2]}
+
+    def web_session(self, token_hash: str) -> dict[str, Any] | None:
+        """A dashboard login by its token's hash."""
+        row = self._one(
+            "SELECT role, name, csrf, expires_at FROM web_sessions WHERE token_hash = ?",
+            (token_hash,),
+        )
+        if row is None:
+            return None
+        return {"role": row[0], "name": row[1], "csrf": row[2], "expires_at": row[3]}
+
+    def drop_web_session(self, token_hash: str) -> None:
+        """Log a dashboard session out."""
+        with self._tx() as c:
+            c.execute("DELETE FROM web_sessions WHERE token_hash = ?", (token_hash,))
 
     # -- users, profiles, screening, clearances ---------------------------------------------
 

@@ -1,0 +1,519 @@
+"""The dashboard's HTTP API (FastAPI): station state, a live stream, alarms, the guided
+session, history and progress, settings. Served by ``spotter run`` in the station's own
+event loop, so a command reaches the safety core directly."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+
+from dashboard.auth import COOKIE, CSRF_HEADER, Access, Login
+from dashboard.live import Client, LiveHub, Message, alarm_message
+from monitor.flow import CHECKLIST, CONTRAINDICATIONS, FlowError, SessionFlow
+from monitor.profiles import BUILTIN, ProfileError, load_profile
+from monitor.station import Station
+from monitor.store import StoreError
+from monitor.trace import InputKind
+
+STATIC = Path(__file__).parent / "static"
+SSE_RETRY_MS = 1000
+
+
+@dataclass
+class Dashboard:
+    """Everything the API works on."""
+
+    station: Station
+    flow: SessionFlow
+    live: LiveHub
+    access: Access
+    name: str
+    config_summary: dict[str, Any]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AckBody(_Body):
+    by: str | None = Field(default=None, max_length=64)
+
+
+class SilenceBody(_Body):
+    alarm: str | None = Field(default=None, max_length=64)
+    by: str | None = Field(default=None, max_length=64)
+
+
+class StartBody(_Body):
+    user: str = Field(min_length=1, max_length=64)
+    ankle_clamps_locked: bool = False
+    spotter_present: bool = False
+    warm_up_done: bool = False
+    pain_before: int | None = Field(default=None, ge=0, le=10)
+
+
+class EndBody(_Body):
+    pain_after: int | None = Field(default=None, ge=0, le=10)
+
+
+class UserBody(_Body):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[\w .'-]+$")
+    profile: str = "beginner"
+    age: float | None = Field(default=None, gt=0, lt=130)
+    role: Literal["user", "clinician", "owner"] = "user"
+
+
+class ScreeningBody(_Body):
+    conditions: list[str] = Field(default_factory=list, description="Conditions that apply.")
+    none_apply: bool = False
+
+
+class ClearanceBody(_Body):
+    conditions: list[str] = Field(min_length=1)
+    note: str = Field(default="", max_length=500)
+
+
+class ProfileBody(_Body):
+    user: str = Field(min_length=1, max_length=64)
+    profile: str = Field(min_length=1, max_length=200)
+    pin: str | None = Field(default=None, max_length=12)
+
+
+class PairBody(_Body):
+    role: Literal["viewer", "user", "clinician", "owner"] = "viewer"
+    name: str = Field(default="device", min_length=1, max_length=64)
+
+
+def _problem(status: int, message: str) -> HTTPException:
+    return HTTPException(status_code=status, detail=message)
+
+
+async def _login(request: Request) -> Login:
+    d: Dashboard = request.app.state.dashboard
+    who = d.access.login(request.cookies.get(COOKIE))
+    if who is None:
+        raise _problem(401, "not paired: open the pairing URL that spotter run printed")
+    return who
+
+
+async def _writer(request: Request, who: Annotated[Login, Depends(_login)]) -> Login:
+    d: Dashboard = request.app.state.dashboard
+    if not d.access.csrf_ok(who, request.headers.get(CSRF_HEADER)):
+        raise _problem(403, f"missing or wrong {CSRF_HEADER} header")
+    if who.role == "viewer":
+        raise _problem(403, "this device may only watch (paired as a viewer)")
+    return who
+
+
+Reader = Annotated[Login, Depends(_login)]
+"""Any paired device."""
+Writer = Annotated[Login, Depends(_writer)]
+"""A paired device that may act, sending the session's CSRF token."""
+
+
+def create_app(d: Dashboard) -> FastAPI:
+    """The dashboard application over one station."""
+    app = FastAPI(
+        title="Spotter dashboard",
+        version="1",
+        description="A station's live state, alarms, guided sessions and history. Every call "
+        "needs a paired session cookie; every write also the X-CSRF-Token header.",
+    )
+
+    app.state.dashboard = d
+
+    @app.exception_handler(FlowError)
+    async def flow_error(_: Request, exc: FlowError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(ProfileError)
+    async def profile_error(_: Request, exc: ProfileError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(StoreError)
+    async def store_error(_: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    # -- pairing and health ----------------------------------------------------------------
+
+    @app.get("/healthz", tags=["station"])
+    async def healthz() -> dict[str, Any]:
+        """Liveness without login: the station's clock and whether it has problems."""
+        return {"ok": not d.station.problems, "t": d.station.core.t}
+
+    @app.get("/pair", tags=["access"], response_class=RedirectResponse)
+    async def pair(request: Request, token: str) -> Response:
+        """Spend a one-time pairing token: sets the session cookie and opens the dashboard."""
+        paired = d.access.pair(token)
+        if paired is None:
+            return HTMLResponse(
+                "<h1>This pairing link is used up or expired.</h1>"
+                "<p>Ask the station for a new one (spotter run prints it).</p>",
+                status_code=403,
+            )
+        cookie, _ = paired
+        response = RedirectResponse("/", status_code=303)
+        secure = request.url.scheme == "https" or request.url.hostname in ("127.0.0.1", "localhost")
+        response.set_cookie(
+            COOKIE, cookie, max_age=30 * 86400, httponly=True, samesite="strict", secure=secure
+        )
+        return response
+
+    @app.get("/api/me", tags=["access"])
+    async def me(who: Reader) -> dict[str, Any]:
+        """Who this device is, the CSRF token for writes, the station's name."""
+        return {"role": who.role, "name": who.name, "csrf": who.csrf, "station": d.name}
+
+    @app.post("/api/pairings", tags=["access"])
+    async def new_pairing(body: PairBody, request: Request, who: Writer) -> dict[str, Any]:
+        """Pair another device (owners only): a one-time URL."""
+        if who.role != "owner":
+            raise _problem(403, "only the owner pairs devices")
+        token = d.access.new_pairing(body.role, body.name)
+        base = str(request.base_url).rstrip("/")
+        return {"url": f"{base}/pair?token={token}", "role": body.role, "expires_in_s": 900}
+
+    @app.post("/api/logout", tags=["access"])
+    async def logout(request: Request, who: Writer) -> Response:
+        """End this device's session."""
+        d.access.logout(request.cookies.get(COOKIE, ""))
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(COOKIE)
+        return response
+
+    # -- live ------------------------------------------------------------------------------
+
+    @app.get("/api/state", tags=["station"])
+    async def state(who: Reader) -> dict[str, Any]:
+        """Phase, theta, heart rate, timers against limits, sensors, listed alarms."""
+        return d.live.state()
+
+    @app.get("/api/stream", tags=["station"], response_class=EventSourceResponse)
+    async def stream(
+        request: Request,
+        who: Reader,
+        after: Annotated[
+            int | None, Query(ge=0, description="Resume after this alarm seq.")
+        ] = None,
+    ) -> AsyncIterator[ServerSentEvent]:
+        """Server-sent events: ``alarm`` (id = the store's sequence number; reconnect with
+        Last-Event-ID to catch up, none missed or twice) and ``state`` every second."""
+        last = request.headers.get("last-event-id")
+        resume = after if after is not None else (int(last) if last and last.isdigit() else None)
+        client = d.live.connect()
+        try:
+            if resume is not None:
+                for missed in d.live.catch_up(resume):
+                    yield _sse(missed)
+            yield _sse(Message("state", d.live.state()))
+            while not client.dropped.is_set():
+                message = await _next(client)
+                if message is not None:
+                    yield _sse(message)
+                elif await request.is_disconnected():
+                    return
+        finally:
+            d.live.disconnect(client)
+
+    # -- alarms ----------------------------------------------------------------------------
+
+    @app.get("/api/alarms", tags=["alarms"])
+    async def alarms(who: Reader) -> list[dict[str, Any]]:
+        """The listed alarms, most urgent first."""
+        result: list[dict[str, Any]] = d.live.state()["alarms"]
+        return result
+
+    @app.get("/api/alarms/events", tags=["alarms"])
+    async def alarm_events(
+        who: Reader, after: Annotated[int, Query(ge=0)] = 0
+    ) -> list[dict[str, Any]]:
+        """Committed alarm events after a sequence number."""
+        return [m.data for m in d.live.catch_up(after)]
+
+    @app.post("/api/alarms/{alarm_id}/acknowledge", tags=["alarms"])
+    async def acknowledge(alarm_id: str, body: AckBody, who: Writer) -> dict[str, Any]:
+        """Acknowledge an alarm: its sound stops (it sounds again in 120 s if still present)."""
+        if alarm_id not in d.station.core.alarms.alarms:
+            raise _problem(404, f"no listed alarm {alarm_id!r}")
+        d.station.user_input(InputKind.ACKNOWLEDGE, alarm_id, body.by or who.name)
+        return {"ok": True}
+
+    @app.post("/api/alarms/silence", tags=["alarms"])
+    async def silence(body: SilenceBody, who: Writer) -> dict[str, Any]:
+        """Pause the sound of one alarm, or of all listed ones, for 120 s."""
+        if body.alarm is not None and body.alarm not in d.station.core.alarms.alarms:
+            raise _problem(404, f"no listed alarm {body.alarm!r}")
+        d.station.user_input(InputKind.SILENCE, body.alarm, body.by or who.name)
+        return {"ok": True}
+
+    @app.post("/api/symptom", tags=["alarms"])
+    async def symptom(who: Writer) -> dict[str, Any]:
+        """STOP / "I feel unwell": raises user.symptom at once."""
+        d.station.user_input(InputKind.SYMPTOM, None, who.name)
+        return {"ok": True}
+
+    # -- sessions --------------------------------------------------------------------------
+
+    @app.get("/api/checklist", tags=["session"])
+    async def checklist(who: Reader) -> dict[str, Any]:
+        """The screening questions and the checklist items, for the guided start."""
+        return {"contraindications": CONTRAINDICATIONS, "checklist": CHECKLIST}
+
+    @app.post("/api/session/start", tags=["session"])
+    async def start(body: StartBody, who: Writer) -> JSONResponse:
+        """Screening, clearance and checklist decide; if allowed the session starts now."""
+        items = {k: getattr(body, k) for k in CHECKLIST}
+        decision = d.flow.prepare(body.user, items, body.pain_before, who.name)
+        if not decision.allowed:
+            return JSONResponse(
+                {"allowed": False, "reasons": list(decision.reasons)}, status_code=409
+            )
+        d.station.user_input(InputKind.SESSION_START, None, who.name)
+        plan = d.flow.plan(body.user)
+        t = plan.target
+        return JSONResponse(
+            {
+                "allowed": True,
+                "target": {"angle_deg": t.angle_deg, "hold_s": t.hold_s, "session_s": t.session_s},
+                "proposal": plan.proposal,
+            }
+        )
+
+    @app.post("/api/session/end", tags=["session"])
+    async def end(body: EndBody, who: Writer) -> dict[str, Any]:
+        """End the session (it ends once the user is upright) and log the pain after."""
+        journal = d.station.journal
+        session_id = None if journal is None else journal.session_id
+        d.station.user_input(InputKind.SESSION_END, None, who.name)
+        if body.pain_after is not None:
+            session_id = d.flow.pain_after(body.pain_after, session_id, who.name)
+        return {"ok": True, "session": session_id}
+
+    # -- people ----------------------------------------------------------------------------
+
+    @app.get("/api/users", tags=["people"])
+    async def users(who: Reader) -> list[dict[str, Any]]:
+        """Users with their screening and clearances."""
+        out = []
+        for user in d.flow.store.users():
+            out.append(
+                {
+                    **user,
+                    "screening": d.flow.store.last_screening(user["id"]),
+                    "clearances": d.flow.store.clearances(user["id"]),
+                }
+            )
+        return out
+
+    @app.post("/api/users", tags=["people"], status_code=201)
+    async def add_user(body: UserBody, who: Writer) -> dict[str, Any]:
+        """Add a user (owners and clinicians)."""
+        if who.role not in ("owner", "clinician"):
+            raise _problem(403, "only an owner or a clinician adds users")
+        user_id = d.flow.add_user(
+            body.name, role=body.role, profile=body.profile, age=body.age, by=who.name
+        )
+        return {"id": user_id, "name": body.name}
+
+    @app.post("/api/users/{name}/screening", tags=["people"])
+    async def screening(name: str, body: ScreeningBody, who: Writer) -> dict[str, Any]:
+        """Record the screening: the conditions that apply (or none)."""
+        if bool(body.conditions) == body.none_apply:
+            raise _problem(422, "give the conditions that apply, or none_apply: true")
+        unknown = set(body.conditions) - set(CONTRAINDICATIONS)
+        if unknown:
+            raise _problem(422, f"unknown condition(s): {', '.join(sorted(unknown))}")
+        answers = {k: k in body.conditions for k in CONTRAINDICATIONS}
+        return {"contraindications": d.flow.record_screening(name, answers, who.name)}
+
+    @app.post("/api/users/{name}/clearance", tags=["people"])
+    async def clearance(name: str, body: ClearanceBody, who: Writer) -> dict[str, Any]:
+        """A clinician clears a user for named conditions (clinicians only)."""
+        if who.role != "clinician":
+            raise _problem(403, "only a clinician records a clearance")
+        d.flow.record_clearance(name, who.name, body.conditions, body.note)
+        return {"ok": True}
+
+    # -- history and progress --------------------------------------------------------------
+
+    @app.get("/api/sessions", tags=["history"])
+    async def sessions(
+        who: Reader,
+        user: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Sessions, newest first."""
+        store = d.flow.store
+        if user is None:
+            rows = store.sessions(limit=limit)
+        else:
+            found = store.user(user)
+            if found is None:
+                raise _problem(404, f"no user named {user!r}")
+            rows = store.sessions(where="s.user_id = ?", args=(found["id"],), limit=limit)
+        for row in rows:
+            row["max_theta_deg"] = store.session_max_theta(row["id"])
+        return rows
+
+    @app.get("/api/sessions/{session_id}", tags=["history"])
+    async def session(session_id: int, who: Reader) -> dict[str, Any]:
+        """One session: its row, 1 Hz theta and HR, alarm events, outages."""
+        store = d.flow.store
+        row = store.session(session_id)
+        if row is None:
+            raise _problem(404, f"no session {session_id}")
+        trends = store.trends(session_id)
+        return {
+            **row,
+            "trend": {
+                "t": [r[1] for r in trends],
+                "theta_deg": [r[2] for r in trends],
+                "hr_bpm": [r[3] for r in trends],
+            },
+            "events": [alarm_message(e).data for e in store.session_events(session_id)],
+            "gaps": store.gaps(session_id),
+        }
+
+    @app.get("/api/progress", tags=["history"])
+    async def progress(
+        who: Reader, user: str, weeks: Annotated[int, Query(ge=1, le=52)] = 8
+    ) -> dict[str, Any]:
+        """Weekly inverted minutes, days per week, pain before/after, milestones, the plan."""
+        store = d.flow.store
+        found = store.user(user)
+        if found is None:
+            raise _problem(404, f"no user named {user!r}")
+        rows = store.sessions(where="s.user_id = ?", args=(found["id"],))
+        now = datetime.now().astimezone()
+        weekly = []
+        for w in range(weeks - 1, -1, -1):
+            start, end_ = now - timedelta(days=7 * (w + 1)), now - timedelta(days=7 * w)
+            in_week = [r for r in rows if start <= datetime.fromisoformat(r["started_at"]) < end_]
+            weekly.append(
+                {
+                    "week_from": start.date().isoformat(),
+                    "inverted_min": round(sum(r["inverted_s"] for r in in_week) / 60, 1),
+                    "days": len({datetime.fromisoformat(r["started_at"]).date() for r in in_week}),
+                    "sessions": len(in_week),
+                }
+            )
+        pain = [
+            {
+                "session": r["id"],
+                "at": r["started_at"],
+                "before": r["pain_before"],
+                "after": r["pain_after"],
+            }
+            for r in reversed(rows)
+        ]
+        plan = d.flow.plan(user)
+        return {
+            "weekly": weekly,
+            "pain": pain,
+            "milestones": list(plan.milestones),
+            "sessions": plan.sessions,
+            "plan": {
+                "step": plan.step + 1,
+                "target": {
+                    "angle_deg": plan.target.angle_deg,
+                    "hold_s": plan.target.hold_s,
+                    "session_s": plan.target.session_s,
+                },
+                "proposal": plan.proposal,
+                "notes": list(plan.notes),
+                "days_this_week": plan.days_this_week,
+            },
+        }
+
+    # -- settings --------------------------------------------------------------------------
+
+    @app.get("/api/settings", tags=["settings"])
+    async def settings(who: Reader) -> dict[str, Any]:
+        """Profiles and limits, calibration, push targets (redacted) and sound."""
+        store = d.flow.store
+        calibration = {
+            sensor: store.setting(d.name, f"calibration.{sensor}")
+            for sensor, spec in d.station.core.sensors.items()
+            if spec.kind.is_tilt
+        }
+        return {
+            "station_profile": d.station.core.profile.model_dump(),
+            "builtin_profiles": {n: p.model_dump() for n, p in BUILTIN.items()},
+            "calibration": calibration,
+            "pin_set": store.setting(d.name, "owner_pin") is not None,
+            **d.config_summary,
+        }
+
+    @app.put("/api/settings/profile", tags=["settings"])
+    async def set_profile(body: ProfileBody, who: Writer) -> dict[str, Any]:
+        """Change a user's profile and limits: clinicians, or anyone with the owner's PIN.
+        Audited; used from the user's next session."""
+        if who.role != "clinician" and not d.access.pin_ok(body.pin):
+            raise _problem(403, "changing limits needs the clinician role or the owner's PIN")
+        user = d.flow.store.user(body.user)
+        if user is None:
+            raise _problem(404, f"no user named {body.user!r}")
+        chosen = load_profile(body.profile)
+        d.flow.store.update_user(user["id"], profile=body.profile)
+        d.flow.store.audit(
+            who.name,
+            "profile changed",
+            {
+                "user": body.user,
+                "from": user["profile"],
+                "to": body.profile,
+                "by_pin": who.role != "clinician",
+            },
+        )
+        return {"ok": True, "profile": chosen.model_dump()}
+
+    # -- the front end ---------------------------------------------------------------------
+
+    index = STATIC / "index.html"
+
+    @app.get("/", include_in_schema=False, response_model=None)
+    async def root(request: Request) -> Response:
+        if not index.exists():
+            return HTMLResponse(
+                "<h1>Spotter</h1><p>The dashboard front end is not built: run scripts/setup.sh "
+                "(it runs npm ci and npm run build).</p>",
+                status_code=503,
+            )
+        return FileResponse(index, headers={"Cache-Control": "no-store"})
+
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _sse(message: Message) -> ServerSentEvent:
+    return ServerSentEvent(
+        data=message.data,
+        event=message.kind,
+        id=None if message.id is None else str(message.id),
+        retry=SSE_RETRY_MS,
+    )
+
+
+async def _next(client: Client) -> Message | None:
+    """The client's next message, or None after a second with none (to notice hang-ups)."""
+    getter = asyncio.ensure_future(client.queue.get())
+    dropped = asyncio.ensure_future(client.dropped.wait())
+    done, pending = await asyncio.wait(
+        {getter, dropped}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+    )
+    for task in pending:
+        task.cancel()
+    if getter in done:
+        return getter.result()
+    return None

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up everything Spotter needs inside the project: a .venv pinned by constraints.txt.
+# Sets up everything Spotter needs inside the project: a .venv pinned by constraints.txt and
+# the dashboard's front end (npm ci from package-lock.json, then an esbuild bundle).
 # Idempotent: a second run only checks. Usage: scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +24,26 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check \
         -c constraints.txt -e '.[dev]'
     echo "$want" > "$stamp"
+fi
+
+# The dashboard's front end: packages from npm through the lock file, bundled by esbuild.
+if [ -f dashboard/package-lock.json ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "setup: npm is missing (Node.js 18+ with npm is needed to build the dashboard)" >&2
+        exit 1
+    fi
+    lock=$(sha256sum dashboard/package-lock.json | cut -d' ' -f1)
+    if [ ! -f dashboard/node_modules/.spotter-lock ] || \
+        [ "$(cat dashboard/node_modules/.spotter-lock)" != "$lock" ]; then
+        echo "setup: installing the dashboard's npm packages (npm ci)"
+        (cd dashboard && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$lock" > dashboard/node_modules/.spotter-lock
+    fi
+    sources=$(cat dashboard/package-lock.json dashboard/package.json $(find dashboard/web -type f | sort) | sha256sum | cut -d' ' -f1)
+    if [ ! -f dashboard/static/.spotter-build ] || \
+        [ "$(cat dashboard/static/.spotter-build)" != "$sources" ]; then
+        echo "setup: building the dashboard (npm run build)"
+        (cd dashboard && npm run --silent build)
+        echo "$sources" > dashboard/static/.spotter-build
+    fi
 fi

@@ -1,9 +1,22 @@
 #!/usr/bin/env bash
-# Sets up and runs every check: lint, format, types, and the whole test suite.
+# Sets up and runs every check: lint, format, types, and the whole test suite (which starts
+# its own Mosquitto and drives Debian's Chromium; both are installed here when missing).
 # Usage: scripts/test.sh [extra pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+
+# System packages the tests need, installed when missing.
+missing=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]} (apt-get)"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 
 echo "== ruff check"
 .venv/bin/ruff check .

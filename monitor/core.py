@@ -21,6 +21,7 @@ from monitor.alarms import (
     AlarmState,
     Latch,
     Priority,
+    Want,
 )
 from monitor.codecs import CodecError, battery, heart_rate, spotter_tilt, witmotion
 from monitor.estimator import HeartRateCleaner, HrOutcome, TiltEstimator, Verdict
@@ -177,6 +178,18 @@ class SafetyCore:
         else:
             events += self.alarms.silence(t, alarm, by)
         return events + self._step(t)
+
+    def external_condition(
+        self, t: float, alarm_id: str, want: Want | None
+    ) -> list[AlarmEvent]:
+        """A condition the shell sees and the rules cannot (``link.lost``): present with its
+        priority, value and limit, or gone (None). Alarmed during a session, like the rules."""
+        self._clock(t)
+        if want is None:
+            self.rules.external.pop(alarm_id, None)
+        else:
+            self.rules.external[alarm_id] = want
+        return self._step(t)
 
     def apply(self, record: Record) -> list[AlarmEvent]:
         """Feed one trace record."""

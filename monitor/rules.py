@@ -209,6 +209,8 @@ class RuleEngine:
         )
         self._slow_t = float("-inf")
         self._slow_wants: dict[str, Want] = {}
+        self.external: dict[str, Want] = {}
+        """Conditions the shell reports (e.g. ``link.lost`` from the MQTT bridge)."""
         self.slow_due = True
         """Set by the core when a heart-rate or battery reading arrives."""
 
@@ -235,6 +237,8 @@ class RuleEngine:
                 self._slow_wants = slow
             if self._slow_wants:
                 wants.update(self._slow_wants)
+            if self.external:
+                wants.update(self.external)
         else:
             self.slow_due = True
             self._slow_wants = {}

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
-from monitor.alarms import AlarmEvent
+from monitor.alarms import AlarmEvent, Want
 from monitor.ble.link import SensorLink
 from monitor.core import SafetyCore
 from monitor.journal import Journal
@@ -114,6 +114,10 @@ class Station:
         if self.journal is not None:
             self.journal.user_input(kind, alarm, by)
         self._publish(self.core.user_input(t, kind, alarm, by))
+
+    def condition(self, alarm_id: str, want: Want | None) -> None:
+        """A condition the shell sees (``link.lost``): into the core, then published."""
+        self._publish(self.core.external_condition(self._now(), alarm_id, want))
 
     def tick(self) -> None:
         """Let time pass in the core, then give the ticking sinks the heartbeat."""

@@ -652,3 +652,16 @@ def test_custom_profile_numbers_are_used() -> None:
     events = run(make_core(profile), tilt_stream(theta, 40), hr_stream(steady(70), 40), until=40)
     got = of(events, "inversion.hold_limit")
     assert near(got[0][2], 25.0, TILT)
+
+
+def test_an_external_condition_is_alarmed_during_a_session_only() -> None:
+    from monitor.alarms import Priority
+
+    core = make_core()
+    assert core.external_condition(1.0, "link.lost", (Priority.MEDIUM, 5.0, 5.0)) == []
+    events = core.user_input(2.0, InputKind.SESSION_START)
+    assert [(e.id, e.event.value, e.message) for e in events] == [
+        ("link.lost", "raised", "Link to the clinic hub lost for 5 s")
+    ]
+    gone = core.external_condition(3.0, "link.lost", None)
+    assert [e.event.value for e in gone] == ["cleared", "resolved"]

@@ -524,6 +524,7 @@ class RuleEngine:
             "inversion.not_returning": lambda: (
                 f"Not coming up: fell {max(v, 0.0):.0f}° in 30 s (< {lim:.0f}°)"
             ),
+            "link.lost": lambda: f"Link to the clinic hub lost for {v:.0f} s",
             "sensor.battery_low": lambda: (
                 "Battery low: "
                 + ", ".join(f"{n} {pct} %" for n, pct in sorted(s.battery.items()) if pct <= lim)

@@ -657,7 +657,7 @@ def test_custom_profile_numbers_are_used() -> None:
 def test_an_external_condition_is_alarmed_during_a_session_only() -> None:
     from monitor.alarms import Priority
 
-    core = make_core()
+    core = make_core(tilt=False, hr=False)
     assert core.external_condition(1.0, "link.lost", (Priority.MEDIUM, 5.0, 5.0)) == []
     events = core.user_input(2.0, InputKind.SESSION_START)
     assert [(e.id, e.event.value, e.message) for e in events] == [

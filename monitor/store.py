@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from monitor.alarms import AlarmEvent
 
@@ -200,17 +200,28 @@ class StoredEvent:
     event: AlarmEvent
 
 
-class Store:
-    """One SQLite file. Not thread-safe: the station's event loop owns it."""
+class Database:
+    """One SQLite file with a versioned schema. Not thread-safe: one event loop owns it.
+
+    Subclasses give their ``migrations``; the file's ``PRAGMA user_version`` says how many
+    have been applied.
+    """
+
+    migrations: tuple[str, ...] = ()
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
 
+    @property
+    def schema_version(self) -> int:
+        """The newest schema this code knows."""
+        return len(self.migrations)
+
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, migrate: bool = True) -> Store:
+    def open(cls, path: Path, *, migrate: bool = True) -> Self:
         """Open (creating, 0600) and migrate the store at ``path``."""
         path = path.expanduser()
         try:
@@ -236,10 +247,10 @@ class Store:
             if migrate:
                 store.migrate()
             version = store.version
-            if version > SCHEMA_VERSION:
+            if version > store.schema_version:
                 raise StoreError(
                     f"{path}: schema version {version} is newer than this Spotter knows "
-                    f"({SCHEMA_VERSION}); upgrade Spotter"
+                    f"({store.schema_version}); upgrade Spotter"
                 )
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -254,11 +265,11 @@ class Store:
         """The schema version in the file."""
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
-    def migrate(self, to: int = SCHEMA_VERSION) -> None:
+    def migrate(self, to: int | None = None) -> None:
         """Apply every migration above the file's version, each in one transaction."""
         current = self.version
-        for version in range(current + 1, to + 1):
-            script = MIGRATIONS[version - 1]
+        for version in range(current + 1, (self.schema_version if to is None else to) + 1):
+            script = self.migrations[version - 1]
             with self._tx():
                 for statement in _statements(script):
                     self._conn.execute(statement)
@@ -290,6 +301,12 @@ class Store:
 
     def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         return self._conn.execute(sql, args).fetchall()
+
+
+class Store(Database):
+    """A station's store."""
+
+    migrations = MIGRATIONS
 
     # -- alarms ----------------------------------------------------------------------------
 

@@ -246,8 +246,11 @@ class AlarmManager:
             self._timers(t, alarm, inverted, events)
         return events
 
-    def _text(self, alarm: Alarm) -> str:
+    def describe(self, alarm: Alarm) -> str:
+        """The sentence of a listed alarm: value against limit."""
         return self._describe(alarm.id, alarm.priority, alarm.value, alarm.limit)
+
+    _text = describe
 
     def _present(self, t: float, alarm: Alarm, want: Want, events: list[AlarmEvent]) -> None:
         priority, alarm.value, alarm.limit = want

@@ -16,6 +16,7 @@ from rich.table import Table
 from monitor import cli_station
 from monitor.alarms import AlarmEvent, Priority
 from monitor.cli_common import fail
+from monitor.cli_hub import hub_app
 from monitor.profiles import DEFAULT_PROFILE, ProfileError, load_profile
 from monitor.replay import core_for, replay
 from monitor.trace import TraceError, TraceReader
@@ -34,6 +35,7 @@ bench_app = typer.Typer(help="Benchmarks; each prints JSON.", no_args_is_help=Tr
 app.add_typer(sim_app, name="sim")
 app.add_typer(bench_app, name="bench")
 cli_station.register(app)
+app.add_typer(hub_app, name="hub")
 
 PRIORITY_STYLE = {Priority.HIGH: "bold red", Priority.MEDIUM: "yellow", Priority.LOW: "cyan"}
 

@@ -1,0 +1,361 @@
+"""The central station's page and API: log in, every station as a tile, the merged alarm
+list, acknowledge and silence at a station, accept or reject an escalation, people, the
+audit log (CSV too), and review of any recorded session by uploading its trace."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import hmac
+import io
+import json
+import secrets
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+
+from dashboard.hub import Hub, HubClient, HubMessage
+from monitor.profiles import ProfileError, load_profile
+from monitor.replay import replay
+from monitor.store import StoreError
+from monitor.trace import Notification, TraceError, TraceReader
+
+STATIC = Path(__file__).parent / "static"
+COOKIE = "spotter_hub"
+CSRF_HEADER = "X-CSRF-Token"
+LOGIN_TTL = timedelta(hours=12)
+MAX_TRACE_BYTES = 50_000_000
+HASHER = PasswordHasher()
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """An argon2 hash of a password (12 characters at least)."""
+    if len(password) < 12:
+        raise ValueError("a password has at least 12 characters")
+    return HASHER.hash(password)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginBody(_Body):
+    name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class PersonBody(_Body):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[\w .'-]+$")
+    role: Literal["viewer", "therapist", "admin"]
+    password: str = Field(min_length=12, max_length=200)
+    push_url: str | None = Field(default=None, max_length=500)
+    escalation_rank: int | None = Field(default=None, ge=1, le=100)
+
+
+class SilenceBody(_Body):
+    alarm: str | None = Field(default=None, max_length=64)
+
+
+def _problem(status: int, message: str) -> HTTPException:
+    return HTTPException(status_code=status, detail=message)
+
+
+async def _who(request: Request) -> dict[str, Any]:
+    hub: Hub = request.app.state.hub
+    cookie = request.cookies.get(COOKIE)
+    row = hub.store.login(_hash(cookie)) if cookie else None
+    if row is None or datetime.fromisoformat(row["expires_at"]) < datetime.now().astimezone():
+        raise _problem(401, "log in first")
+    return row
+
+
+async def _actor(request: Request, who: Annotated[dict[str, Any], Depends(_who)]) -> dict[str, Any]:
+    header = request.headers.get(CSRF_HEADER)
+    if header is None or not hmac.compare_digest(header, who["csrf"]):
+        raise _problem(403, f"missing or wrong {CSRF_HEADER} header")
+    if who["role"] == "viewer":
+        raise _problem(403, "viewers watch; a therapist or an admin acts")
+    return who
+
+
+Who = Annotated[dict[str, Any], Depends(_who)]
+Actor = Annotated[dict[str, Any], Depends(_actor)]
+
+
+def create_hub_app(hub: Hub) -> FastAPI:
+    """The central station's web application."""
+    app = FastAPI(title="Spotter clinic hub", version="1")
+    app.state.hub = hub
+
+    @app.exception_handler(StoreError)
+    async def store_error(_: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.post("/hub/api/login", tags=["access"])
+    async def login(body: LoginBody, request: Request) -> Response:
+        """Log in with name and password: sets the session cookie."""
+        person = hub.store.person(body.name)
+        ok = False
+        if person is not None:
+            try:
+                ok = HASHER.verify(person["password_hash"], body.password)
+            except (VerificationError, InvalidHashError):
+                ok = False
+        if not ok or person is None:
+            hub.store.audit(body.name, "login refused", {})
+            raise _problem(401, "wrong name or password")
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        until = (datetime.now().astimezone() + LOGIN_TTL).isoformat()
+        hub.store.add_login(_hash(token), body.name, csrf, until)
+        hub.store.audit(body.name, "logged in", {})
+        response = JSONResponse({"name": body.name, "role": person["role"], "csrf": csrf})
+        secure = request.url.scheme == "https" or request.url.hostname in ("127.0.0.1", "localhost")
+        response.set_cookie(
+            COOKIE, token, httponly=True, samesite="strict", secure=secure, max_age=43200
+        )
+        return response
+
+    @app.post("/hub/api/logout", tags=["access"])
+    async def logout(request: Request, who: Who) -> Response:
+        """End this login."""
+        hub.store.drop_login(_hash(request.cookies.get(COOKIE, "")))
+        hub.store.audit(who["name"], "logged out", {})
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(COOKIE)
+        return response
+
+    @app.get("/hub/api/me", tags=["access"])
+    async def me(who: Who) -> dict[str, Any]:
+        """Who is logged in, and the CSRF token for writes."""
+        return {
+            "name": who["name"],
+            "role": who["role"],
+            "csrf": who["csrf"],
+            "hub": hub.settings.hub.name,
+        }
+
+    @app.get("/hub/api/snapshot", tags=["stations"])
+    async def snapshot(who: Who) -> dict[str, Any]:
+        """Every station as a tile, the merged alarm list, open escalations."""
+        return hub.snapshot()
+
+    @app.get("/hub/api/stream", tags=["stations"], response_class=EventSourceResponse)
+    async def stream(request: Request, who: Who) -> AsyncIterator[ServerSentEvent]:
+        """``snapshot`` four times a second and every ``event`` (alarm events of the stations
+        and of the hub, command replies); reconnect with Last-Event-ID to catch up."""
+        last = request.headers.get("last-event-id")
+        client = hub.connect()
+        try:
+            if last and last.isdigit():
+                for missed in hub.events[int(last) :]:
+                    yield _sse(missed)
+            yield _sse(HubMessage("snapshot", hub.snapshot()))
+            while not client.dropped.is_set():
+                message = await _next(client)
+                if message is not None:
+                    yield _sse(message)
+                elif await request.is_disconnected():
+                    return
+        finally:
+            hub.disconnect(client)
+
+    @app.post("/hub/api/stations/{station}/alarms/{alarm}/acknowledge", tags=["alarms"])
+    async def acknowledge(station: str, alarm: str, who: Actor) -> dict[str, Any]:
+        """Acknowledge at the station (mirrored there), or the hub's own link.lost here."""
+        if station not in hub.core.stations:
+            raise _problem(404, f"no station {station!r}")
+        if alarm == "link.lost" and "link.lost" in hub.core.stations[station].alarms.alarms:
+            hub._hub_events(hub.core.acknowledge(hub.now(), station, who["name"]))
+            hub.store.audit(who["name"], "acknowledged", {"station": station, "alarm": alarm})
+            return {"ok": True, "where": "hub"}
+        try:
+            command = await hub.command(station, "acknowledge", alarm, who["name"])
+        except (ConnectionError, ValueError) as exc:
+            raise _problem(503, str(exc)) from None
+        return {"ok": True, "where": "station", "command": command}
+
+    @app.post("/hub/api/stations/{station}/silence", tags=["alarms"])
+    async def silence(station: str, body: SilenceBody, who: Actor) -> dict[str, Any]:
+        """Pause the station's sound for one alarm or all, for the silence period."""
+        if station not in hub.core.stations:
+            raise _problem(404, f"no station {station!r}")
+        try:
+            command = await hub.command(station, "silence", body.alarm, who["name"])
+        except (ConnectionError, ValueError) as exc:
+            raise _problem(503, str(exc)) from None
+        return {"ok": True, "command": command}
+
+    @app.post("/hub/api/escalations/{station}/{alarm}/accept", tags=["escalation"])
+    async def accept(station: str, alarm: str, who: Actor) -> dict[str, Any]:
+        """I take this alarm: escalation stops."""
+        if not hub.escalation.accept(station, alarm, who["name"]):
+            raise _problem(404, "no open escalation of that alarm")
+        hub.store.escalation_step(station, alarm, "", who["name"], "accepted")
+        hub.store.audit(who["name"], "escalation accepted", {"station": station, "alarm": alarm})
+        return {"ok": True}
+
+    @app.post("/hub/api/escalations/{station}/{alarm}/reject", tags=["escalation"])
+    async def reject(station: str, alarm: str, who: Actor) -> dict[str, Any]:
+        """I cannot take this alarm: it goes to the next person at once."""
+        people = [p["name"] for p in hub.store.escalation_list()]
+        notice = hub.escalation.reject(hub.now(), station, alarm, who["name"], people)
+        hub.store.escalation_step(station, alarm, "", who["name"], "rejected")
+        hub.store.audit(who["name"], "escalation rejected", {"station": station, "alarm": alarm})
+        if notice is not None:
+            await hub._send_notice(
+                notice,
+                next(
+                    (
+                        p["push_url"]
+                        for p in hub.store.escalation_list()
+                        if p["name"] == notice.person
+                    ),
+                    None,
+                ),
+            )
+        return {"ok": True, "next": None if notice is None else notice.person}
+
+    @app.get("/hub/api/events", tags=["review"])
+    async def events(who: Who, station: str | None = None) -> list[dict[str, Any]]:
+        """Every alarm event the hub recorded (of one station), oldest first."""
+        return hub.store.station_events(station)
+
+    @app.post("/hub/api/review", tags=["review"])
+    async def review(
+        request: Request, who: Who, profile: str = "beginner", age: float | None = None
+    ) -> dict[str, Any]:
+        """Review a recorded session: upload its trace (the body); the hub replays it through
+        the safety core and returns the alarm events and 1 Hz theta and HR for charts."""
+        body = await request.body()
+        if len(body) > MAX_TRACE_BYTES:
+            raise _problem(413, f"a trace of at most {MAX_TRACE_BYTES // 1_000_000} MB")
+        try:
+            chosen = load_profile(profile)
+        except ProfileError as exc:
+            raise _problem(422, str(exc)) from None
+        return await asyncio.to_thread(_review, body, chosen, age)
+
+    @app.get("/hub/api/escalations", tags=["escalation"])
+    async def escalation_log(who: Who) -> list[dict[str, Any]]:
+        """Every escalation step."""
+        return hub.store.escalations()
+
+    @app.get("/hub/api/people", tags=["people"])
+    async def people(who: Who) -> list[dict[str, Any]]:
+        """Everyone who may log in (no secrets)."""
+        return hub.store.people()
+
+    @app.post("/hub/api/people", tags=["people"], status_code=201)
+    async def add_person(body: PersonBody, who: Actor) -> dict[str, Any]:
+        """Add a person (admins only); the password is stored as an argon2 hash."""
+        if who["role"] != "admin":
+            raise _problem(403, "only an admin adds people")
+        hub.store.add_person(
+            body.name, body.role, hash_password(body.password), body.push_url, body.escalation_rank
+        )
+        hub.store.audit(who["name"], "person added", {"name": body.name, "role": body.role})
+        return {"name": body.name, "role": body.role}
+
+    @app.get("/hub/api/audit", tags=["audit"])
+    async def audit(who: Who) -> list[dict[str, Any]]:
+        """The audit log: logins, acknowledges, silences, limit changes, clearances."""
+        if who["role"] != "admin":
+            raise _problem(403, "the audit log is for admins")
+        return hub.store.audit_log()
+
+    @app.get("/hub/api/audit.csv", tags=["audit"])
+    async def audit_csv(who: Who) -> Response:
+        """The audit log as CSV."""
+        if who["role"] != "admin":
+            raise _problem(403, "the audit log is for admins")
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["at", "actor", "action", "detail"])
+        for row in hub.store.audit_log():
+            writer.writerow(
+                [row["at"], row["actor"], row["action"], json.dumps(row["detail"], sort_keys=True)]
+            )
+        return Response(
+            out.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="spotter-audit.csv"'},
+        )
+
+    page = STATIC / "hub.html"
+
+    @app.get("/", include_in_schema=False, response_model=None)
+    async def root() -> Response:
+        if not page.exists():
+            return HTMLResponse(
+                "<h1>Spotter hub</h1><p>Build the front end: scripts/setup.sh</p>", 503
+            )
+        return FileResponse(page, headers={"Cache-Control": "no-store"})
+
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _review(body: bytes, profile: Any, age: float | None) -> dict[str, Any]:
+    from monitor.core import SafetyCore
+
+    try:
+        reader = TraceReader(io.StringIO(body.decode("utf-8")), "upload")
+        core = SafetyCore(
+            reader.header.sensors, profile, age_years=age, started_at=reader.header.started_at
+        )
+        events = []
+        trend: dict[str, list[Any]] = {"t": [], "theta_deg": [], "hr_bpm": []}
+        next_sample = 0.0
+
+        def sampled(records: Any) -> Any:
+            nonlocal next_sample
+            for record in records:
+                yield record
+                if isinstance(record, Notification) and record.t >= next_sample:
+                    next_sample = record.t + 1.0
+                    trend["t"].append(round(record.t, 2))
+                    trend["theta_deg"].append(core.signals.theta)
+                    trend["hr_bpm"].append(core.signals.hr_bpm)
+
+        for event in replay(sampled(reader), core):
+            events.append(event.to_json())
+    except TraceError as exc:
+        raise _problem(422, str(exc)) from None
+    except UnicodeDecodeError:
+        raise _problem(422, "the trace is not UTF-8 text") from None
+    return {"station": reader.header.station, "events": events, "trend": trend}
+
+
+def _sse(message: HubMessage) -> ServerSentEvent:
+    return ServerSentEvent(
+        data=message.data,
+        event=message.kind,
+        id=None if message.id is None else str(message.id),
+        retry=1000,
+    )
+
+
+async def _next(client: HubClient) -> HubMessage | None:
+    getter = asyncio.ensure_future(client.queue.get())
+    dropped = asyncio.ensure_future(client.dropped.wait())
+    done, pending = await asyncio.wait(
+        {getter, dropped}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+    )
+    for task in pending:
+        task.cancel()
+    return getter.result() if getter in done else None

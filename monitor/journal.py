@@ -38,6 +38,8 @@ class Journal:
         self.core = core
         self.recorder = recorder
         self.session_id: int | None = None
+        self.session_user: str | None = None
+        """The name of the user whose session runs, if it was a guided start."""
         self.inversion_id: int | None = None
         self._inversion_start_t: float | None = None
         self._next_second = float("-inf")
@@ -74,6 +76,7 @@ class Journal:
                 )
                 self.store.audit("station", "session ended", {"session": self.session_id})
                 self.session_id = None
+                self.session_user = None
                 if self.recorder is not None:
                     self.recorder.session_ended(change.t)
                 self.store.clear_checkpoint(self.station)
@@ -85,7 +88,11 @@ class Journal:
         if self.recorder is not None:
             trace = str(self.recorder.session_started(t))
         profile = self.core.profile.name
+        self.session_user = None
         if prepared is not None:
+            for user in self.store.users():
+                if user["id"] == prepared["user_id"]:
+                    self.session_user = user["name"]
             self.session_id = self.store.open_session(
                 self.station,
                 prepared["profile"],

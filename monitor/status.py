@@ -70,6 +70,7 @@ def station_state(station: Station, name: str = "") -> dict[str, Any]:
         "at": wall.isoformat(timespec="milliseconds"),
         "t": round(t, 3),
         "phase": session.phase.value,
+        "user": None if station.journal is None else station.journal.session_user,
         "theta_deg": _r(s.theta) if tilt_fresh else None,
         "theta_last_deg": _r(s.theta),
         "rate_dps": _r(s.rate_dps) if tilt_fresh else None,

@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from monitor.mqtt import MqttConfig
 from monitor.profiles import DEFAULT_PROFILE
 from monitor.sensors import AXIS_SYNONYMS, Calibration, SensorKind, SensorSpec
 from monitor.sinks.push import PushConfig
@@ -138,6 +139,7 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = DashboardSettings()
     sound: SoundConfig = SoundConfig()
     push: PushConfig = PushConfig()
+    mqtt: MqttConfig = MqttConfig()
     sensors: dict[str, SensorConfig] = Field(default_factory=_default_sensors)
 
     @model_validator(mode="after")

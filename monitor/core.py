@@ -179,9 +179,7 @@ class SafetyCore:
             events += self.alarms.silence(t, alarm, by)
         return events + self._step(t)
 
-    def external_condition(
-        self, t: float, alarm_id: str, want: Want | None
-    ) -> list[AlarmEvent]:
+    def external_condition(self, t: float, alarm_id: str, want: Want | None) -> list[AlarmEvent]:
         """A condition the shell sees and the rules cannot (``link.lost``): present with its
         priority, value and limit, or gone (None). Alarmed during a session, like the rules."""
         self._clock(t)

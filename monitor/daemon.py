@@ -10,11 +10,13 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
+from monitor.alarms import Priority
 from monitor.ble.backend import open_backend
 from monitor.ble.link import SensorLink
 from monitor.config import Settings
 from monitor.core import SafetyCore
 from monitor.journal import Journal
+from monitor.mqtt import MqttBridge
 from monitor.profiles import Profile
 from monitor.recorder import TraceRecorder
 from monitor.sensors import Calibration, SensorSpec
@@ -102,12 +104,23 @@ async def run_daemon(
     if for_s is not None:
         timer = asyncio.get_running_loop().call_later(for_s, stop.set)
     beside = asyncio.create_task(attach(station, stop)) if attach is not None else None
+    mqtt = None
+    if settings.mqtt.enabled:
+        limit = settings.mqtt.link_lost_after_s
+
+        def link_changed(up: bool, down_for_s: float) -> None:
+            station.condition("link.lost", None if up else (Priority.MEDIUM, down_for_s, limit))
+
+        bridge = MqttBridge(settings.mqtt, name, store, on_link_change=link_changed)
+        mqtt = asyncio.create_task(bridge.run(station, stop), name="mqtt")
     try:
         await station.run(links, stop)
     finally:
         if timer is not None:
             timer.cancel()
         stop.set()  # whatever ended the run, the things beside it end too
+        if mqtt is not None:
+            await mqtt  # the last events, then "offline"; bounded by its timeouts
         if beside is not None:
             await beside
         await backend.close()

@@ -30,7 +30,7 @@ def test_solve_picks_the_axis_that_moved_and_makes_head_down_positive() -> None:
 
 
 def test_a_table_that_did_not_move_is_refused() -> None:
-    with pytest.raises(CalibrationError, match="moved only 3.0°"):
+    with pytest.raises(CalibrationError, match=r"moved only 3\.0°"):
         solve(SensorKind.SPOTTER_TILT, (0, 1.0, 0), (0, 4.0, 0))
 
 

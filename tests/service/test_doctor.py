@@ -101,12 +101,13 @@ def test_a_good_configuration_is_summarised(tmp_path: Path) -> None:
 def test_every_bad_key_is_named_and_no_secret_is_printed(tmp_path: Path) -> None:
     path = write(
         tmp_path / "spotter.toml",
-        f'[station]\nnmae = "x"\n\n[ble]\nbackend = "radio"\n\n[push]\nurls = ["{SECRET}"]\n',
+        f'[station]\nnmae = "x"\n\n[ble]\nbackend = "radio"\n\n[push]\nurls = ["{SECRET}"]\n'
+        'colour = "red"\n',
     )
     result, settings = check_config(path)
     assert settings is None
     assert result.status is Status.FAIL
-    for key in ("station.nmae", "ble.backend", "push"):
+    for key in ("station.nmae", "ble.backend", "push.colour"):
         assert key in result.found
     assert path in result.fix
     shown = render_text([result])

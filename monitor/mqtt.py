@@ -1,0 +1,601 @@
+"""The station's MQTT bridge to the clinic hub and Home Assistant (SPEC section 9).
+
+Topics and payloads: :mod:`monitor.mqtt_protocol`.
+
+Nothing waits on the network in the safety loop: :meth:`MqttBridge.alarm_events` and
+:meth:`MqttBridge.tick` only set flags and append to bounded buffers; one task
+(:meth:`MqttBridge.run`) owns the connection and does all I/O, every await with a timeout.
+
+Alarm events are not queued in memory: the store is the queue. The bridge keeps the last
+sequence number it saw acknowledged (QoS 1 PUBACK) in the store (``mqtt.last_seq``) and,
+after every (re)connect and every commit, publishes ``events_since(last_seq)`` in order, so a
+broker outage or a restart of the station loses nothing and repeats nothing it knows was
+delivered. MQTT QoS 1 is at-least-once: an event whose PUBACK was lost with the connection is
+sent again, so receivers de-duplicate by ``seq``.
+
+Each connection uses a new client: paho re-sends unacknowledged QoS 1 messages itself on a
+reconnect of the same client, which alongside the replay from the store would send an event
+twice (and an old ``state`` after the fresh one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+import aiomqtt
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from monitor import homeassistant
+from monitor.alarms import AlarmEvent
+from monitor.mqtt_protocol import (
+    INPUT_OF,
+    OFFLINE,
+    ONLINE,
+    Acknowledge,
+    CommandRefused,
+    EndSession,
+    Silence,
+    Topics,
+    alarm_payload,
+    command_id,
+    encode,
+    parse_command,
+)
+from monitor.status import station_state
+from monitor.store import Store, StoreError, now_iso
+
+if TYPE_CHECKING:
+    from monitor.core import SafetyCore
+    from monitor.station import Station
+
+log = logging.getLogger(__name__)
+
+LAST_SEQ_KEY = "mqtt.last_seq"
+EVENT_BATCH = 200
+TELEMETRY_BUFFER = 100
+"""Samples kept at most between two telemetry messages (10 s at 10 Hz); older ones drop."""
+REPLY_BUFFER = 32
+INCOMING_BUFFER = 64
+
+LinkHook = Callable[[bool, float], None]
+"""``on_link_change(up, down_for_s)``: the broker link was lost (``up`` False, silent for
+``down_for_s``) or is back (``up`` True, after ``down_for_s`` of silence)."""
+
+
+# -- configuration -----------------------------------------------------------------------
+
+
+class MqttConfig(BaseModel):
+    """The ``[mqtt]`` table: the clinic broker this station reports to."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    enabled: bool = False
+    host: str = Field(default="localhost", min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """None: 8883 with TLS, 1883 without."""
+    username: str | None = None
+    """None: the station's name (the broker's ACL gives a station user its own topics)."""
+    password: SecretStr | None = None
+    """Never logged; ``SPOTTER_MQTT__PASSWORD`` keeps it out of the file."""
+    tls: bool = False
+    ca_file: Path | None = None
+    """The clinic CA (``make-certs.sh`` makes one); None: the system's CAs."""
+    cert_file: Path | None = None
+    """A client certificate for mutual TLS (optional), with ``key_file``."""
+    key_file: Path | None = None
+    client_id: str | None = None
+    """None: ``spotter-{station}``."""
+    keepalive_s: int = Field(default=5, ge=2, le=300)
+    """The broker publishes the last will about 1.5 times this after the station goes silent."""
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    """Every network wait (connect, publish acknowledgement, subscribe) ends after this."""
+    state_every_s: float = Field(default=1.0, gt=0, le=1.0)
+    """The heartbeat: the state is published at least this often (SPEC: every second)."""
+    telemetry: bool = True
+    telemetry_every_s: float = Field(default=1.0, ge=0.1, le=5.0)
+    link_lost_after_s: float = Field(default=5.0, gt=0, le=60)
+    """No acknowledgement from the broker this long: the link is lost (SPEC: 5 s)."""
+    backoff_min_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=5.0, gt=0)
+    discovery: bool = True
+    """Home Assistant MQTT discovery for this station."""
+    discovery_prefix: str = Field(default=homeassistant.DISCOVERY_PREFIX, min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if not self.tls and any(f is not None for f in (self.ca_file, self.cert_file)):
+            raise ValueError("ca_file and cert_file need tls = true")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if self.backoff_max_s < self.backoff_min_s:
+            raise ValueError("backoff_max_s must not be below backoff_min_s")
+        return self
+
+    @property
+    def broker_port(self) -> int:
+        """The port to connect to."""
+        if self.port is not None:
+            return self.port
+        return 8883 if self.tls else 1883
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context (reads the certificate files), or None without TLS."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file is not None:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+# -- the store as the outbox -------------------------------------------------------------
+
+
+def latest_seq(store: Store) -> int:
+    """The highest committed sequence number (0: none yet).
+
+    The store has no query for it; this finds it with O(log n) indexed look-ups of
+    ``events_since(s, limit=1)`` (is there an event after ``s``?) instead of reading them all.
+    """
+
+    def after(s: int) -> bool:
+        return bool(store.events_since(s, limit=1))
+
+    if not after(0):
+        return 0
+    lo, hi = 0, 1  # invariant: after(lo), and not after(hi) once the doubling stops
+    while after(hi):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if after(mid) else (lo, mid)
+    return hi
+
+
+def _sample(core: SafetyCore) -> tuple[float, float | None, float | None]:
+    """(t, θ, HR) now, with None where the signal is stale (as the state JSON shows it)."""
+    t, s, p = core.t, core.signals, core.profile
+    theta = s.theta if s.theta is not None and t - s.tilt_seen_t < p.tilt_lost_delay_s else None
+    hr = s.hr_bpm if s.hr_bpm is not None and t - s.hr_seen_t < p.hr_lost_delay_s else None
+    return (
+        round(t, 3),
+        None if theta is None else round(theta, 1),
+        None if hr is None else round(hr),
+    )
+
+
+# -- the bridge --------------------------------------------------------------------------
+
+
+class MqttBridge:
+    """One station's link to the broker: a station sink (never blocks) plus one I/O task."""
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        station_name: str,
+        store: Store,
+        *,
+        on_link_change: LinkHook | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.topics = Topics.of(station_name)
+        self.store = store
+        self.on_link_change = on_link_change
+        self._clock = clock
+        self._tls = config.tls_context()  # read the certificates now: a bad path fails at start
+        self._version = _version()
+        self.station: Station | None = None
+        self._wake = asyncio.Event()
+        self._samples: deque[tuple[float, float | None, float | None]] = deque(
+            maxlen=TELEMETRY_BUFFER
+        )
+        self._replies: deque[dict[str, Any]] = deque(maxlen=REPLY_BUFFER)
+        self._events_due = True
+        self._discovery_due = False
+        self._connected = False
+        self._started = clock()
+        self._last_ok: float | None = None
+        """When the broker last acknowledged something (CONNACK, PUBACK, SUBACK)."""
+        self._lost_at: float | None = None
+        self._last_error = "not connected yet"
+        self._store_error: str | None = None
+        saved = store.setting(station_name, LAST_SEQ_KEY)
+        self._last_seq = int(saved) if saved is not None else self._start_here()
+
+    def _start_here(self) -> int:
+        """A first run: start after the events already committed (no history flood)."""
+        seq = latest_seq(self.store)
+        self._save_seq(seq)
+        return seq
+
+    # -- what the station calls (the safety loop: never block) ----------------------------
+
+    def alarm_events(self, events: Sequence[AlarmEvent]) -> None:
+        """Events were committed to the store: publish them (from the store) soon."""
+        self._events_due = True
+        self._wake.set()
+
+    def tick(self, t: float) -> None:
+        """Every 0.1 s: take a telemetry sample, watch the link, wake the I/O task."""
+        if self.station is not None and self.config.telemetry:
+            self._samples.append(_sample(self.station.core))
+        self._watch_link()
+        self._wake.set()
+
+    # -- what others read -------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Connected to the broker now."""
+        return self._connected
+
+    @property
+    def link_lost(self) -> bool:
+        """The broker has acknowledged nothing for ``link_lost_after_s`` after having been
+        reachable (SPEC section 7: ``link.lost`` on the station's side)."""
+        return self._lost_at is not None
+
+    @property
+    def last_seq(self) -> int:
+        """The last alarm sequence number the broker acknowledged."""
+        return self._last_seq
+
+    # -- the link watch ---------------------------------------------------------------------
+
+    def _watch_link(self) -> None:
+        now = self._clock()
+        limit = self.config.link_lost_after_s
+        station = self.station
+        if self._last_ok is None:  # never reached the broker: a problem, not a lost link
+            if station is not None and now - self._started >= limit:
+                station.problems["mqtt"] = (
+                    f"cannot reach the MQTT broker {self._where()}: {self._last_error}"
+                )
+            return
+        silent_s = now - self._last_ok
+        if self._lost_at is None and silent_s >= limit:
+            self._lost_at = self._last_ok
+            log.warning("MQTT link lost: nothing from %s for %.1f s", self._where(), silent_s)
+            if station is not None:
+                why = "" if self._connected else f" ({self._last_error})"
+                station.problems["mqtt"] = (
+                    f"no answer from the MQTT broker {self._where()} for {silent_s:.0f} s{why}"
+                )
+            self._tell(False, silent_s)
+        elif self._lost_at is not None and silent_s < limit:
+            down_s = self._last_ok - self._lost_at
+            self._lost_at = None
+            log.info("MQTT link back after %.1f s", down_s)
+            if station is not None:
+                station.problems.pop("mqtt", None)
+            self._tell(True, down_s)
+        elif self._lost_at is None and station is not None:
+            station.problems.pop("mqtt", None)
+
+    def _tell(self, up: bool, down_for_s: float) -> None:
+        if self.on_link_change is None:
+            return
+        try:
+            self.on_link_change(up, down_for_s)
+        except Exception:  # the bridge must never take the safety loop down; loud, though
+            log.exception("on_link_change(%s, %.1f) failed", up, down_for_s)
+
+    def _ok(self) -> None:
+        self._last_ok = self._clock()
+
+    def _where(self) -> str:
+        return f"{self.config.host}:{self.config.broker_port}"
+
+    # -- the I/O task -------------------------------------------------------------------------
+
+    async def run(self, station: Station, stop: asyncio.Event) -> None:
+        """Attach to ``station`` and keep it connected to the broker until ``stop`` is set.
+
+        Matches :data:`monitor.daemon.Attach`. On stop, the events committed so far are
+        sent, then ``offline`` (a clean disconnect does not fire the last will), and the bridge
+        detaches itself. Stop it with ``stop``: a cancel ends it without ``offline``.
+        """
+        self.station = station
+        if self not in station.sinks:
+            station.sinks.append(self)
+        backoff = self.config.backoff_min_s
+        waker = asyncio.create_task(stop.wait())
+        waker.add_done_callback(lambda _: self._wake.set())
+        try:
+            while not stop.is_set():
+                try:
+                    async with self._client() as client:
+                        backoff = self.config.backoff_min_s
+                        await self._session(client, stop)
+                except aiomqtt.MqttError as exc:
+                    self._went_down(exc)
+                except Exception as exc:  # a bug here must not end the station: log, retry
+                    log.exception("MQTT bridge failed; reconnecting")
+                    self._went_down(exc)
+                if stop.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(backoff):
+                        await stop.wait()
+                backoff = min(backoff * 2, self.config.backoff_max_s)
+        finally:
+            waker.cancel()
+            self._connected = False
+            with contextlib.suppress(ValueError):
+                station.sinks.remove(self)
+            self.station = None
+
+    def _client(self) -> aiomqtt.Client:
+        c = self.config
+        return aiomqtt.Client(
+            c.host,
+            c.broker_port,
+            username=c.username or self.topics.station,
+            password=None if c.password is None else c.password.get_secret_value(),
+            identifier=c.client_id or f"spotter-{self.topics.station}",
+            will=aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True),
+            clean_session=True,
+            keepalive=c.keepalive_s,
+            timeout=c.timeout_s,
+            tls_context=self._tls,
+            max_queued_incoming_messages=INCOMING_BUFFER,
+            logger=logging.getLogger(f"{__name__}.paho"),
+        )
+
+    def _went_down(self, exc: Exception) -> None:
+        self._last_error = str(exc) or type(exc).__name__
+        if self._connected:
+            log.warning("MQTT connection to %s lost: %s", self._where(), self._last_error)
+        else:
+            log.debug("MQTT connect to %s failed: %s", self._where(), self._last_error)
+        self._connected = False
+
+    async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        """One connection: announce, catch up, then serve until it drops or ``stop``."""
+        self._ok()
+        self._connected = True
+        log.info(
+            "MQTT connected to %s as %s%s",
+            self._where(),
+            self.config.username or self.topics.station,
+            " (TLS)" if self._tls is not None else "",
+        )
+        timeout = self.config.timeout_s
+        self._samples.clear()  # telemetry is live only
+        self._events_due = True
+        self._discovery_due = self.config.discovery
+        await self._publish(client, self.topics.status, ONLINE, qos=1, retain=True)
+        await client.subscribe(self.topics.cmd, qos=1, timeout=timeout)
+        if self.config.discovery:
+            birth = homeassistant.birth_topic(self.config.discovery_prefix)
+            await client.subscribe(birth, qos=1, timeout=timeout)
+        self._ok()
+        await _first(self._reader(client), self._writer(client, stop))
+
+    async def _publish(
+        self, client: aiomqtt.Client, topic: str, payload: str, *, qos: int, retain: bool = False
+    ) -> None:
+        await client.publish(topic, payload, qos=qos, retain=retain, timeout=self.config.timeout_s)
+        if qos:
+            self._ok()
+
+    async def _reader(self, client: aiomqtt.Client) -> None:
+        birth = homeassistant.birth_topic(self.config.discovery_prefix)
+        async for message in client.messages:
+            payload = _as_bytes(message.payload)
+            if message.topic.matches(self.topics.cmd):
+                self._command(payload, retained=message.retain)
+            elif message.topic.matches(birth) and payload == homeassistant.HA_ONLINE.encode():
+                log.info("Home Assistant is online: publishing discovery again")
+                self._discovery_due = True
+            self._wake.set()
+
+    async def _writer(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        """All publishing of a session, woken by the station; on ``stop``, a last round of
+        events and ``offline``, never cut in the middle of a publish."""
+        c = self.config
+        next_state = next_telemetry = self._clock()
+        signature: object = None
+        me = asyncio.current_task()
+        while True:
+            # Python 3.11's asyncio.wait_for (inside aiomqtt's publish) can swallow a cancel
+            # that lands as the acknowledgement arrives; the request is still counted here.
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError
+            if stop.is_set():
+                await self._publish_events(client)
+                await self._publish(client, self.topics.status, OFFLINE, qos=1, retain=True)
+                return
+            wait_s = max(0.0, min(next_state, next_telemetry) - self._clock())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    await self._wake.wait()
+            self._wake.clear()
+            while self._replies:
+                reply = self._replies.popleft()
+                await self._publish(client, self.topics.reply, encode(reply), qos=1)
+            if self._discovery_due:
+                self._discovery_due = False
+                await self._publish_discovery(client)
+            if self._events_due:
+                await self._publish_events(client)
+            station = self.station
+            if station is not None:
+                state = station_state(station, self.topics.station)
+                now_sig = _signature(state)
+                if now_sig != signature or self._clock() >= next_state:
+                    await self._publish(
+                        client, self.topics.state, encode(state), qos=1, retain=True
+                    )
+                    signature = now_sig
+                    next_state = self._clock() + c.state_every_s
+            if self._clock() >= next_telemetry:
+                next_telemetry = self._clock() + c.telemetry_every_s
+                if self._samples:
+                    await self._publish(client, self.topics.telemetry, self._telemetry(), qos=0)
+
+    async def _publish_events(self, client: aiomqtt.Client) -> None:
+        """Every committed event after ``last_seq``, in order, each acknowledged before the
+        next; ``last_seq`` advances (and is saved) only after its PUBACK."""
+        self._events_due = False
+        while True:
+            try:
+                batch = self.store.events_since(self._last_seq, limit=EVENT_BATCH)
+            except StoreError as exc:
+                self._store_failing(exc)
+                self._events_due = True  # try again at the next wake
+                return
+            for stored in batch:
+                if stored.station == self.topics.station:
+                    payload = encode(alarm_payload(stored))
+                    await self._publish(client, self.topics.alarms, payload, qos=1)
+                self._last_seq = stored.seq
+                self._save_seq(stored.seq)
+            if len(batch) < EVENT_BATCH:
+                return
+
+    def _save_seq(self, seq: int) -> None:
+        try:
+            self.store.set_setting(self.topics.station, LAST_SEQ_KEY, seq)
+        except StoreError as exc:  # kept in memory; a restart may then send some again
+            self._store_failing(exc)
+        else:
+            self._store_error = None
+
+    def _store_failing(self, exc: StoreError) -> None:
+        if self._store_error != str(exc):
+            log.error("MQTT bridge cannot use the store: %s", exc)
+        self._store_error = str(exc)
+
+    async def _publish_discovery(self, client: aiomqtt.Client) -> None:
+        prefix = self.config.discovery_prefix
+        payload = homeassistant.discovery_config(
+            self.topics.station,
+            state_topic=self.topics.state,
+            status_topic=self.topics.status,
+            sw_version=self._version,
+        )
+        topic = homeassistant.discovery_topic(self.topics.station, prefix)
+        await self._publish(client, topic, encode(payload), qos=1, retain=True)
+
+    def _telemetry(self) -> str:
+        samples = list(self._samples)
+        self._samples.clear()
+        return encode(
+            {
+                "station": self.topics.station,
+                "t": [s[0] for s in samples],
+                "theta_deg": [s[1] for s in samples],
+                "hr_bpm": [s[2] for s in samples],
+            }
+        )
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def _command(self, payload: bytes, *, retained: bool) -> None:
+        """Validate and apply one command from the hub; a bad one is refused, logged,
+        audited and answered, and never raises."""
+        station = self.station
+        if not payload:  # how a retained message is deleted: nothing was asked
+            return
+        try:
+            if retained:
+                raise CommandRefused("retained command ignored (publish commands unretained)")
+            command = parse_command(payload)
+        except CommandRefused as exc:
+            log.warning("MQTT command refused: %s", exc)
+            excerpt = payload[:200].decode("utf-8", "replace")
+            self._audit("mqtt", "mqtt command refused", {"reason": str(exc), "payload": excerpt})
+            self._reply(command_id(payload), None, str(exc))
+            return
+        if station is None:  # not attached (cannot happen while connected)
+            return
+        alarm = None if isinstance(command, EndSession) else command.alarm
+        listed = alarm is None or alarm in station.core.alarms.alarms
+        try:
+            station.user_input(INPUT_OF[command.cmd], alarm, command.by)
+        except Exception as exc:
+            log.exception("MQTT command %s failed", command.cmd)
+            self._audit(command.by, "mqtt command failed", {**_detail(command), "error": str(exc)})
+            self._reply(command.id, command.cmd, f"failed: {exc}")
+            return
+        log.info("MQTT command %s%s by %s", command.cmd, f" {alarm}" if alarm else "", command.by)
+        self._audit(command.by, "mqtt command", {**_detail(command), "listed": listed})
+        note = None if listed else f"alarm {alarm} is not listed: nothing to do"
+        self._reply(command.id, command.cmd, None, note)
+
+    def _reply(
+        self, cid: str | None, cmd: str | None, error: str | None, note: str | None = None
+    ) -> None:
+        reply: dict[str, Any] = {"id": cid, "cmd": cmd, "ok": error is None}
+        if error is not None:
+            reply["error"] = error
+        if note is not None:
+            reply["note"] = note
+        reply |= {"station": self.topics.station, "at": now_iso()}
+        self._replies.append(reply)
+        self._wake.set()
+
+    def _audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
+        try:
+            self.store.audit(actor, action, {**detail, "via": "mqtt"})
+        except StoreError as exc:
+            self._store_failing(exc)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _detail(command: Acknowledge | Silence | EndSession) -> dict[str, Any]:
+    return command.model_dump(exclude={"by"})
+
+
+def _signature(state: dict[str, Any]) -> object:
+    """What makes a state worth publishing before the next heartbeat: a new phase, a signal
+    coming or going, an alarm's life, a sensor's link, a problem; not the running timers."""
+    return (
+        state["phase"],
+        state["theta_deg"] is None,
+        state["hr_bpm"] is None,
+        tuple((a["id"], a["priority"], a["state"], a["sounding"]) for a in state["alarms"]),
+        tuple((s["name"], s["connected"], s["link"]) for s in state["sensors"]),
+        tuple(sorted(state["problems"].items())),
+    )
+
+
+def _as_bytes(payload: object) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return b"" if payload is None else str(payload).encode()
+
+
+def _version() -> str:
+    try:
+        return metadata.version("inversion-spotter")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+async def _first(*aws: Coroutine[Any, Any, None] | asyncio.Task[Any]) -> None:
+    """Run these together until the first ends; cancel the rest; its exception propagates."""
+    tasks = [a if isinstance(a, asyncio.Task) else asyncio.create_task(a) for a in aws]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        task.result()

@@ -218,7 +218,10 @@ class Hub:
             c.broker_port,
             username=c.username or "hub",
             password=None if c.password is None else c.password.get_secret_value(),
-            identifier=c.client_id or f"spotter-hub-{secrets.token_hex(3)}",
+            # A persistent session: the broker keeps what the stations send while the hub is
+            # away (QoS 1), and the store de-duplicates what comes twice.
+            identifier=c.client_id or f"spotter-hub-{self.settings.hub.name}",
+            clean_session=False,
             keepalive=c.keepalive_s,
             timeout=c.timeout_s,
             tls_context=c.tls_context(),

@@ -279,10 +279,15 @@ def run_command(
             await view.run(stop)
 
         attachers.append(attach_view)
+    station_name = settings.station.name
+    if settings.mqtt.enabled:
+        from monitor.daemon import mqtt_attacher
+
+        attachers.append(mqtt_attacher(settings.mqtt, station_name))
     if dashboard and settings.dashboard.enabled:
         attachers.append(
             dashboard_attacher(
-                settings.station.name if sim is None else "sim",
+                station_name,
                 settings.dashboard.port if port is None else port,
                 lan or settings.dashboard.lan,
                 quiet=json_out or service,
@@ -321,7 +326,7 @@ def run_command(
             profile=run_profile,
             age_years=age if age is not None else source.age_years,
             data_dir=settings.station.data_path,
-            station_name="sim",
+            station_name=station_name,
             sinks=sinks,
             for_s=for_s,
             speed=speed,

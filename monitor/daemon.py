@@ -16,7 +16,7 @@ from monitor.ble.link import SensorLink
 from monitor.config import Settings
 from monitor.core import SafetyCore
 from monitor.journal import Journal
-from monitor.mqtt import MqttBridge
+from monitor.mqtt import MqttBridge, MqttConfig
 from monitor.profiles import Profile
 from monitor.recorder import TraceRecorder
 from monitor.sensors import Calibration, SensorSpec
@@ -49,6 +49,22 @@ def stored_calibration(
             out[sensor] = SensorSpec(spec.kind, Calibration.from_json(saved, spec.kind))
             log.info("sensor %s: stored calibration %s", sensor, saved)
     return out
+
+
+def mqtt_attacher(config: MqttConfig, name: str) -> Attach:
+    """The MQTT bridge beside a station; a lost broker link becomes ``link.lost``."""
+
+    async def attach(station: Station, stop: asyncio.Event) -> None:
+        assert station.journal is not None, "the bridge sends from the station's store"
+        limit = config.link_lost_after_s
+
+        def link_changed(up: bool, down_for_s: float) -> None:
+            station.condition("link.lost", None if up else (Priority.MEDIUM, down_for_s, limit))
+
+        bridge = MqttBridge(config, name, station.journal.store, on_link_change=link_changed)
+        await bridge.run(station, stop)  # on stop: the last events, then "offline"
+
+    return attach
 
 
 async def run_daemon(
@@ -104,23 +120,12 @@ async def run_daemon(
     if for_s is not None:
         timer = asyncio.get_running_loop().call_later(for_s, stop.set)
     beside = asyncio.create_task(attach(station, stop)) if attach is not None else None
-    mqtt = None
-    if settings.mqtt.enabled:
-        limit = settings.mqtt.link_lost_after_s
-
-        def link_changed(up: bool, down_for_s: float) -> None:
-            station.condition("link.lost", None if up else (Priority.MEDIUM, down_for_s, limit))
-
-        bridge = MqttBridge(settings.mqtt, name, store, on_link_change=link_changed)
-        mqtt = asyncio.create_task(bridge.run(station, stop), name="mqtt")
     try:
         await station.run(links, stop)
     finally:
         if timer is not None:
             timer.cancel()
         stop.set()  # whatever ended the run, the things beside it end too
-        if mqtt is not None:
-            await mqtt  # the last events, then "offline"; bounded by its timeouts
         if beside is not None:
             await beside
         await backend.close()

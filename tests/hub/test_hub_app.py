@@ -1,0 +1,189 @@
+"""The hub's page API: logins, roles, the merged view, escalation, people, audit, review."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from dashboard.hub import Hub, HubSettings
+from dashboard.hub_app import COOKIE, create_hub_app, hash_password
+from dashboard.hub_store import HubStore
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
+PASSWORD = "correct horse battery"
+
+
+@pytest_asyncio.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    store = HubStore.open(tmp_path / "hub.db")
+    store.add_person("ada", "admin", hash_password(PASSWORD))
+    store.add_person("pat", "therapist", hash_password(PASSWORD), "json://127.0.0.1:9/x", 1)
+    store.add_person("vic", "viewer", hash_password(PASSWORD))
+    hub = Hub(HubSettings(), store)
+    yield hub
+    store.close()
+
+
+async def client(hub: Hub, name: str | None = None) -> httpx.AsyncClient:
+    c = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_hub_app(hub)), base_url="http://127.0.0.1"
+    )
+    if name is not None:
+        response = await c.post("/hub/api/login", json={"name": name, "password": PASSWORD})
+        assert response.status_code == 200, response.text
+        # a Secure cookie (localhost counts as secure for browsers): httpx needs it set by hand
+        c.cookies.set(COOKIE, response.cookies[COOKIE])
+        c.headers["X-CSRF-Token"] = response.json()["csrf"]
+    return c
+
+
+async def test_login_is_required_and_wrong_passwords_are_refused_and_audited(hub: Hub) -> None:
+    anon = await client(hub)
+    assert (await anon.get("/hub/api/snapshot")).status_code == 401
+    wrong = await anon.post("/hub/api/login", json={"name": "pat", "password": "nope"})
+    assert wrong.status_code == 401
+    nobody = await anon.post("/hub/api/login", json={"name": "zed", "password": PASSWORD})
+    assert nobody.status_code == 401
+    pat = await client(hub, "pat")
+    assert (await pat.get("/hub/api/me")).json()["role"] == "therapist"
+    actions = [(a["actor"], a["action"]) for a in hub.store.audit_log()]
+    assert ("pat", "login refused") in actions
+    assert ("pat", "logged in") in actions
+    assert (await pat.post("/hub/api/logout")).status_code == 200
+    assert (await pat.get("/hub/api/me")).status_code == 401
+    await anon.aclose()
+    await pat.aclose()
+
+
+async def test_the_snapshot_shows_stations_as_tiles_and_the_merged_alarms(hub: Hub) -> None:
+    hub.core.state(
+        0.0,
+        "home",
+        {
+            "phase": "inverted",
+            "theta_deg": 25.0,
+            "hr_bpm": 71,
+            "alarms": [
+                {
+                    "id": "inversion.hold_limit",
+                    "priority": "medium",
+                    "message": "Inverted for 62 s (limit 60 s)",
+                    "acknowledged": False,
+                }
+            ],
+        },
+    )
+    hub.core.state(0.0, "clinic2", {"phase": "upright", "alarms": []})
+    vic = await client(hub, "vic")
+    snap = (await vic.get("/hub/api/snapshot")).json()
+    tiles = {t["station"]: t for t in snap["stations"]}
+    assert tiles["home"]["highest_priority"] == "medium"
+    assert tiles["home"]["theta_deg"] == 25.0
+    assert tiles["clinic2"]["highest_priority"] is None
+    assert snap["alarms"][0]["message"] == "Inverted for 62 s (limit 60 s)"
+    refused = await vic.post("/hub/api/stations/home/silence", json={})
+    assert refused.status_code == 403  # viewers watch
+    await vic.aclose()
+
+
+async def test_commands_need_a_broker_and_a_known_station(hub: Hub) -> None:
+    hub.core.state(0.0, "home", {"phase": "upright", "alarms": []})
+    pat = await client(hub, "pat")
+    missing = await pat.post("/hub/api/stations/nowhere/alarms/hr.high/acknowledge")
+    assert missing.status_code == 404
+    offline = await pat.post("/hub/api/stations/home/alarms/hr.high/acknowledge")
+    assert offline.status_code == 503
+    assert "not connected" in offline.json()["detail"]
+    del pat.headers["X-CSRF-Token"]
+    assert (await pat.post("/hub/api/stations/home/silence", json={})).status_code == 403
+    await pat.aclose()
+
+
+async def test_escalation_accept_and_reject_are_recorded(hub: Hub) -> None:
+    alarm = {
+        "station": "home",
+        "id": "hr.high",
+        "priority": "high",
+        "acknowledged": False,
+        "message": "HR 160 > 150",
+    }
+    hub.escalation.due(0.0, [alarm], ["pat"])
+    pat = await client(hub, "pat")
+    accepted = await pat.post("/hub/api/escalations/home/hr.high/accept")
+    assert accepted.status_code == 200
+    again = await pat.post("/hub/api/escalations/home/hr.high/accept")
+    assert again.status_code == 404
+    steps = [(e["person"], e["step"]) for e in (await pat.get("/hub/api/escalations")).json()]
+    assert ("pat", "accepted") in steps
+    await pat.aclose()
+
+
+async def test_people_are_added_by_admins_with_hashed_passwords(hub: Hub) -> None:
+    pat = await client(hub, "pat")
+    refused = await pat.post(
+        "/hub/api/people", json={"name": "sam", "role": "therapist", "password": "x" * 12}
+    )
+    assert refused.status_code == 403
+    ada = await client(hub, "ada")
+    short = await ada.post(
+        "/hub/api/people", json={"name": "sam", "role": "therapist", "password": "short"}
+    )
+    assert short.status_code == 422
+    made = await ada.post(
+        "/hub/api/people", json={"name": "sam", "role": "therapist", "password": "long enough pw"}
+    )
+    assert made.status_code == 201
+    stored = hub.store.person("sam")
+    assert stored is not None
+    assert stored["password_hash"].startswith("$argon2")
+    people = (await ada.get("/hub/api/people")).json()
+    assert all("password_hash" not in p for p in people)
+    await pat.aclose()
+    await ada.aclose()
+
+
+async def test_the_audit_log_is_for_admins_and_exports_as_csv(hub: Hub) -> None:
+    pat = await client(hub, "pat")
+    assert (await pat.get("/hub/api/audit")).status_code == 403
+    ada = await client(hub, "ada")
+    response = await ada.get("/hub/api/audit.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0] == ["at", "actor", "action", "detail"]
+    assert ["pat", "logged in"] in [r[1:3] for r in rows]
+    await pat.aclose()
+    await ada.aclose()
+
+
+@pytest.fixture(scope="module")
+def symptom_trace() -> bytes:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "sim", "trace", "symptom"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+
+
+async def test_reviewing_an_uploaded_trace_replays_it(hub: Hub, symptom_trace: bytes) -> None:
+    trace = symptom_trace
+    vic = await client(hub, "vic")
+    result = (await vic.post("/hub/api/review", content=trace)).json()
+    assert [e["event"] for e in result["events"]][:2] == ["raised", "escalated"]
+    assert result["events"][0]["id"] == "user.symptom"
+    assert len(result["trend"]["t"]) >= 90
+    broken = await vic.post("/hub/api/review", content=b'{"spotter_trace": 1, "sensors": {}}\n')
+    assert broken.status_code == 422
+    assert "upload:1:" in broken.json()["detail"]
+    bad_profile = await vic.post("/hub/api/review?profile=heroic", content=trace)
+    assert bad_profile.status_code == 422
+    await vic.aclose()

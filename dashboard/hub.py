@@ -15,6 +15,7 @@ import secrets
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -294,7 +295,20 @@ class Hub:
         event = AlarmEvent.from_json(payload)
         seq = int(payload["seq"])
         if self.store.add_station_event(station, seq, payload.get("at"), event):
+            self._latency(payload.get("at"))
             self._event({"kind": "alarm", "station": station, "seq": seq, **event.to_json()})
+
+    def _latency(self, at: object) -> None:
+        """Station commit to hub store, from the event's wall time (same clock on one host)."""
+        if isinstance(at, str):
+            try:
+                sent = datetime.fromisoformat(at)
+            except ValueError:
+                return
+            delta = datetime.now().astimezone() - sent
+            self.latencies_ms.append(delta.total_seconds() * 1000)
+            if len(self.latencies_ms) > 100_000:
+                del self.latencies_ms[:50_000]
 
     def _hub_events(self, events: Sequence[tuple[str, AlarmEvent]]) -> None:
         for station, event in events:

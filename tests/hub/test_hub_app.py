@@ -17,7 +17,7 @@ from dashboard.hub import Hub, HubSettings
 from dashboard.hub_app import COOKIE, create_hub_app, hash_password
 from dashboard.hub_store import HubStore
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.timeout(60)]
 PASSWORD = "correct horse battery"
 
 
@@ -45,6 +45,7 @@ async def client(hub: Hub, name: str | None = None) -> httpx.AsyncClient:
     return c
 
 
+@pytest.mark.asyncio
 async def test_login_is_required_and_wrong_passwords_are_refused_and_audited(hub: Hub) -> None:
     anon = await client(hub)
     assert (await anon.get("/hub/api/snapshot")).status_code == 401
@@ -63,6 +64,7 @@ async def test_login_is_required_and_wrong_passwords_are_refused_and_audited(hub
     await pat.aclose()
 
 
+@pytest.mark.asyncio
 async def test_the_snapshot_shows_stations_as_tiles_and_the_merged_alarms(hub: Hub) -> None:
     hub.core.state(
         0.0,
@@ -94,6 +96,7 @@ async def test_the_snapshot_shows_stations_as_tiles_and_the_merged_alarms(hub: H
     await vic.aclose()
 
 
+@pytest.mark.asyncio
 async def test_commands_need_a_broker_and_a_known_station(hub: Hub) -> None:
     hub.core.state(0.0, "home", {"phase": "upright", "alarms": []})
     pat = await client(hub, "pat")
@@ -107,6 +110,7 @@ async def test_commands_need_a_broker_and_a_known_station(hub: Hub) -> None:
     await pat.aclose()
 
 
+@pytest.mark.asyncio
 async def test_escalation_accept_and_reject_are_recorded(hub: Hub) -> None:
     alarm = {
         "station": "home",
@@ -126,6 +130,7 @@ async def test_escalation_accept_and_reject_are_recorded(hub: Hub) -> None:
     await pat.aclose()
 
 
+@pytest.mark.asyncio
 async def test_people_are_added_by_admins_with_hashed_passwords(hub: Hub) -> None:
     pat = await client(hub, "pat")
     refused = await pat.post(
@@ -150,6 +155,7 @@ async def test_people_are_added_by_admins_with_hashed_passwords(hub: Hub) -> Non
     await ada.aclose()
 
 
+@pytest.mark.asyncio
 async def test_the_audit_log_is_for_admins_and_exports_as_csv(hub: Hub) -> None:
     pat = await client(hub, "pat")
     assert (await pat.get("/hub/api/audit")).status_code == 403
@@ -174,6 +180,7 @@ def symptom_trace() -> bytes:
     ).stdout
 
 
+@pytest.mark.asyncio
 async def test_reviewing_an_uploaded_trace_replays_it(hub: Hub, symptom_trace: bytes) -> None:
     trace = symptom_trace
     vic = await client(hub, "vic")
@@ -187,3 +194,16 @@ async def test_reviewing_an_uploaded_trace_replays_it(hub: Hub, symptom_trace: b
     bad_profile = await vic.post("/hub/api/review?profile=heroic", content=trace)
     assert bad_profile.status_code == 422
     await vic.aclose()
+
+
+@pytest.mark.broker
+@pytest.mark.timeout(90)
+def test_bench_hub_reports_what_it_measured() -> None:
+    from dashboard.hub_bench import bench_hub
+
+    report = bench_hub(seconds=9, stations=5)
+    assert report["stations"] == 5
+    assert report["messages_to_hub_per_s"] > 0
+    assert report["alarm_events_measured"] >= 1
+    latency = report["alarm_latency_ms"]
+    assert 0 <= latency["p50"] <= latency["p99"] <= latency["max"]

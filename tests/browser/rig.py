@@ -1,0 +1,65 @@
+"""Helpers of the browser tests: the store seen from outside, the page's event log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from dashboard.harness import SimDaemon, event_log
+from monitor.store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+STATIC = REPO / "dashboard" / "static"
+ARTIFACTS = REPO / "test-artifacts"
+HOLD_PROFILE = {"base": "beginner", "max_hold_s": 5}
+"""Holds of 5 s: the hold alarm comes 5 s after the user is inverted, high at 10 s."""
+
+
+def stored_events(daemon: SimDaemon) -> list[dict[str, Any]]:
+    """The station's committed alarm events (seq, id, event), read through its Store."""
+    store = Store.open(daemon.store_path, migrate=False)
+    try:
+        return [
+            {"seq": e.seq, "id": e.event.id, "event": e.event.event.value}
+            for e in store.events_since(0, limit=1_000_000)
+        ]
+    finally:
+        store.close()
+
+
+def stored_actions(daemon: SimDaemon) -> list[dict[str, Any]]:
+    """Who acknowledged, silenced, pressed STOP: the store's actions."""
+    store = Store.open(daemon.store_path, migrate=False)
+    try:
+        return store.actions()
+    finally:
+        store.close()
+
+
+def page_events(page: Page) -> list[dict[str, Any]]:
+    """The page's event log as (seq, id, event)."""
+    return [{k: e[k] for k in ("seq", "id", "event")} for e in event_log(page)]
+
+
+def wait_until_in_step(page: Page, daemon: SimDaemon, timeout_s: float = 15.0) -> None:
+    """Wait until the page's event log holds every event the store has (and no more)."""
+    deadline = timeout_s * 1000
+    waited = 0.0
+    while True:
+        expected = stored_events(daemon)
+        got = page_events(page)
+        if got == expected:
+            return
+        if waited >= deadline:
+            missing = [e for e in expected if e not in got]
+            extra = [e for e in got if e not in expected]
+            pytest.fail(
+                f"the page's event log differs from the store after {timeout_s} s: "
+                f"missing {missing}, not in the store {extra}, "
+                f"page seqs {[e['seq'] for e in got]}"
+            )
+        page.wait_for_timeout(250)
+        waited += 250

@@ -1,0 +1,77 @@
+"""Ten phones on one station, one of them stalled, plus a client that opens the stream and
+never reads: the others still get every alarm event, none twice, in order."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Page
+
+from dashboard.auth import COOKIE
+from dashboard.harness import SimDaemon, more_pairings
+from tests.browser.rig import page_events, stored_events, wait_until_in_step
+
+pytestmark = pytest.mark.browser
+
+PAGES = 10
+SWINGS = 4
+
+
+@contextmanager
+def never_reading(port: int, cookie: str) -> Iterator[socket.socket]:
+    """A client that opens /api/stream with a tiny receive buffer and never reads it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    try:
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(
+            f"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Cookie: {COOKIE}={cookie}\r\nAccept: text/event-stream\r\n\r\n".encode()
+        )
+        yield sock
+    finally:
+        sock.close()
+
+
+@pytest.mark.timeout(150)
+def test_ten_pages_one_stalled_the_others_get_every_event(
+    dashboard: Callable[..., tuple[BrowserContext, Page]],
+    station: Callable[..., SimDaemon],
+    swing_scenario: Path,
+) -> None:
+    daemon = station(swing_scenario, speed=2)
+    owner_context, owner = dashboard(daemon.url)
+    pages = [owner] + [
+        dashboard(url)[1] for url in more_pairings(owner, daemon.base_url, PAGES - 1)
+    ]
+    assert all(p.get_attribute("body", "data-role") == "viewer" for p in pages[1:])
+    assert pages[1].is_hidden("#stop"), "a viewer cannot press STOP or acknowledge"
+    cookie = next(c["value"] for c in owner_context.cookies() if c["name"] == COOKIE)
+
+    stalled = pages[-1]
+    debugger = stalled.context.new_cdp_session(stalled)
+    paused: list[object] = []
+    debugger.on("Debugger.paused", lambda params: paused.append(params))
+    debugger.send("Debugger.enable")
+    debugger.send("Debugger.pause")  # its script stops at the next timer or stream message
+    with never_reading(daemon.port, cookie):
+        daemon.wait_for(lambda e: e["event"] == "resolved", timeout_s=60, count=SWINGS)
+        live = pages[:-1]
+        for page in live:
+            wait_until_in_step(page, daemon)
+        expected = stored_events(daemon)
+        assert len(expected) >= 3 * SWINGS
+        assert {e["id"] for e in expected} == {"angle.over_limit"}
+        for page in live:
+            assert page_events(page)[: len(expected)] == expected
+            assert page.evaluate("window.spotter.stream.log.duplicates") == 0
+        assert paused, "the stalled page's script was paused all along"
+        started = time.monotonic()
+        debugger.send("Debugger.resume")
+        wait_until_in_step(stalled, daemon, timeout_s=20)
+        assert time.monotonic() - started < 20

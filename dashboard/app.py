@@ -209,7 +209,11 @@ def create_app(d: Dashboard) -> FastAPI:
         """Server-sent events: ``alarm`` (id = the store's sequence number; reconnect with
         Last-Event-ID to catch up, none missed or twice) and ``state`` every second."""
         last = request.headers.get("last-event-id")
-        resume = after if after is not None else (int(last) if last and last.isdigit() else None)
+        header = int(last) if last and last.isdigit() else None
+        # A browser's own reconnect of a stream opened with ?after=N sends Last-Event-ID too:
+        # the later of the two is where this client really is.
+        known = [n for n in (after, header) if n is not None]
+        resume = max(known) if known else None
         client = d.live.connect()
         try:
             if resume is not None:

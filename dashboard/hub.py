@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import tomllib
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import aiomqtt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from dashboard.hub_core import LINK_TIMEOUT_S, Escalation, HubCore, Notice
 from dashboard.hub_store import HubStore
@@ -78,7 +79,18 @@ class HubSettings(BaseModel):
 
 
 def load_hub_settings(path: str | Path | None) -> HubSettings:
-    """The hub's TOML file (None: defaults); errors name the file and every bad key."""
+    """The hub's TOML file (None: defaults); errors name the file and every bad key.
+
+    ``$SPOTTER_MQTT__PASSWORD`` gives the broker password when the file does not.
+    """
+    settings = _load_hub_file(path)
+    secret = os.environ.get("SPOTTER_MQTT__PASSWORD")
+    if settings.mqtt.password is None and secret:
+        settings.mqtt.password = SecretStr(secret)
+    return settings
+
+
+def _load_hub_file(path: str | Path | None) -> HubSettings:
     if path is None:
         return HubSettings()
     file = Path(path).expanduser()

@@ -596,6 +596,18 @@ def bench_hub_command(
     print(json.dumps(bench_hub(seconds, stations), indent=2))
 
 
+@bench_app.command("dashboard")
+def bench_dashboard_command(
+    seconds: Annotated[float, typer.Option(min=10, help="Scenario seconds per client count.")] = 60,
+) -> None:
+    """Alarm event -> its element in the page's DOM (real Chromium), 1 and 20 clients; JSON."""
+    import json
+
+    from dashboard.bench import bench_dashboard
+
+    print(json.dumps(bench_dashboard(duration_s=seconds), indent=2))
+
+
 def main() -> None:
     """Entry point for ``python -m monitor``."""
     app()

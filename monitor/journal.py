@@ -125,7 +125,11 @@ class Journal:
         core = self.core
         if self.session_id is not None:
             s = core.signals
-            self.store.add_trends(self.session_id, [(now_iso(), t, s.theta, s.hr_bpm)])
+            self.store.add_trends(
+                self.session_id,
+                [(now_iso(), t, s.theta, s.hr_bpm)],
+                core.session.session_inverted_s(t),
+            )
         if self.session_id is not None or core.alarms.alarms:
             snap = snapshot(core)
             snap["journal"] = {

@@ -18,9 +18,11 @@ from monitor.profiles import SESSION_HARD_CAP_S, Profile
 from monitor.session import INVERTED_AT_DEG, SessionTracker
 
 HIGH, MEDIUM, LOW = Priority.HIGH, Priority.MEDIUM, Priority.LOW
-SLOW_RULES_EVERY_S = 0.1
+SLOW_RULES_CELLS_PER_S = 10
 """Heart-rate and battery rules change only with their own readings or slowly with time:
-between those readings they are evaluated at most this often (tilt drives 100 Hz steps)."""
+between those readings they are evaluated once per 0.1 s cell of the clock (tilt drives 100 Hz
+steps). Cells of the clock, not 0.1 s since the last time, so a live run and the replay of its
+trace evaluate them in the same cells."""
 MIN_BASELINE_READINGS = 10
 """``hr.spike`` needs this many readings in the preceding 60 s before it judges a jump."""
 THETA_TRAIL_STEP_S = 0.1
@@ -207,7 +209,7 @@ class RuleEngine:
             ("hr.signal_lost", self.hr_signal_lost),
             ("sensor.battery_low", self.battery_low),
         )
-        self._slow_t = float("-inf")
+        self._slow_cell = -1
         self._slow_wants: dict[str, Want] = {}
         self.external: dict[str, Want] = {}
         """Conditions the shell reports (e.g. ``link.lost`` from the MQTT bridge)."""
@@ -226,9 +228,10 @@ class RuleEngine:
                 want = rule(t)
                 if want is not None:
                     wants[rule_id] = want
-            if self.slow_due or t - self._slow_t >= SLOW_RULES_EVERY_S:
+            cell = int(t * SLOW_RULES_CELLS_PER_S)
+            if self.slow_due or cell != self._slow_cell:
                 self.slow_due = False
-                self._slow_t = t
+                self._slow_cell = cell
                 slow: dict[str, Want] = {}
                 for rule_id, rule in self._slow_rules:
                     want = rule(t)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ from monitor.trace import InputKind
 
 log = logging.getLogger(__name__)
 TICK_S = 0.1
+TICKS_PER_S = 10
 FLUSH_EVERY_S = 1.0
 RESTART_AFTER_S = 1.0
 
@@ -89,8 +91,10 @@ class Station:
     # -- inputs (LinkListener and the user) -------------------------------------------------
 
     def _now(self) -> float:
-        # The core's time never goes back, even if two callbacks race within one loop turn.
-        return max(self.clock(), self.core.t)
+        # Stamps have the trace's precision (0.1 ms), so the core sees exactly the times the
+        # flight recorder writes; and they never go back, even if two callbacks race.
+        t = round(self.clock(), 4)
+        return t if t > self.core.t else self.core.t
 
     def on_data(self, sensor: str, char: str, data: bytes) -> None:
         """A sensor's bytes: record, then feed the core, then publish."""
@@ -120,8 +124,13 @@ class Station:
         self._publish(self.core.external_condition(self._now(), alarm_id, want))
 
     def tick(self) -> None:
-        """Let time pass in the core, then give the ticking sinks the heartbeat."""
-        t = self._now()
+        """Let time pass in the core, then give the ticking sinks the heartbeat.
+
+        The core is advanced to the latest 0.1 s mark of the clock, the grid replay steps on,
+        so a live run and the replay of its trace judge time-based alarms at the same moments.
+        """
+        mark = math.floor(self.clock() * TICKS_PER_S) / TICKS_PER_S
+        t = mark if mark > self.core.t else self.core.t
         self.last_tick = t
         self._publish(self.core.advance(t))
         if self.journal is not None:

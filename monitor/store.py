@@ -455,16 +455,22 @@ class Store(Database):
             )
 
     def add_trends(
-        self, session_id: int, rows: Sequence[tuple[str, float, float | None, float | None]]
+        self,
+        session_id: int,
+        rows: Sequence[tuple[str, float, float | None, float | None]],
+        inverted_s: float | None = None,
     ) -> None:
-        """1 Hz samples: (wall time, station t, theta, HR)."""
-        if not rows:
-            return
+        """1 Hz samples: (wall time, station t, theta, HR); and, in the same transaction, the
+        running session's inverted time so far (history shows it before the session ends)."""
         with self._tx() as c:
             c.executemany(
                 "INSERT INTO trends (session_id, at, t, theta_deg, hr_bpm) VALUES (?, ?, ?, ?, ?)",
                 [(session_id, *row) for row in rows],
             )
+            if inverted_s is not None:
+                c.execute(
+                    "UPDATE sessions SET inverted_s = ? WHERE id = ?", (inverted_s, session_id)
+                )
 
     def trends(self, session_id: int) -> list[tuple[str, float, float | None, float | None]]:
         """A session's trend samples, oldest first."""

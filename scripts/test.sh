@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every check: lint, format, types, and the whole test suite (which starts
-# its own Mosquitto and drives Debian's Chromium; both are installed here when missing).
+# its own Mosquitto, drives Debian's Chromium and renders speech with espeak-ng; all three are
+# installed here when missing).
 # Usage: scripts/test.sh [extra pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ scripts/setup.sh
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]} (apt-get)"
     sudo=""

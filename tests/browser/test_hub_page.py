@@ -130,8 +130,10 @@ def test_the_central_page_shows_every_station_and_acknowledges_remotely(
         expect(home).to_contain_text("HIGH")
         expect(other).to_have_attribute("data-priority", "medium", timeout=40_000)
         expect(other).to_contain_text("MEDIUM")
-        color = page.eval_on_selector(
-            "article.tile[data-station=home]", "e => getComputedStyle(e).borderTopColor"
+        # one JS turn: the tiles are redrawn four times a second
+        color = page.evaluate(
+            "() => getComputedStyle(document.querySelector("
+            "'article.tile[data-station=home]')).borderTopColor"
         )
         assert re.search(r"rgb\(204, 0, 0\)", color), color
         row = page.locator("tr[data-alarm='home:inversion.hold_limit']")

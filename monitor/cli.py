@@ -226,6 +226,9 @@ def run_command(
             "--service", help="Run under systemd: sd_notify (READY, STATUS, WATCHDOG), plain logs."
         ),
     ] = False,
+    stay: Annotated[
+        bool, typer.Option("--stay", help="With --sim: keep running after the scenario ends.")
+    ] = False,
 ) -> None:
     """The station daemon: sensors -> safety core -> alarms; a live terminal view and the web
     dashboard (http://127.0.0.1:8000 by default; the printed pairing URL logs a browser in).
@@ -333,6 +336,7 @@ def run_command(
             stop=stop,
             attach=together,
             result=result,
+            stay=stay,
         )
 
     try:

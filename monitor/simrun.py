@@ -147,10 +147,12 @@ async def run_simulation(
     started: asyncio.Event | None = None,
     attach: Attach | None = None,
     result: SimRun | None = None,
+    stay: bool = False,
 ) -> SimRun:
     """Play ``source`` through simulated sensors into a live station until it ends.
 
-    ``for_s`` stops the run after that many station seconds; ``stop`` stops it from outside.
+    ``for_s`` stops the run after that many station seconds; ``stop`` stops it from outside;
+    ``stay`` keeps the station (and its dashboard) running after the scenario ends.
     """
     result = result if result is not None else SimRun()
     stop = stop or asyncio.Event()
@@ -199,6 +201,8 @@ async def run_simulation(
                     started.set()
                 result.play = await player.play(source.records(), start=asyncio.sleep(0))
                 await asyncio.sleep(clock.real_s(GRACE_S))
+                if stay:  # the sensors fall silent; the station and dashboard stay up
+                    await stop.wait()
             finally:
                 stop.set()
 

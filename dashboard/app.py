@@ -4,7 +4,6 @@ event loop, so a command reaches the safety core directly."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from dashboard.auth import COOKIE, CSRF_HEADER, Access, Login
-from dashboard.live import Client, LiveHub, Message, alarm_message
+from dashboard.live import LiveHub, Message, alarm_message, next_message, sse
 from monitor.flow import CHECKLIST, CONTRAINDICATIONS, FlowError, SessionFlow
 from monitor.profiles import BUILTIN, ProfileError, load_profile
 from monitor.station import Station
@@ -26,7 +25,6 @@ from monitor.store import StoreError
 from monitor.trace import InputKind
 
 STATIC = Path(__file__).parent / "static"
-SSE_RETRY_MS = 1000
 
 
 @dataclass
@@ -218,12 +216,12 @@ def create_app(d: Dashboard) -> FastAPI:
         try:
             if resume is not None:
                 for missed in d.live.catch_up(resume):
-                    yield _sse(missed)
-            yield _sse(Message("state", d.live.state()))
+                    yield sse(missed)
+            yield sse(Message("state", d.live.state()))
             while not client.dropped.is_set():
-                message = await _next(client)
+                message = await next_message(client)
                 if message is not None:
-                    yield _sse(message)
+                    yield sse(message)
                 elif await request.is_disconnected():
                     return
         finally:
@@ -498,26 +496,3 @@ def create_app(d: Dashboard) -> FastAPI:
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def _sse(message: Message) -> ServerSentEvent:
-    return ServerSentEvent(
-        data=message.data,
-        event=message.kind,
-        id=None if message.id is None else str(message.id),
-        retry=SSE_RETRY_MS,
-    )
-
-
-async def _next(client: Client) -> Message | None:
-    """The client's next message, or None after a second with none (to notice hang-ups)."""
-    getter = asyncio.ensure_future(client.queue.get())
-    dropped = asyncio.ensure_future(client.dropped.wait())
-    done, pending = await asyncio.wait(
-        {getter, dropped}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
-    )
-    for task in pending:
-        task.cancel()
-    if getter in done:
-        return getter.result()
-    return None

@@ -15,7 +15,6 @@ import os
 import secrets
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -25,13 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from dashboard.hub_core import LINK_TIMEOUT_S, Escalation, HubCore, Notice
 from dashboard.hub_store import HubStore
+from dashboard.live import FanOut, Message
 from monitor.alarms import AlarmEvent, Priority
 from monitor.mqtt import MqttConfig
 from monitor.mqtt_protocol import TOPIC_ROOT, Topics, encode
 from monitor.store import StoreError
 
 log = logging.getLogger(__name__)
-QUEUE_SIZE = 512
 SNAPSHOT_EVERY_S = 1.0
 
 
@@ -112,34 +111,18 @@ def _load_hub_file(path: str | Path | None) -> HubSettings:
         raise HubConfigError(f"{file}: " + "; ".join(problems)) from None
 
 
-@dataclass(frozen=True)
-class HubMessage:
-    """One message to the hub page: ``event`` (id: a hub-wide counter) or ``snapshot``."""
-
-    kind: str
-    data: dict[str, Any]
-    id: int | None = None
-
-
-@dataclass(eq=False)
-class HubClient:
-    """One open hub page."""
-
-    queue: asyncio.Queue[HubMessage] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
-    dropped: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-class Hub:
-    """The hub's state, its MQTT link and its fan-out to open pages."""
+class Hub(FanOut):
+    """The hub's state, its MQTT link and its fan-out to open pages (messages: ``event``, id a
+    hub-wide counter, and ``snapshot``)."""
 
     def __init__(self, settings: HubSettings, store: HubStore) -> None:
+        super().__init__()
         self.settings = settings
         self.store = store
         self.core = HubCore(settings.hub.link_timeout_s)
         e = settings.escalation
         self.escalation = Escalation(e.accept_within_s, e.repeat_s, e.medium_after_s)
-        self.clients: set[HubClient] = set()
-        self.events: list[HubMessage] = []
+        self.events: list[Message] = []
         """Every event this run fanned out (ids count from 1), for catch-up."""
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
@@ -154,27 +137,8 @@ class Hub:
 
     # -- fan-out ---------------------------------------------------------------------------
 
-    def connect(self) -> HubClient:
-        """A page opened the stream."""
-        client = HubClient()
-        self.clients.add(client)
-        return client
-
-    def disconnect(self, client: HubClient) -> None:
-        """A page closed the stream."""
-        self.clients.discard(client)
-
-    def _send(self, message: HubMessage) -> None:
-        for client in list(self.clients):
-            if client.dropped.is_set():
-                continue
-            try:
-                client.queue.put_nowait(message)
-            except asyncio.QueueFull:
-                client.dropped.set()
-
     def _event(self, data: dict[str, Any]) -> None:
-        message = HubMessage("event", data, len(self.events) + 1)
+        message = Message("event", data, len(self.events) + 1)
         self.events.append(message)
         self._send(message)
 
@@ -353,7 +317,7 @@ class Hub:
             t = self.now()
             self._hub_events(self.core.tick(t))
             await self._escalate(t)
-            self._send(HubMessage("snapshot", self.snapshot()))
+            self._send(Message("snapshot", self.snapshot()))
             await asyncio.sleep(SNAPSHOT_EVERY_S / 4)
 
     async def _escalate(self, t: float) -> None:

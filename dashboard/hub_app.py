@@ -24,7 +24,8 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from dashboard.hub import Hub, HubClient, HubMessage
+from dashboard.hub import Hub
+from dashboard.live import Message, next_message, sse
 from monitor.profiles import ProfileError, load_profile
 from monitor.replay import replay
 from monitor.store import StoreError
@@ -162,12 +163,12 @@ def create_hub_app(hub: Hub) -> FastAPI:
         try:
             if last and last.isdigit():
                 for missed in hub.events[int(last) :]:
-                    yield _sse(missed)
-            yield _sse(HubMessage("snapshot", hub.snapshot()))
+                    yield sse(missed)
+            yield sse(Message("snapshot", hub.snapshot()))
             while not client.dropped.is_set():
-                message = await _next(client)
+                message = await next_message(client)
                 if message is not None:
-                    yield _sse(message)
+                    yield sse(message)
                 elif await request.is_disconnected():
                     return
         finally:
@@ -339,23 +340,3 @@ def _review(body: bytes, profile: Any, age: float | None) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise _problem(422, "the trace is not UTF-8 text") from None
     return {"station": reader.header.station, "events": events, "trend": trend}
-
-
-def _sse(message: HubMessage) -> ServerSentEvent:
-    return ServerSentEvent(
-        data=message.data,
-        event=message.kind,
-        id=None if message.id is None else str(message.id),
-        retry=1000,
-    )
-
-
-async def _next(client: HubClient) -> HubMessage | None:
-    getter = asyncio.ensure_future(client.queue.get())
-    dropped = asyncio.ensure_future(client.dropped.wait())
-    done, pending = await asyncio.wait(
-        {getter, dropped}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
-    )
-    for task in pending:
-        task.cancel()
-    return getter.result() if getter in done else None

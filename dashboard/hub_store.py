@@ -4,7 +4,6 @@ escalation steps and the audit log."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from monitor.alarms import AlarmEvent
@@ -294,16 +293,3 @@ class HubStore(Database):
         )
         keys = ("station", "alarm", "priority", "person", "step", "at", "detail")
         return [dict(zip(keys, r, strict=True)) for r in rows]
-
-    def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
-        """Logins, acknowledges, silences, limit changes, clearances: who, what, when."""
-        with self._tx() as c:
-            c.execute(
-                "INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)",
-                (now_iso(), actor, action, json.dumps(detail, sort_keys=True)),
-            )
-
-    def audit_log(self) -> list[dict[str, Any]]:
-        """The audit log, oldest first."""
-        rows = self._all("SELECT at, actor, action, detail FROM audit ORDER BY id")
-        return [{"at": a, "actor": b, "action": c, "detail": json.loads(d)} for a, b, c, d in rows]

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi.sse import ServerSentEvent
+
 from monitor.alarms import AlarmEvent
 from monitor.station import Station
 from monitor.status import station_state
@@ -22,6 +24,7 @@ from monitor.store import Store, StoredEvent
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
 HEARTBEAT_S = 1.0
+SSE_RETRY_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -50,22 +53,13 @@ class Client:
     """Set when the client fell behind and must reconnect (and catch up)."""
 
 
-class LiveHub:
-    """A station sink that feeds every dashboard client."""
+class FanOut:
+    """One bounded queue per client. A client that falls behind is cut off rather than allowed
+    to delay anyone else; it reconnects and catches up."""
 
-    def __init__(self, station: Station, store: Store, name: str) -> None:
-        self.station = station
-        self.store = store
-        self.name = name
+    def __init__(self) -> None:
         self.clients: set[Client] = set()
-        last = store.events_since(0, limit=1_000_000)
-        self.last_seq = last[-1].seq if last else 0
-        self._next_beat = float("-inf")
         self.dropped = 0
-
-    def state(self) -> dict[str, Any]:
-        """The station state now."""
-        return station_state(self.station, self.name)
 
     def connect(self) -> Client:
         """A new client."""
@@ -77,10 +71,6 @@ class LiveHub:
         """A client went away."""
         self.clients.discard(client)
 
-    def catch_up(self, after: int) -> list[Message]:
-        """Every committed alarm event after ``after``, oldest first."""
-        return [alarm_message(e) for e in self.store.events_since(after, limit=100_000)]
-
     def _send(self, message: Message) -> None:
         for client in list(self.clients):
             if client.dropped.is_set():
@@ -88,9 +78,52 @@ class LiveHub:
             try:
                 client.queue.put_nowait(message)
             except asyncio.QueueFull:
-                client.dropped.set()  # it reconnects and catches up from the store
+                client.dropped.set()  # it reconnects and catches up
                 self.dropped += 1
-                log.info("a dashboard client fell behind; it will reconnect and catch up")
+                log.info("a client fell behind; it will reconnect and catch up")
+
+
+async def next_message(client: Client) -> Message | None:
+    """The client's next message, or None after a second with none (to notice hang-ups)."""
+    getter = asyncio.ensure_future(client.queue.get())
+    dropped = asyncio.ensure_future(client.dropped.wait())
+    done, pending = await asyncio.wait(
+        {getter, dropped}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+    )
+    for task in pending:
+        task.cancel()
+    return getter.result() if getter in done else None
+
+
+def sse(message: Message) -> ServerSentEvent:
+    """A message as a server-sent event (reconnect after 1 s)."""
+    return ServerSentEvent(
+        data=message.data,
+        event=message.kind,
+        id=None if message.id is None else str(message.id),
+        retry=SSE_RETRY_MS,
+    )
+
+
+class LiveHub(FanOut):
+    """A station sink that feeds every dashboard client."""
+
+    def __init__(self, station: Station, store: Store, name: str) -> None:
+        super().__init__()
+        self.station = station
+        self.store = store
+        self.name = name
+        last = store.events_since(0, limit=1_000_000)
+        self.last_seq = last[-1].seq if last else 0
+        self._next_beat = float("-inf")
+
+    def state(self) -> dict[str, Any]:
+        """The station state now."""
+        return station_state(self.station, self.name)
+
+    def catch_up(self, after: int) -> list[Message]:
+        """Every committed alarm event after ``after``, oldest first."""
+        return [alarm_message(e) for e in self.store.events_since(after, limit=100_000)]
 
     # -- the station's sink interface -------------------------------------------------------
 

@@ -302,6 +302,24 @@ class Database:
     def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         return self._conn.execute(sql, args).fetchall()
 
+    # -- audit (every schema has the table) ----------------------------------------------
+
+    def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
+        """Record a decision or a change: who, what, the details."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)",
+                (now_iso(), actor, action, json.dumps(detail, sort_keys=True)),
+            )
+
+    def audit_log(self) -> list[dict[str, Any]]:
+        """The audit log, oldest first."""
+        rows = self._all("SELECT at, actor, action, detail FROM audit ORDER BY id")
+        return [
+            {"at": at, "actor": actor, "action": action, "detail": json.loads(detail)}
+            for at, actor, action, detail in rows
+        ]
+
 
 class Store(Database):
     """A station's store."""
@@ -367,24 +385,6 @@ class Store(Database):
         """Every recorded action, oldest first."""
         rows = self._all("SELECT kind, alarm, by, at, station FROM actions ORDER BY id")
         return [dict(zip(("kind", "alarm", "by", "at", "station"), r, strict=True)) for r in rows]
-
-    # -- audit -----------------------------------------------------------------------------
-
-    def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
-        """Record a decision or a change: who, what, the details."""
-        with self._tx() as c:
-            c.execute(
-                "INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)",
-                (now_iso(), actor, action, json.dumps(detail, sort_keys=True)),
-            )
-
-    def audit_log(self) -> list[dict[str, Any]]:
-        """The audit log, oldest first."""
-        rows = self._all("SELECT at, actor, action, detail FROM audit ORDER BY id")
-        return [
-            {"at": at, "actor": actor, "action": action, "detail": json.loads(detail)}
-            for at, actor, action, detail in rows
-        ]
 
     # -- sessions, inversions, trends, gaps ------------------------------------------------
 

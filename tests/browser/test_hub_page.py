@@ -9,14 +9,13 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.browser.rig import ARTIFACTS
-from tests.mqtt.rig import Broker, free_port, make_password_file, password
+from tests.mqtt.rig import Broker, free_port, password
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.radio]
 SPOTTER = [sys.executable, "-m", "monitor.cli"]
@@ -27,19 +26,6 @@ def env(**extra: str) -> dict[str, str]:
     out = {k: v for k, v in os.environ.items() if not k.startswith("SPOTTER_")}
     out.update(extra)
     return out
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    folder = tmp_path / "broker"
-    folder.mkdir()
-    make_password_file(folder / "passwd")
-    b = Broker(folder, free_port())
-    b.start()
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 def station_config(tmp_path: Path, name: str, broker: Broker) -> Path:

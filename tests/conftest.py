@@ -1,4 +1,4 @@
-"""A real Mosquitto per test (the deploy ACL and users, see tests/mqtt/rig.py)."""
+"""Fixtures more than one test folder uses."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tests.mqtt.rig import Broker, free_port, make_password_file
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A real Mosquitto on a free 127.0.0.1 port, with the deploy ACL and the test users."""
     folder = tmp_path / "broker"
     folder.mkdir()
     make_password_file(folder / "passwd")

@@ -20,6 +20,15 @@ def core_for(reader: TraceReader, profile: Profile, age_years: float | None) -> 
     return SafetyCore(header.sensors, profile, age_years=age_years, started_at=header.started_at)
 
 
+def grid_between(last: float, t: float) -> range:
+    """The 0.1 s grid marks (in tenths) strictly between ``last`` and ``t`` when the gap is
+    longer than a step: where time must be let pass so time-based alarms are on time."""
+    if t - last <= TICK_S:
+        return range(0)
+    ticks = 1 / TICK_S
+    return range(math.floor(last * ticks) + 1, math.ceil(t * ticks))
+
+
 def replay(records: Iterable[Record], core: SafetyCore) -> Iterator[AlarmEvent]:
     """Every alarm event of the records (a trace), in time order.
 
@@ -29,8 +38,7 @@ def replay(records: Iterable[Record], core: SafetyCore) -> Iterator[AlarmEvent]:
     last = 0.0
     for record in records:
         t = record.t
-        if t - last > TICK_S:
-            for k in range(math.floor(last * ticks) + 1, math.ceil(t * ticks)):
-                yield from core.advance(k / ticks)
+        for k in grid_between(last, t):
+            yield from core.advance(k / ticks)
         last = t
         yield from core.apply(record)

@@ -20,6 +20,7 @@ from monitor.ble.link import SensorLink
 from monitor.core import SafetyCore
 from monitor.journal import Journal
 from monitor.recorder import TraceRecorder
+from monitor.replay import grid_between
 from monitor.store import StoreError
 from monitor.trace import InputKind
 
@@ -91,10 +92,19 @@ class Station:
     # -- inputs (LinkListener and the user) -------------------------------------------------
 
     def _now(self) -> float:
-        # Stamps have the trace's precision (0.1 ms), so the core sees exactly the times the
-        # flight recorder writes; and they never go back, even if two callbacks race.
+        """The time of an input: with the trace's precision (0.1 ms), so the core sees exactly
+        the times the flight recorder writes; never going back, even if two callbacks race.
+        If the loop was held up, time is first let pass on the replay's grid, so an alarm the
+        gap calls for is raised (late, but raised), exactly as replaying the trace would."""
         t = round(self.clock(), 4)
-        return t if t > self.core.t else self.core.t
+        if t <= self.core.t:
+            return self.core.t
+        self._catch_up(t)
+        return t
+
+    def _catch_up(self, t: float) -> None:
+        for k in grid_between(self.core.t, t):
+            self._publish(self.core.advance(k / TICKS_PER_S))
 
     def on_data(self, sensor: str, char: str, data: bytes) -> None:
         """A sensor's bytes: record, then feed the core, then publish."""
@@ -130,6 +140,8 @@ class Station:
         so a live run and the replay of its trace judge time-based alarms at the same moments.
         """
         mark = math.floor(self.clock() * TICKS_PER_S) / TICKS_PER_S
+        if mark > self.core.t:
+            self._catch_up(mark)
         t = mark if mark > self.core.t else self.core.t
         self.last_tick = t
         self._publish(self.core.advance(t))

@@ -1,0 +1,56 @@
+"""The station shell keeps the live core in step with the replay of its trace."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from monitor import gatt
+from monitor.recorder import TraceRecorder
+from monitor.replay import replay
+from monitor.station import Station
+from monitor.trace import InputKind, TraceReader
+from tests.core.rig import make_core, tilt_payload
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_held_up_loop_still_raises_what_the_gap_calls_for(tmp_path: Path) -> None:
+    clock = FakeClock()
+    core = make_core(hr=False)
+    recorder = TraceRecorder(
+        tmp_path, "home", dict(core.sensors), datetime.datetime.now().astimezone()
+    )
+    events = []
+
+    class Collect:
+        def alarm_events(self, batch: list) -> None:
+            events.extend(batch)
+
+    station = Station(core, clock, [Collect()], recorder)
+    recorder.session_started(0.0)
+    clock.t = 0.5
+    station.user_input(InputKind.SESSION_START)
+    for k in range(10):  # tilt at 50 Hz up to 1.0 s
+        clock.t = 0.82 + k * 0.02
+        station.on_data("tilt", gatt.TILT_MEASUREMENT, tilt_payload(k, 0.0))
+    # the event loop was held up for 2.5 s: no tick ran; then the next sample arrives
+    clock.t = 3.6
+    station.on_data("tilt", gatt.TILT_MEASUREMENT, tilt_payload(10, 0.0))
+    live = [(e.t, e.id, e.event.value) for e in events]
+    assert live[:3] == [
+        (3.0, "tilt.signal_lost", "raised"),  # on the 0.1 s grid, as replay would
+        (3.6, "tilt.signal_lost", "cleared"),
+        (3.6, "tilt.signal_lost", "resolved"),
+    ]
+    recorder.close(4.0)
+    with open(recorder.paths[0], encoding="utf-8") as fh:
+        reader = TraceReader(fh, "trace")
+        replayed = [(e.t, e.id, e.event.value) for e in replay(reader, make_core(hr=False))]
+    assert replayed == live

@@ -72,8 +72,21 @@ async def test_live_alarms_match_the_replay_of_the_recorded_trace(
     assert key(run.events) == key(again)
     for live, rep in zip(run.events, again, strict=True):
         assert abs(live.t - rep.t) <= 0.3, (live, rep)
-    # The radio carried the scenario faithfully: the same alarms as its declared ones.
-    assert key(run.events) == [(x.id, x.event.value, x.priority) for x in scenario.model.expect]
+    # The radio carried the scenario faithfully: its declared alarms, in order. At these speeds
+    # a loaded machine can hold the loop up long enough for a sensor to look silent for a
+    # moment (the replay above agrees that it did); only such signal-lost alarms may be extra.
+    declared = [(x.id, x.event.value, x.priority) for x in scenario.model.expect]
+    live = iter(key(run.events))
+    extra = []
+    for want in declared:
+        for got in live:
+            if got == want:
+                break
+            extra.append(got)
+        else:
+            raise AssertionError(f"declared {want} missing from {key(run.events)}")
+    extra += list(live)
+    assert all(alarm.endswith("signal_lost") for alarm, _, _ in extra), extra
     malformed = sum(s.malformed for s in run.station.core.stats.sensors.values())  # type: ignore[union-attr]
     assert malformed == scenario.model.expect_stats.get("malformed", 0)
 

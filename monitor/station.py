@@ -152,7 +152,7 @@ class Station:
         for sink in self.sinks:
             beat = getattr(sink, "tick", None)
             if beat is not None:
-                beat(t)
+                self._deliver(sink, beat, t)
 
     def _publish(self, events: list[AlarmEvent]) -> None:
         """After every core call: sessions that began are opened in the store, the events are
@@ -166,9 +166,23 @@ class Station:
             if journal is not None:
                 self._guard(journal.commit, events)
             for sink in self.sinks:
-                sink.alarm_events(events)
+                self._deliver(sink, sink.alarm_events, events)
         if changes and journal is not None:
             self._guard(journal.closed, changes)
+
+    def _deliver(self, sink: object, call: Callable[[Any], object], arg: Any) -> None:
+        """One broken sink must not keep the alarm from the others (a failing terminal view
+        must not silence the sound or the push): its failure is logged with the traceback and
+        reported as a station problem, and the other sinks still get the events."""
+        part = f"sink {type(sink).__name__}"
+        try:
+            call(arg)
+        except Exception as exc:
+            if part not in self.problems:
+                log.exception("%s failed; the other sinks go on", part)
+            self.problems[part] = f"{type(exc).__name__}: {exc}"
+        else:
+            self.problems.pop(part, None)
 
     def _guard(self, write: Callable[[Any], object], arg: Any) -> None:
         """A store that fails must not silence the station: the alarm still sounds and shows

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import pytest
+
 from monitor import gatt
 from monitor.recorder import TraceRecorder
 from monitor.replay import replay
@@ -54,3 +56,26 @@ def test_a_held_up_loop_still_raises_what_the_gap_calls_for(tmp_path: Path) -> N
         reader = TraceReader(fh, "trace")
         replayed = [(e.t, e.id, e.event.value) for e in replay(reader, make_core(hr=False))]
     assert replayed == live
+
+
+def test_a_broken_sink_does_not_keep_the_alarm_from_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    got: list = []
+
+    class Broken:
+        def alarm_events(self, batch: list) -> None:
+            raise BrokenPipeError("the terminal went away")
+
+    class Collect:
+        def alarm_events(self, batch: list) -> None:
+            got.extend(batch)
+
+    station = Station(make_core(tilt=False, hr=False), clock, [Broken(), Collect()])
+    clock.t = 1.0
+    with caplog.at_level("ERROR"):
+        station.user_input(InputKind.SYMPTOM)
+    assert [(e.id, e.event.value) for e in got] == [("user.symptom", "raised")]
+    assert station.problems["sink Broken"] == "BrokenPipeError: the terminal went away"
+    assert "sink Broken failed" in caplog.text

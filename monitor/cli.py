@@ -600,6 +600,19 @@ def bench_hub_command(
     print(json.dumps(bench_hub(seconds, stations), indent=2))
 
 
+@bench_app.command("faults")
+def bench_faults_command(
+    quick: Annotated[bool, typer.Option(help="A short run (what the tests use).")] = False,
+    area: Annotated[list[str] | None, typer.Option(help="Only these areas (repeatable).")] = None,
+) -> None:
+    """Fault injection, fuzzing and abuse of every boundary: figures as JSON."""
+    import json
+
+    from monitor.benchfaults import run_all
+
+    print(json.dumps(run_all(quick=quick, only=area or None), indent=2))
+
+
 @bench_app.command("dashboard")
 def bench_dashboard_command(
     seconds: Annotated[float, typer.Option(min=10, help="Scenario seconds per client count.")] = 60,

@@ -52,6 +52,8 @@ class SensorStats:
     """Tilt notifications missing from the sequence numbers."""
     discarded_bytes: int = 0
     """WitMotion stream bytes that were not part of a data frame."""
+    samples: int = 0
+    """Tilt samples decoded (a WitMotion notification may carry none, one or several)."""
     connected: bool | None = None
     battery_percent: int | None = None
     last_error: str | None = None
@@ -242,6 +244,7 @@ class SafetyCore:
         if last is not None:
             stats.lost += (m.seq - last - 1) & 0xFFFF
         self._last_seq = m.seq
+        stats.samples += 1
         gyro = m.gyro_dps[1] if m.gyro_dps is not None else None
         self._tilt_sample(t, m.pitch_deg, gyro, m.accel_g)
 
@@ -251,6 +254,7 @@ class SafetyCore:
         stats.discarded_bytes = stream.discarded_bytes
         assert self._tilt is not None
         axis = self._tilt.axis
+        stats.samples += len(frames)
         for frame in frames:
             self._tilt_sample(t, frame.angle_deg[axis], frame.gyro_dps[axis], frame.accel_g)
 

@@ -19,6 +19,7 @@ from monitor.alarms import AlarmEvent, Want
 from monitor.ble.link import SensorLink
 from monitor.core import SafetyCore
 from monitor.journal import Journal
+from monitor.ratewatch import RateWatch
 from monitor.recorder import TraceRecorder
 from monitor.replay import grid_between
 from monitor.store import StoreError
@@ -88,6 +89,8 @@ class Station:
         """Station problems for status views (e.g. a failing store), by part."""
         self.links: list[SensorLink] = []
         self.last_tick = 0.0
+        self.tilt_rate = RateWatch()
+        """The tilt sensor's measured sample rate: too low for impact detection is a problem."""
 
     # -- inputs (LinkListener and the user) -------------------------------------------------
 
@@ -119,6 +122,8 @@ class Station:
         if self.recorder is not None:
             self.recorder.link(t, sensor, connected)
         self._publish(self.core.link(t, sensor, connected))
+        if sensor == self.core.tilt_name:
+            self.tilt_rate.link(connected, self.core.stats.sensors[sensor].samples)
 
     def user_input(self, kind: InputKind, alarm: str | None = None, by: str | None = None) -> None:
         """The user or a watcher did something."""
@@ -145,6 +150,7 @@ class Station:
         t = mark if mark > self.core.t else self.core.t
         self.last_tick = t
         self._publish(self.core.advance(t))
+        self._watch_rate(t)
         if self.journal is not None:
             self._guard(self.journal.tick, t)
         if self.recorder is not None:
@@ -153,6 +159,21 @@ class Station:
             beat = getattr(sink, "tick", None)
             if beat is not None:
                 self._deliver(sink, beat, t)
+
+    def _watch_rate(self, t: float) -> None:
+        """Measure the tilt rate; a rate too low for impact detection is a station problem
+        (status, dashboard, service STATUS), logged once when it appears."""
+        tilt = self.core.tilt_name
+        if tilt is None:
+            return
+        self.tilt_rate.update(t, self.core.stats.sensors[tilt].samples)
+        problem = self.tilt_rate.problem()
+        if problem is None:
+            self.problems.pop("impact detection", None)
+        elif self.problems.get("impact detection") != problem:
+            if "impact detection" not in self.problems:
+                log.warning("sensor %s: %s", tilt, problem)
+            self.problems["impact detection"] = problem
 
     def _publish(self, events: list[AlarmEvent]) -> None:
         """After every core call: sessions that began are opened in the store, the events are

@@ -45,6 +45,7 @@ def station_state(station: Station, name: str = "") -> dict[str, Any]:
                 "malformed": stats.malformed,
                 "lost": stats.lost,
                 "last_error": None if link is None else link.state.last_error,
+                "rate_hz": _r(station.tilt_rate.rate_hz) if sensor == core.tilt_name else None,
             }
         )
     alarms = []

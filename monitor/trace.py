@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
+from monitor import gatt
 from monitor.sensors import SensorKind, SensorSpec, SensorSpecError
 
 TRACE_VERSION = 1
@@ -219,7 +220,7 @@ class TraceReader:
                 data = bytes.fromhex(hexstr)
             except ValueError:
                 raise self._fail(f"hex {hexstr!r} is not hexadecimal bytes") from None
-            return Notification(t, sensor, char.lower(), data)
+            return Notification(t, sensor, gatt.canonical(char), data)
         if "link" in obj:
             sensor = obj.get("sensor")
             if sensor not in self._sensors:

@@ -1,27 +1,32 @@
-"""What every simulated sensor shares: advertising, the link, the battery, the stream.
+"""What every simulated sensor shares: a GATT table from a device profile, advertising, the
+link, the battery, the stream.
 
 A peripheral is a bumble GATT server on a :class:`bumble.device.Device` from the virtual
-radio (:mod:`firmware_sim.radio`). It sends exactly the bytes it is given: payloads are built
-by ``monitor.codecs`` (one truth for the protocols) or come from a trace, and a malformed
-payload goes out malformed, because the daemon must survive those too.
+radio (:mod:`firmware_sim.radio`). Its GATT table, name, advertised services and static values
+come from a profile of a real model (:mod:`firmware_sim.devices`), never from ``monitor``'s
+constants. It sends exactly the bytes it is given: payloads are built by ``monitor.codecs``
+(whose bytes the SPEC's public vectors pin) or come from a trace, and a malformed payload goes
+out malformed, because the daemon must survive those too.
 
-Link behaviour follows a real sensor: it advertises its service and name until a central
-connects, advertises again after the link drops, can drop the link itself (reason 0x13,
-remote user terminated) and can go quiet (no link, no advertising) until told to come back.
+Link behaviour follows a real sensor: it advertises its services and name until a central
+connects (one central at a time), advertises again after the link drops, can drop the link
+itself (reason 0x13, remote user terminated) and can go quiet (no link, no advertising) until
+told to come back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from bumble import hci
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
-from bumble.gatt import Characteristic, CharacteristicValue, Service
+from bumble.gatt import Characteristic, CharacteristicValue, Descriptor, Service
 
-from monitor import gatt
+from firmware_sim.devices import CCCD, CharacteristicProfile, DeviceProfile
 from monitor.codecs import battery
 from monitor.sensors import SensorKind
 
@@ -34,6 +39,20 @@ _SIG_SUFFIX = "-0000-1000-8000-00805f9b34fb"
 _FLAGS_LE_ONLY_GENERAL = 0x06
 """LE General Discoverable, BR/EDR not supported."""
 _DEFAULT_ATT_PAYLOAD = 20
+BATTERY_LEVEL = "00002a19" + _SIG_SUFFIX
+"""Bluetooth SIG assigned number 0x2A19 (Battery Level), from the SIG's list."""
+_PROPERTY = {
+    "broadcast": Characteristic.Properties.BROADCAST,
+    "read": Characteristic.Properties.READ,
+    "write-without-response": Characteristic.Properties.WRITE_WITHOUT_RESPONSE,
+    "write": Characteristic.Properties.WRITE,
+    "notify": Characteristic.Properties.NOTIFY,
+    "indicate": Characteristic.Properties.INDICATE,
+    "authenticated-signed-writes": Characteristic.Properties.AUTHENTICATED_SIGNED_WRITES,
+    "extended-properties": Characteristic.Properties.EXTENDED_PROPERTIES,
+}
+WriteHandler = Callable[[Connection, bytes], None]
+ReadHandler = Callable[[Connection], bytes]
 
 
 class UnknownCharacteristicError(ValueError):
@@ -55,51 +74,125 @@ def readable(uuid: str, value: bytes) -> Characteristic[bytes]:
     )
 
 
+def _characteristic(
+    spec: CharacteristicProfile,
+    reads: Mapping[str, ReadHandler],
+    writes: Mapping[str, WriteHandler],
+) -> Characteristic[bytes]:
+    properties = Characteristic.Properties(0)
+    for name in spec.properties:
+        properties |= _PROPERTY[name]
+    permissions = Characteristic.Permissions(0)
+    if "read" in spec.properties:
+        permissions |= Characteristic.READABLE
+    if "write" in spec.properties or "write-without-response" in spec.properties:
+        permissions |= Characteristic.WRITEABLE
+    read = reads.get(spec.uuid)
+    write = writes.get(spec.uuid)
+    value: bytes | CharacteristicValue[bytes]
+    if read is not None or write is not None:
+        static = spec.value or b""
+        value = CharacteristicValue(read=read or (lambda _c: static), write=write)
+    else:
+        value = spec.value or b""
+    descriptors = [
+        Descriptor(sim_uuid(d), Descriptor.READABLE, b"") for d in spec.descriptors if d != CCCD
+    ]
+    return Characteristic(sim_uuid(spec.uuid), properties, permissions, value, descriptors)
+
+
+def build_gatt(
+    profile: DeviceProfile,
+    reads: Mapping[str, ReadHandler] | None = None,
+    writes: Mapping[str, WriteHandler] | None = None,
+) -> tuple[list[Service], dict[str, Characteristic[bytes]]]:
+    """The bumble services of a profile's GATT table, and its characteristics by UUID.
+
+    Static values come from the profile; ``reads`` and ``writes`` give the behaviour of the
+    characteristics a model computes or obeys (by UUID). A writable characteristic with no
+    handler accepts and ignores what it is sent, as a real device's unused channels do.
+    """
+    reads = reads or {}
+    writes = writes or {}
+    services: list[Service] = []
+    by_uuid: dict[str, Characteristic[bytes]] = {}
+    for service in profile.services:
+        chars = []
+        for spec in service.characteristics:
+            char = _characteristic(spec, reads, writes)
+            by_uuid[spec.uuid] = char
+            chars.append(char)
+        services.append(Service(sim_uuid(service.uuid), chars))
+    return services, by_uuid
+
+
 class SimPeripheral:
-    """A simulated sensor: subclasses add their services and name their stream characteristic.
+    """A simulated sensor built from a device profile; subclasses give the behaviour of the
+    characteristics their model computes or obeys.
 
     ``subscribed`` is set while a central has notifications of the stream characteristic
     enabled, and cleared when the link drops.
     """
 
-    kind: ClassVar[SensorKind]
-    default_name: ClassVar[str]
+    kind: ClassVar[SensorKind | None] = None
 
     def __init__(
         self,
         device: Device,
+        profile: DeviceProfile,
         *,
-        services: list[Service],
-        stream: Characteristic[bytes],
+        reads: Mapping[str, ReadHandler] | None = None,
+        writes: Mapping[str, WriteHandler] | None = None,
         name: str | None = None,
-        battery_percent: int = 100,
+        battery_percent: int | None = None,
         advertising_interval_ms: float = DEFAULT_ADVERTISING_INTERVAL_MS,
     ) -> None:
         self.device = device
-        self.name = name or self.default_name
-        self.stream = stream
+        self.profile = profile
+        self.name = name or profile.default_name
         self.subscribed = asyncio.Event()
         self.advertising_interval_ms = advertising_interval_ms
-        self._battery_value = battery.encode(battery.BatteryLevel(battery_percent))
-        self.battery_level = Characteristic[bytes](
-            sim_uuid(gatt.BATTERY_LEVEL),
-            Characteristic.Properties.READ | Characteristic.Properties.NOTIFY,
-            Characteristic.READABLE,
-            CharacteristicValue(read=lambda _connection: self._battery_value),
-        )
-        battery_service = Service(sim_uuid(gatt.BATTERY_SERVICE), [self.battery_level])
-        device.add_services([*services, battery_service])
+        self.writes: list[tuple[str, bytes]] = []
+        """Every write a central made to a characteristic with no behaviour of its own."""
+        battery_spec = profile.characteristic(BATTERY_LEVEL)
+        initial = battery_spec.value if battery_spec is not None else None
+        if battery_percent is not None:
+            initial = battery.encode(battery.BatteryLevel(battery_percent))
+        self._battery_value = initial or b""
+        all_reads: dict[str, ReadHandler] = dict(reads or {})
+        if battery_spec is not None:
+            all_reads[BATTERY_LEVEL] = lambda _connection: self._battery_value
+        all_writes: dict[str, WriteHandler] = {
+            c.uuid: self._recorder(c.uuid)
+            for s in profile.services
+            for c in s.characteristics
+            if "write" in c.properties or "write-without-response" in c.properties
+        }
+        all_writes.update(writes or {})
+        services, self.characteristics = build_gatt(profile, all_reads, all_writes)
+        self.stream = self.characteristics[profile.stream] if profile.stream else None
+        self.battery_level = self.characteristics.get(BATTERY_LEVEL)
+        device.add_services(services)
         device.on(Device.EVENT_CONNECTION, self._on_connection)
         device.on("characteristic_subscription", self._on_subscription)
         self._online = False
         self._restart: asyncio.Task[None] | None = None
+        aliases = profile.quirks.get("legacy_uuids", {})
+        self._aliases: dict[str, str] = {str(k).lower(): str(v).lower() for k, v in aliases.items()}
+
+    def _recorder(self, uuid: str) -> WriteHandler:
+        def record(_connection: Connection, value: bytes) -> None:
+            self.writes.append((uuid, bytes(value)))
+
+        return record
 
     # -- link ------------------------------------------------------------------------------
 
     @property
-    def stream_uuid(self) -> str:
-        """The characteristic whose notifications carry the readings."""
-        return self.kind.stream_uuid
+    def stream_uuid(self) -> str | None:
+        """The characteristic whose notifications carry the readings (None: the profile
+        names none, e.g. a captured device nobody has described yet)."""
+        return self.profile.stream
 
     @property
     def online(self) -> bool:
@@ -112,21 +205,19 @@ class SimPeripheral:
         return list(self.device.connections.values())
 
     def advertising_data(self) -> bytes:
-        """Flags and the service UUID (the name goes in the scan response, as it must fit)."""
-        service = sim_uuid(self.kind.service_uuid)
-        uuid_list = (
-            AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS
-            if len(bytes(service)) == 2
-            else AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS
+        """Flags and the advertised service UUIDs (the name goes in the scan response)."""
+        short = b"".join(
+            bytes(u) for u in map(sim_uuid, self.profile.advertised_services) if len(bytes(u)) == 2
         )
-        return bytes(
-            AdvertisingData(
-                [
-                    (AdvertisingData.FLAGS, bytes([_FLAGS_LE_ONLY_GENERAL])),
-                    (uuid_list, bytes(service)),
-                ]
-            )
+        long = b"".join(
+            bytes(u) for u in map(sim_uuid, self.profile.advertised_services) if len(bytes(u)) > 2
         )
+        fields = [(AdvertisingData.FLAGS, bytes([_FLAGS_LE_ONLY_GENERAL]))]
+        if short:
+            fields.append((AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, short))
+        if long:
+            fields.append((AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, long))
+        return bytes(AdvertisingData(fields))
 
     def scan_response_data(self) -> bytes:
         """The complete local name."""
@@ -200,7 +291,7 @@ class SimPeripheral:
         notify_enabled: bool,
         _indicate_enabled: bool,
     ) -> None:
-        if characteristic is self.stream:
+        if self.stream is not None and characteristic is self.stream:
             if notify_enabled:
                 self.subscribed.set()
             else:
@@ -218,6 +309,8 @@ class SimPeripheral:
 
     async def notify(self, data: bytes) -> bool:
         """Notify the stream characteristic; True if a subscribed central was there to get it."""
+        if self.stream is None:
+            raise UnknownCharacteristicError(f"{self.name}: its profile names no stream")
         return await self._notify(self.stream, data)
 
     async def _notify(self, characteristic: Characteristic[bytes], data: bytes) -> bool:
@@ -235,6 +328,11 @@ class SimPeripheral:
         return delivered
 
     @property
+    def has_battery(self) -> bool:
+        """True when the model serves the Battery Service."""
+        return self.battery_level is not None
+
+    @property
     def battery_percent(self) -> int:
         """The battery level the sensor reports."""
         return battery.decode(self._battery_value).percent
@@ -245,6 +343,10 @@ class SimPeripheral:
 
     async def set_battery_value(self, value: bytes) -> bool:
         """Set the Battery Level's raw bytes (even malformed ones) and notify them."""
+        if self.battery_level is None:
+            raise UnknownCharacteristicError(
+                f"{self.name} ({self.profile.model}) has no Battery Service"
+            )
         self._battery_value = bytes(value)
         return await self._notify(self.battery_level, self._battery_value)
 
@@ -254,15 +356,26 @@ class SimPeripheral:
         await self.set_battery(level)
         return level
 
+    def canonical(self, char: str) -> str:
+        """A characteristic UUID as this model spells it (old Spotter traces spelled some
+        vendor UUIDs on the SIG base; the profile lists those spellings)."""
+        lowered = char.lower()
+        return self._aliases.get(lowered, lowered)
+
     async def play(self, char: str, data: bytes) -> bool:
         """Send a recorded payload as this sensor would; True if a central received it.
 
         The stream characteristic is notified; the battery characteristic is updated and
         notified. Subclasses accept their other characteristics.
         """
-        char = char.lower()
-        if char == self.stream_uuid:
+        char = self.canonical(char)
+        if char == self.stream_uuid and self.stream_uuid is not None:
             return await self.notify(data)
-        if char == gatt.BATTERY_LEVEL:
+        if char == BATTERY_LEVEL and self.battery_level is not None:
             return await self.set_battery_value(data)
         raise UnknownCharacteristicError(f"{self.name} does not send on characteristic {char}")
+
+
+class ProfiledDevice(SimPeripheral):
+    """A device exactly as a profile describes it and no more: its GATT table with its static
+    values, its name and advertisement (what a captured profile of an unknown device gives)."""

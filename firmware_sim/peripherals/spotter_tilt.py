@@ -14,10 +14,9 @@ import logging
 
 from bumble import att
 from bumble.device import Connection, Device
-from bumble.gatt import Characteristic, CharacteristicValue, Service
 
-from firmware_sim.peripherals.base import DEFAULT_ADVERTISING_INTERVAL_MS, SimPeripheral, sim_uuid
-from monitor import gatt
+from firmware_sim.devices import DEFAULT_FOR_KIND, DeviceProfile, builtin
+from firmware_sim.peripherals.base import DEFAULT_ADVERTISING_INTERVAL_MS, SimPeripheral
 from monitor.codecs import spotter_tilt
 from monitor.codecs.spotter_tilt import ControlCommand, ControlOp, ControlPointError, SensorInfo
 from monitor.sensors import SensorKind
@@ -29,16 +28,16 @@ class TiltSensor(SimPeripheral):
     """A simulated Spotter tilt sensor on the table bed."""
 
     kind = SensorKind.SPOTTER_TILT
-    default_name = "Spotter Tilt sim"
 
     def __init__(
         self,
         device: Device,
+        profile: DeviceProfile | None = None,
         *,
         name: str | None = None,
         rate_hz: int = 100,
         firmware_build: int = 1,
-        battery_percent: int = 100,
+        battery_percent: int | None = None,
         advertising_interval_ms: float = DEFAULT_ADVERTISING_INTERVAL_MS,
     ) -> None:
         self.info = SensorInfo(spotter_tilt.SPEC_VERSION, rate_hz, firmware_build)
@@ -46,29 +45,13 @@ class TiltSensor(SimPeripheral):
         """Every valid Control Point command, in order."""
         self.tare_count = 0
         self.identify_count = 0
-        measurement = Characteristic[bytes](
-            sim_uuid(gatt.TILT_MEASUREMENT),
-            Characteristic.Properties.NOTIFY,
-            Characteristic.Permissions(0),
-            b"",
-        )
-        control_point = Characteristic[bytes](
-            sim_uuid(gatt.TILT_CONTROL_POINT),
-            Characteristic.Properties.WRITE,
-            Characteristic.WRITEABLE,
-            CharacteristicValue(write=self._on_control),
-        )
-        sensor_info = Characteristic[bytes](
-            sim_uuid(gatt.TILT_SENSOR_INFO),
-            Characteristic.Properties.READ,
-            Characteristic.READABLE,
-            CharacteristicValue(read=lambda _connection: spotter_tilt.encode_info(self.info)),
-        )
-        service = Service(sim_uuid(gatt.TILT_SERVICE), [measurement, control_point, sensor_info])
+        profile = profile or builtin(DEFAULT_FOR_KIND["spotter_tilt"])
+        self.sensor_info_uuid = str(profile.quirks["sensor_info"])
         super().__init__(
             device,
-            services=[service],
-            stream=measurement,
+            profile,
+            reads={self.sensor_info_uuid: lambda _c: spotter_tilt.encode_info(self.info)},
+            writes={str(profile.quirks["control_point"]): self._on_control},
             name=name,
             battery_percent=battery_percent,
             advertising_interval_ms=advertising_interval_ms,
@@ -100,7 +83,7 @@ class TiltSensor(SimPeripheral):
 
     async def play(self, char: str, data: bytes) -> bool:
         """As :meth:`SimPeripheral.play`; a recorded Sensor Info value becomes the sensor's."""
-        if char.lower() == gatt.TILT_SENSOR_INFO:
+        if self.canonical(char) == self.sensor_info_uuid:
             self.info = spotter_tilt.decode_info(data)
             return False
         return await super().play(char, data)

@@ -24,6 +24,7 @@ from bleak_retry_connector import BleakClientWithServiceCache, establish_connect
 
 from monitor import gatt
 from monitor.ble.backend import BleBackend
+from monitor.codecs import witmotion
 from monitor.config import BleConfig, SensorConfig
 from monitor.sensors import SensorKind
 
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 LINK_ERRORS = (BleakError, TimeoutError, OSError, EOFError)
 """What a radio, a stack or an absent device raises. Anything else is a bug and propagates."""
 FIRST_BACKOFF_S = 0.5
+WITMOTION_RATE_HZ = 100.0
+"""The return rate the station asks a WitMotion for: impact detection needs >= 50 Hz; the
+station then measures what it gets (``monitor.ratewatch``) rather than trusting it."""
 
 
 class LinkStatus(enum.StrEnum):
@@ -180,6 +184,8 @@ class SensorLink:
         try:
             for char in self._readable(client):
                 self.listener.on_data(self.name, char, bytes(await client.read_gatt_char(char)))
+            if self.kind is SensorKind.WITMOTION:
+                await self._set_witmotion_rate(client)
             battery = client.services.get_characteristic(gatt.BATTERY_LEVEL)
             if battery is not None and "notify" in battery.properties:
                 await client.start_notify(battery, self._on_notify(gatt.BATTERY_LEVEL))
@@ -194,6 +200,13 @@ class SensorLink:
                     await client.disconnect()
                 except LINK_ERRORS as exc:  # the link is being dropped anyway
                     log.debug("sensor %s: disconnect: %s", self.name, describe(exc))
+
+    async def _set_witmotion_rate(self, client: BleakClientWithServiceCache) -> None:
+        """Unlock, then set the return rate, with write-without-response as the vendor's
+        tools do. Not saved to flash: the station sets it on every connect."""
+        for command in (witmotion.UNLOCK, witmotion.rate_command(WITMOTION_RATE_HZ)):
+            await client.write_gatt_char(gatt.WITMOTION_WRITE, command, response=False)
+        log.info("sensor %s: asked for a %g Hz return rate", self.name, WITMOTION_RATE_HZ)
 
     def _readable(self, client: BleakClientWithServiceCache) -> list[str]:
         wanted = [gatt.BATTERY_LEVEL]

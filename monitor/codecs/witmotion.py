@@ -120,3 +120,33 @@ class WitMotionStream:
                 pos += 1
         del buf[:pos]
         return out
+
+
+# -- commands (SPEC 4.3): ``FF AA reg lo hi`` on the write characteristic, without response --
+
+UNLOCK = bytes.fromhex("ffaa6988b5")
+"""Unlocks the configuration registers for a while (newer firmware ignores writes without)."""
+RATE_REGISTER = 0x03
+READ_REGISTER = 0x27
+RATE_CODE_HZ = {0x06: 10.0, 0x07: 20.0, 0x08: 50.0, 0x09: 100.0, 0x0B: 200.0}
+"""Return-rate codes of register 0x03 (the vendor's table; 0x06 = 10 Hz is the default)."""
+
+
+def command(register: int, value: int) -> bytes:
+    """The 5-byte command writing ``value`` (u16) to ``register``."""
+    if not 0 <= register <= 0xFF or not 0 <= value <= 0xFFFF:
+        raise ValueError(f"register {register:#x} / value {value:#x} out of range")
+    return bytes((0xFF, 0xAA, register)) + value.to_bytes(2, "little")
+
+
+def rate_command(rate_hz: float) -> bytes:
+    """The command setting the return rate to ``rate_hz`` (one of :data:`RATE_CODE_HZ`)."""
+    for code, hz in RATE_CODE_HZ.items():
+        if hz == rate_hz:
+            return command(RATE_REGISTER, code)
+    raise ValueError(f"no WitMotion return-rate code for {rate_hz} Hz (known: {RATE_CODE_HZ})")
+
+
+def read_command(register: int) -> bytes:
+    """The command asking for a ``55 71`` reply with eight registers from ``register``."""
+    return command(READ_REGISTER, register)

@@ -47,7 +47,7 @@ async def test_sensor_and_central_meet_through_a_hub(hub):
                 backend=backend.scanner_class,
             )
             assert device is not None
-            assert device.name == "Spotter HR sim"
+            assert device.name == "Polar H10 8C4D2A2B"  # the default strap's profile
             lost = asyncio.Event()
             client = await establish_connection(
                 BleakClientWithServiceCache,

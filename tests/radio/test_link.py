@@ -35,7 +35,7 @@ async def test_scanning_finds_each_kind_by_service_uuid(kind, make_sensor, backe
 async def test_advertisement_carries_service_and_name(make_sensor, backend):
     sensor = await make_sensor(SensorKind.SPOTTER_TILT)
     found = await BleakScanner.find_device_by_name(
-        "Spotter Tilt sim", timeout=WAIT_S, backend=backend.scanner_class
+        "Spotter Tilt", timeout=WAIT_S, backend=backend.scanner_class
     )
     assert found is not None
     assert found.address == str(sensor.device.public_address).removesuffix("/P")

@@ -17,6 +17,7 @@ from monitor import cli_station
 from monitor.alarms import AlarmEvent, Priority
 from monitor.cli_common import fail
 from monitor.cli_hub import hub_app
+from monitor.cli_sensors import sensors_app
 from monitor.profiles import DEFAULT_PROFILE, ProfileError, load_profile
 from monitor.replay import core_for, replay
 from monitor.trace import TraceError, TraceReader
@@ -36,6 +37,7 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(bench_app, name="bench")
 cli_station.register(app)
 app.add_typer(hub_app, name="hub")
+app.add_typer(sensors_app, name="sensors")
 
 PRIORITY_STYLE = {Priority.HIGH: "bold red", Priority.MEDIUM: "yellow", Priority.LOW: "cyan"}
 
@@ -494,71 +496,40 @@ def scan_command(
     ] = None,
     timeout: Annotated[float, typer.Option(min=0.5, help="Seconds to scan.")] = 5.0,
 ) -> None:
-    """List nearby sensors: kind, name, address, RSSI and battery."""
-    import asyncio
-
-    from monitor.ble.backend import BleBackend
+    """List nearby sensors: kind, model (from the device profiles), name, address, RSSI and
+    battery; then a ready [sensors.NAME] block for each sensor Spotter can use."""
+    from firmware_sim.devices import builtin_profiles, recognise
     from monitor.ble.link import LINK_ERRORS, describe
-    from monitor.ble.scan import Found, scan
-
-    async def on_adapter() -> list[Found]:
-        return await scan(BleBackend(), timeout)
-
-    async def on_hub(port: int) -> list[Found]:
-        from firmware_sim.bleak_backend import SimBackend
-
-        sim_backend = await SimBackend.open_hub(port)
-        try:
-            return await scan(
-                BleBackend(sim_backend.scanner_class, sim_backend.client_class), timeout
-            )
-        finally:
-            await sim_backend.close()
-
-    async def in_process() -> list[Found]:
-        from firmware_sim.bleak_backend import SimBackend
-        from firmware_sim.peripherals import peripheral_for
-        from firmware_sim.radio import Radio
-        from monitor.sensors import SensorKind
-
-        async with Radio() as radio:
-            peripherals = [
-                peripheral_for(kind, radio.add_device(kind.value), battery_percent=80 - 10 * i)
-                for i, kind in enumerate(SensorKind)
-            ]
-            for p in peripherals:
-                await p.start()
-            sim_backend = await SimBackend.on_radio(radio)
-            try:
-                return await scan(
-                    BleBackend(sim_backend.scanner_class, sim_backend.client_class), timeout
-                )
-            finally:
-                await sim_backend.close()
-                for p in peripherals:
-                    await p.close()
+    from monitor.ble.scan import config_block, scan
+    from monitor.cli_sensors import run_on
 
     try:
-        if not sim:
-            found = asyncio.run(on_adapter())
-        elif hub is not None:
-            found = asyncio.run(on_hub(hub))
-        else:
-            found = asyncio.run(in_process())
+        found = run_on(sim, hub, lambda backend: scan(backend, timeout))
     except LINK_ERRORS as exc:
         raise fail("scan", f"Bluetooth is not available: {describe(exc)}", 1) from None
+    profiles = builtin_profiles()
+    models = {f.address: recognise(f.name, f.service_uuids, profiles) for f in found}
     table = Table(title="Sensors in range" + (" (virtual radio)" if sim else ""))
-    for column in ("kind", "name", "address", "RSSI", "battery"):
+    for column in ("kind", "model", "name", "address", "RSSI", "battery"):
         table.add_column(column)
     for f in found:
+        model = models[f.address]
         table.add_row(
             f.kind.value if f.kind else "(not a sensor)",
+            model[1].model if model else "",
             f.name or "",
             f.address,
             "" if f.rssi is None else f"{f.rssi} dBm",
             f"{f.battery_percent} %" if f.battery_percent is not None else (f.problem or ""),
         )
-    Console().print(table if found else "No BLE devices found.")
+    console = Console()
+    console.print(table if found else "No BLE devices found.")
+    usable = [f for f in found if f.kind is not None]
+    if usable:
+        console.print("\nFor the configuration (spotter.toml), one tilt sensor and one strap:\n")
+        for f in usable:
+            model = models[f.address]
+            print(config_block(f, model[1].model if model else None))
 
 
 @bench_app.command("live")

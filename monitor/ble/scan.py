@@ -29,6 +29,33 @@ class Found:
     kind: SensorKind | None
     battery_percent: int | None = None
     problem: str | None = None
+    service_uuids: tuple[str, ...] = ()
+    """The services it advertised (lower case), for recognising its model."""
+
+
+def config_block(found: Found, model: str | None = None) -> str:
+    """A ready ``[sensors.NAME]`` block for the configuration: a Spotter sensor found here,
+    by its address (the most reliable way to find it again)."""
+    if found.kind is None:
+        raise ValueError(f"{found.address} is not a sensor Spotter speaks to")
+    section = "tilt" if found.kind.is_tilt else "hr"
+    lines = []
+    if model:
+        lines.append(f"# {model}" + (f', advertising as "{found.name}"' if found.name else ""))
+    lines += [
+        f"[sensors.{section}]",
+        f'kind = "{found.kind.value}"',
+        f'address = "{found.address}"',
+    ]
+    if found.kind is SensorKind.WITMOTION:
+        lines.append(
+            'calibration = { offset_deg = 0.0, sign = 1, axis = "y" }  # spotter calibrate'
+        )
+    elif found.kind is SensorKind.SPOTTER_TILT:
+        lines.append(
+            'calibration = { offset_deg = 0.0, sign = 1, axis = "pitch" }  # spotter calibrate'
+        )
+    return "\n".join(lines) + "\n"
 
 
 def kind_of(service_uuids: list[str]) -> SensorKind | None:
@@ -81,7 +108,7 @@ async def scan(
             level, problem = await asyncio.wait_for(
                 _battery(device, backend, timeout_s), timeout_s * 2
             )
-        found.append(
-            Found(device.address, adv.local_name or device.name, adv.rssi, kind, level, problem)
-        )
+        services = tuple(u.lower() for u in adv.service_uuids)
+        name = adv.local_name or device.name
+        found.append(Found(device.address, name, adv.rssi, kind, level, problem, services))
     return sorted(found, key=lambda f: (f.kind is None, -(f.rssi or -999)))

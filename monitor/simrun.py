@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from firmware_sim.bleak_backend import SimBackend
+from firmware_sim.devices import DeviceProfile
 from firmware_sim.generate import header_of, records
 from firmware_sim.peripherals import SimPeripheral, peripheral_for
 from firmware_sim.player import Player, PlayStats
@@ -148,11 +149,13 @@ async def run_simulation(
     attach: Attach | None = None,
     result: SimRun | None = None,
     stay: bool = False,
+    profiles: Mapping[str, DeviceProfile] | None = None,
 ) -> SimRun:
     """Play ``source`` through simulated sensors into a live station until it ends.
 
     ``for_s`` stops the run after that many station seconds; ``stop`` stops it from outside;
-    ``stay`` keeps the station (and its dashboard) running after the scenario ends.
+    ``stay`` keeps the station (and its dashboard) running after the scenario ends;
+    ``profiles`` picks the device model a sensor is (default: its kind's default profile).
     """
     result = result if result is not None else SimRun()
     stop = stop or asyncio.Event()
@@ -176,8 +179,9 @@ async def run_simulation(
             peripheral = peripheral_for(
                 spec.kind,
                 radio.add_device(name),
-                battery_percent=source.battery.get(name, 100),
+                battery_percent=source.battery.get(name),
                 rate_hz=source.rate_hz.get(name, 100),
+                profile=(profiles or {}).get(name),
             )
             await peripheral.start()
             stack.push_async_callback(peripheral.close)

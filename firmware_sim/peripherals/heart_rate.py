@@ -67,7 +67,7 @@ class HeartRateStrap(SimPeripheral):
         quirks = self.profile.quirks
         self._sent += 1
         contact = _CONTACT.get(str(quirks.get("contact", "not supported")), Contact.UNSUPPORTED)
-        rr = (round(60.0 / bpm, 3),) if quirks.get("rr_intervals") and bpm > 0 else ()
+        rr = (round(60.0 / bpm * 1024) / 1024,) if quirks.get("rr_intervals") and bpm > 0 else ()
         energy: int | None = None
         every = quirks.get("energy_expended_every")
         if isinstance(every, int) and every > 0:

@@ -67,13 +67,6 @@ def sim_uuid(text: str) -> UUID:
     return UUID(lowered)
 
 
-def readable(uuid: str, value: bytes) -> Characteristic[bytes]:
-    """A read-only characteristic with a fixed value."""
-    return Characteristic(
-        sim_uuid(uuid), Characteristic.Properties.READ, Characteristic.READABLE, value
-    )
-
-
 def _characteristic(
     spec: CharacteristicProfile,
     reads: Mapping[str, ReadHandler],

@@ -232,3 +232,32 @@ async def test_the_station_input_reaches_the_core(rig: Rig) -> None:
     client = await rig.paired()
     assert (await client.get("/api/state")).json()["phase"] == "upright"
     await client.aclose()
+
+
+async def test_a_tilt_sensor_too_slow_for_impact_detection_shows_on_the_dashboard(
+    rig: Rig,
+) -> None:
+    from monitor import gatt
+    from tests.core.rig import tilt_payload
+
+    station = rig.station
+    now = [0.0]
+    station.clock = lambda: now[0]  # station time by hand: 10 samples a second for 5 s
+    station.on_link("tilt", True)
+    for k in range(1, 51):
+        now[0] = k / 10
+        station.on_data("tilt", gatt.TILT_MEASUREMENT, tilt_payload(k, 0.0, (0.0, 0.0, 1.0)))
+        station.tick()
+    client = await rig.paired("viewer", "screen")
+    state = (await client.get("/api/state")).json()
+    assert state["problems"]["impact detection"] == "impact detection unavailable: sensor at 10 Hz"
+    (tilt,) = [s for s in state["sensors"] if s["name"] == "tilt"]
+    assert tilt["rate_hz"] == 10.0
+    assert (await rig.app_client.get("/healthz")).json()["ok"] is False
+    for k in range(51, 751):  # 100 a second from now: after a full window, the problem goes
+        now[0] = 5.0 + (k - 50) / 100
+        station.on_data("tilt", gatt.TILT_MEASUREMENT, tilt_payload(k, 0.0, (0.0, 0.0, 1.0)))
+        station.tick()
+    state = (await client.get("/api/state")).json()
+    assert "impact detection" not in state["problems"]
+    await client.aclose()

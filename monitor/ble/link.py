@@ -203,9 +203,19 @@ class SensorLink:
 
     async def _set_witmotion_rate(self, client: BleakClientWithServiceCache) -> None:
         """Unlock, then set the return rate, with write-without-response as the vendor's
-        tools do. Not saved to flash: the station sets it on every connect."""
-        for command in (witmotion.UNLOCK, witmotion.rate_command(WITMOTION_RATE_HZ)):
-            await client.write_gatt_char(gatt.WITMOTION_WRITE, command, response=False)
+        tools do. Not saved to flash: the station sets it on every connect.
+
+        A unit that refuses the command still streams: the failure is logged here and
+        its consequence (the rate it keeps) is what the station's rate watch reports; if the
+        link itself is gone, subscribing next fails and the link reconnects.
+        """
+        try:
+            for command in (witmotion.UNLOCK, witmotion.rate_command(WITMOTION_RATE_HZ)):
+                await client.write_gatt_char(gatt.WITMOTION_WRITE, command, response=False)
+        except BleakError as exc:
+            self.state.last_error = f"could not set the return rate: {describe(exc)}"
+            log.warning("sensor %s: %s", self.name, self.state.last_error)
+            return
         log.info("sensor %s: asked for a %g Hz return rate", self.name, WITMOTION_RATE_HZ)
 
     def _readable(self, client: BleakClientWithServiceCache) -> list[str]:

@@ -350,13 +350,25 @@ async def test_a_witmotion_at_the_rate_the_station_set_raises_angle_and_impact_a
     assert max(watch.rates) >= 50
 
 
+def ignoring_the_rate_command(wit: DeviceProfile) -> DeviceProfile:
+    return dataclasses.replace(wit, quirks={**wit.quirks, "honours_rate_command": False})
+
+
+def without_a_command_characteristic(wit: DeviceProfile) -> DeviceProfile:
+    (service,) = wit.services
+    chars = tuple(c for c in service.characteristics if c.uuid != wit.quirks["command"])
+    return dataclasses.replace(wit, services=(dataclasses.replace(service, characteristics=chars),))
+
+
 @pytest.mark.timeout(120)
-async def test_a_witmotion_that_ignores_the_rate_command_makes_the_station_say_so(
-    tmp_path: Path,
+@pytest.mark.parametrize("variant", [ignoring_the_rate_command, without_a_command_characteristic])
+async def test_a_witmotion_left_at_10_hz_makes_the_station_say_so(
+    variant: Any, tmp_path: Path
 ) -> None:
+    """A unit that ignores the command, or refuses it, still streams; the station says what
+    that costs."""
     scenario = as_witmotion("fall-impact")
-    wit = builtin("witmotion_bwt901ble5")
-    ignoring = dataclasses.replace(wit, quirks={**wit.quirks, "honours_rate_command": False})
+    ignoring = variant(builtin("witmotion_bwt901ble5"))
     run = SimRun()
     watch = Watch(run)
     await run_simulation(

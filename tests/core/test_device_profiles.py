@@ -278,6 +278,16 @@ def test_a_100_hz_sensor_is_fine_and_a_reconnect_measures_afresh() -> None:
     assert watch.problem() is not None
 
 
+def test_a_50_hz_sensor_counted_one_short_is_still_enough_but_20_hz_is_not() -> None:
+    watch = RateWatch()
+    watch.link(True, 0)
+    watch.update(0.1, 1)
+    watch.update(3.1, 150)  # 149 samples in 3 s: a 50 Hz sensor, a window edge between two
+    assert watch.problem() is None
+    watch.update(6.1, 210)
+    assert watch.problem() == "impact detection unavailable: sensor at 20 Hz"
+
+
 def test_the_time_before_the_first_sample_does_not_count() -> None:
     watch = RateWatch()
     watch.link(True, 0)

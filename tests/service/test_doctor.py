@@ -640,6 +640,7 @@ def test_run_checks_here_every_problem_has_a_fix(tmp_path: Path) -> None:
         "bluetooth",
         "sound",
         "speech",
+        "sensors",
         "data folder",
         "store",
         "service",

@@ -1,0 +1,327 @@
+"""BlueZ failure modes that users of bleak report, reproduced on the virtual radio, and the
+station's handling of each (docs/ble-failures.md). Alarm times are judged on the station's
+clock, link behaviour by the order of events, never by wall-clock margins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+import pytest_asyncio
+from bleak import BleakClient
+from bleak.exc import BleakDeviceNotFoundError
+from bumble import hci
+from bumble.device import Device
+
+from firmware_sim.bleak_backend import SimBackend
+from firmware_sim.peripherals import SimPeripheral, TiltSensor
+from firmware_sim.radio import Radio
+from monitor.alarms import AlarmEvent
+from monitor.ble.backend import BleBackend
+from monitor.ble.link import NOT_FOUND_HINT, LinkStatus, SensorLink
+from monitor.ble.scan import not_seen, scan
+from monitor.codecs import heart_rate, spotter_tilt
+from monitor.config import BleConfig, SensorConfig
+from monitor.core import SafetyCore
+from monitor.profiles import BUILTIN
+from monitor.sensors import SensorKind, SensorSpec
+from monitor.station import Station, StationClock
+from monitor.status import station_state
+from monitor.trace import InputKind
+from tests.radio.conftest import Connect, Find, MakeSensor
+
+pytestmark = [pytest.mark.radio, pytest.mark.asyncio]
+
+WAIT_S = 20.0
+TICK_S = 0.1
+"""The station's ticker: a time-based alarm is raised at the first 0.1 s mark past its due."""
+EPS = 1e-6
+HCI_REMOTE_USER_TERMINATED = 0x13
+HCI_LOCAL_HOST_TERMINATED = 0x16
+HCI_CONNECTION_TIMEOUT = 0x08
+BLE = BleConfig(
+    backend="sim",
+    scan_timeout_s=0.5,
+    connect_timeout_s=2.0,
+    max_backoff_s=2.0,
+    silence_reconnect_s=3.0,
+)
+
+
+@dataclass
+class Rig:
+    """A station and one link per sensor on the in-process radio, with what happened when
+    (station clock)."""
+
+    station: Station
+    links: dict[str, SensorLink]
+    backend: SimBackend
+    events: list[AlarmEvent] = field(default_factory=list)
+    data_t: dict[str, list[float]] = field(default_factory=dict)
+    link_t: list[tuple[float, str, bool]] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def until(self, condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
+        """Wait until ``condition`` holds, checked whenever data, a link change or an alarm
+        event reaches the station."""
+        async with asyncio.timeout(timeout_s):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
+
+    # LinkListener: stamp on the station clock, then hand to the station.
+    def on_data(self, sensor: str, char: str, data: bytes) -> None:
+        self.data_t.setdefault(sensor, []).append(self.station.clock())
+        self.station.on_data(sensor, char, data)
+        self._changed.set()
+
+    def on_link(self, sensor: str, connected: bool) -> None:
+        self.link_t.append((self.station.clock(), sensor, connected))
+        self.station.on_link(sensor, connected)
+        self._changed.set()
+
+    # Sink
+    def alarm_events(self, events: Sequence[AlarmEvent]) -> None:
+        self.events.extend(events)
+        self._changed.set()
+
+    def downs(self, sensor: str) -> list[float]:
+        return [t for t, s, up in self.link_t if s == sensor and not up]
+
+    def of(self, alarm: str, event: str) -> list[AlarmEvent]:
+        return [e for e in self.events if e.id == alarm and e.event.value == event]
+
+    def attempts_t(self) -> list[float]:
+        """The backend's connect attempts on the station clock."""
+        clock = self.station.clock
+        assert isinstance(clock, StationClock)
+        return [t - clock.origin for t in self.backend.connect_attempts]
+
+
+RunStation = Callable[[dict[str, SensorKind]], Awaitable[Rig]]
+
+
+@pytest_asyncio.fixture
+async def run_station(backend: SimBackend) -> AsyncIterator[RunStation]:
+    """Start a station whose links use the radio's backend; a session starts at once."""
+    stop = asyncio.Event()
+    running: list[asyncio.Task[None]] = []
+
+    async def start(sensors: dict[str, SensorKind]) -> Rig:
+        core = SafetyCore({n: SensorSpec(k) for n, k in sensors.items()}, BUILTIN["beginner"])
+        station = Station(core, StationClock())
+        rig = Rig(station, {}, backend)
+        station.sinks.append(rig)
+        ble_backend = BleBackend(
+            backend.scanner_class,
+            backend.client_class,
+            disconnect_reason=backend.disconnect_reason,
+        )
+        rig.links = {
+            n: SensorLink(n, SensorConfig(kind=k), BLE, ble_backend, rig)
+            for n, k in sensors.items()
+        }
+        station.user_input(InputKind.SESSION_START)
+        running.append(asyncio.create_task(station.run(list(rig.links.values()), stop)))
+        return rig
+
+    yield start
+    stop.set()
+    for task in running:
+        await asyncio.wait_for(task, 10)
+
+
+@contextlib.asynccontextmanager
+async def feeding(sensor: SimPeripheral, period_s: float) -> AsyncIterator[None]:
+    """Notify readings (upright tilt, or 70 bpm) every ``period_s`` while the block runs."""
+
+    async def feed() -> None:
+        n = 0
+        while True:
+            if isinstance(sensor, TiltSensor):
+                await sensor.notify(
+                    spotter_tilt.encode(spotter_tilt.TiltMeasurement(n % 65536, 0, 0.0))
+                )
+            else:
+                await sensor.notify(heart_rate.encode(heart_rate.HeartRateMeasurement(70)))
+            n += 1
+            await asyncio.sleep(period_s)
+
+    task = asyncio.create_task(feed())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def raised_on_time(event: AlarmEvent, due_t: float) -> None:
+    """Raised at the first tick mark at or past ``due_t``: never early, never a tick late."""
+    assert due_t - EPS <= event.t <= due_t + TICK_S + EPS, (event, due_t)
+
+
+# -- a. notifications stop while the link still says connected ----------------------------
+
+
+@pytest.mark.timeout(60)
+async def test_a_stalled_link_alarms_on_time_then_reconnects_and_resubscribes(
+    make_sensor: MakeSensor, run_station: RunStation
+) -> None:
+    tilt = await make_sensor(SensorKind.SPOTTER_TILT)
+    rig = await run_station({"tilt": SensorKind.SPOTTER_TILT})
+    link = rig.links["tilt"]
+    async with feeding(tilt, 0.05):
+        await rig.until(lambda: len(rig.data_t.get("tilt", [])) >= 10)
+        tilt.stall()
+        await rig.until(lambda: bool(rig.downs("tilt")))  # the station gave up on the link
+        stalled_at = len(rig.data_t["tilt"])
+        last_t = rig.data_t["tilt"][-1]
+        await rig.until(lambda: len(rig.data_t["tilt"]) > stalled_at + 5)  # streaming again
+        await rig.until(lambda: bool(rig.of("tilt.signal_lost", "cleared")))
+
+    (raised,) = rig.of("tilt.signal_lost", "raised")
+    raised_on_time(raised, last_t + BUILTIN["beginner"].tilt_lost_delay_s)
+    assert raised.priority.label == "medium"  # upright: medium, not latched
+    # The watchdog, not the radio, ended the link: after silence_reconnect_s of silence...
+    downs = rig.downs("tilt")
+    assert len(downs) == 1
+    assert downs[0] >= last_t + BLE.silence_reconnect_s - EPS
+    # ...by disconnecting itself (the sensor was told "remote user terminated")...
+    assert tilt.disconnect_reasons == [HCI_REMOTE_USER_TERMINATED]
+    # ...then rescanning, reconnecting and subscribing again.
+    assert link.state.connects == 2
+    assert link.state.status is LinkStatus.STREAMING
+    assert len(rig.backend.connect_attempts) == 2
+
+
+# -- b. the device vanishes from BlueZ's cache after an unsolicited disconnect --------------
+
+
+@pytest.mark.timeout(60)
+async def test_a_forgotten_device_cannot_be_reconnected_without_a_rescan(
+    make_sensor: MakeSensor, find: Find, connect: Connect, backend: SimBackend
+) -> None:
+    backend.faults.forget_after_disconnect = True
+    strap = await make_sensor(SensorKind.HEART_RATE)
+    device = await find(SensorKind.HEART_RATE)
+    dropped = asyncio.Event()
+    await connect(device, disconnected_callback=lambda _c: dropped.set())
+    await strap.drop_link()
+    await asyncio.wait_for(dropped.wait(), WAIT_S)
+
+    stale = BleakClient(device, backend=backend.client_class)
+    with pytest.raises(BleakDeviceNotFoundError, match="was not found"):
+        await stale.connect()
+    assert (await connect(await find(SensorKind.HEART_RATE))).is_connected  # after a rescan
+
+
+@pytest.mark.timeout(60)
+async def test_after_an_unsolicited_disconnect_the_station_rescans_and_logs_the_reason(
+    make_sensor: MakeSensor,
+    run_station: RunStation,
+    backend: SimBackend,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="monitor.ble.link")
+    backend.faults.forget_after_disconnect = True
+    strap = await make_sensor(SensorKind.HEART_RATE)
+    rig = await run_station({"hr": SensorKind.HEART_RATE})
+    link = rig.links["hr"]
+    async with feeding(strap, 0.2):
+        await rig.until(lambda: len(rig.data_t.get("hr", [])) >= 3)
+        await strap.go_offline()  # drops the link (0x13) and stops advertising
+        last_t = rig.data_t["hr"][-1]
+        await rig.until(lambda: bool(rig.of("hr.signal_lost", "raised")))
+        assert link.state.last_error == NOT_FOUND_HINT
+        assert link.state.status is LinkStatus.LOST
+        await strap.go_online()
+        await rig.until(lambda: bool(rig.of("hr.signal_lost", "cleared")))
+
+    (raised,) = rig.of("hr.signal_lost", "raised")
+    raised_on_time(raised, last_t + BUILTIN["beginner"].hr_lost_delay_s)
+    assert link.state.connects == 2
+    # No attempt went to the stale device: every connect followed a scan that saw it.
+    assert len(backend.connect_attempts) == 2
+    assert "reason 0x13 (Remote User Terminated Connection)" in caplog.text
+
+
+# -- c. org.bluez.Error.InProgress on connect ---------------------------------------------
+
+
+@pytest.mark.timeout(60)
+async def test_in_progress_is_retried_with_back_off_not_in_a_tight_loop(
+    make_sensor: MakeSensor,
+    run_station: RunStation,
+    backend: SimBackend,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="monitor.ble.link")
+    backend.faults.in_progress = 5
+    tilt = await make_sensor(SensorKind.SPOTTER_TILT)
+    rig = await run_station({"tilt": SensorKind.SPOTTER_TILT})
+    async with feeding(tilt, 0.05):
+        await rig.until(lambda: rig.links["tilt"].state.status is LinkStatus.STREAMING)
+        await rig.until(lambda: bool(rig.of("tilt.signal_lost", "cleared")))
+
+    a = rig.attempts_t()
+    assert len(a) == 6  # five refused, the sixth connected
+    gaps = [later - earlier for earlier, later in itertools.pairwise(a)]
+    # bleak-retry-connector: two attempts per establish_connection (max_attempts=2), 0.25 s
+    # apart (its D-Bus back-off); between calls the link backs off 0.5 s, then 1 s.
+    assert min(gaps) >= 0.25 - EPS, gaps
+    assert gaps[1] >= 0.25 + 0.5 - EPS, gaps
+    assert gaps[3] >= 0.25 + 1.0 - EPS, gaps
+    assert caplog.text.count("org.bluez.Error.InProgress") == 2  # one warning per call
+    assert "retrying with back-off" in caplog.text
+    # The session started at once with no tilt data: lost after 2 s, on time, while the
+    # link was still backing off (it cannot connect before 0.25 * 3 + 0.5 + 1 s).
+    (raised,) = rig.of("tilt.signal_lost", "raised")
+    raised_on_time(raised, BUILTIN["beginner"].tilt_lost_delay_s)
+
+
+# -- d. a strap busy with a phone or watch ------------------------------------------------
+
+
+async def phone_takes(radio: Radio, strap: SimPeripheral) -> Device:
+    """Another central (a phone) connects to the strap: it stops advertising."""
+    phone = radio.add_device("phone")
+    await phone.power_on()
+    await phone.connect(
+        strap.device.public_address, own_address_type=hci.OwnAddressType.PUBLIC, timeout=5.0
+    )
+    return phone
+
+
+@pytest.mark.timeout(60)
+async def test_a_strap_held_by_a_phone_is_reported_and_taken_when_the_phone_lets_go(
+    radio: Radio, make_sensor: MakeSensor, run_station: RunStation, backend: SimBackend
+) -> None:
+    strap = await make_sensor(SensorKind.HEART_RATE)
+    phone = await phone_takes(radio, strap)
+    ble_backend = BleBackend(backend.scanner_class, backend.client_class)
+    found = await scan(ble_backend, 0.5, read_battery=False)
+    configured = {"hr": SensorConfig(kind=SensorKind.HEART_RATE)}
+    assert not_seen(found, configured) == [
+        f"sensor hr (heart_rate, any in range): {NOT_FOUND_HINT}"
+    ]
+
+    rig = await run_station({"hr": SensorKind.HEART_RATE})
+    link = rig.links["hr"]
+    async with feeding(strap, 0.2):
+        await rig.until(lambda: bool(rig.of("hr.signal_lost", "raised")))
+        (shown,) = station_state(rig.station)["sensors"]
+        assert (shown["link"], shown["last_error"]) == ("searching", NOT_FOUND_HINT)
+        (raised,) = rig.of("hr.signal_lost", "raised")
+        raised_on_time(raised, BUILTIN["beginner"].hr_lost_delay_s)  # missing from the start
+        for connection in list(phone.connections.values()):
+            await connection.disconnect()  # the phone lets go; the strap advertises again
+        await rig.until(lambda: link.state.status is LinkStatus.STREAMING)
+        await rig.until(lambda: bool(rig.of("hr.signal_lost", "cleared")))
+    assert link.state.last_error is None

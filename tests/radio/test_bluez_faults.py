@@ -9,8 +9,11 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 import pytest_asyncio
@@ -20,8 +23,8 @@ from bumble import hci
 from bumble.device import Device
 
 from firmware_sim.bleak_backend import SimBackend
-from firmware_sim.peripherals import SimPeripheral, TiltSensor
-from firmware_sim.radio import Radio
+from firmware_sim.peripherals import SimPeripheral, TiltSensor, peripheral_for
+from firmware_sim.radio import Hub, Radio, open_hub_device
 from monitor.alarms import AlarmEvent
 from monitor.ble.backend import BleBackend
 from monitor.ble.link import NOT_FOUND_HINT, LinkStatus, SensorLink
@@ -34,7 +37,7 @@ from monitor.sensors import SensorKind, SensorSpec
 from monitor.station import Station, StationClock
 from monitor.status import station_state
 from monitor.trace import InputKind
-from tests.radio.conftest import Connect, Find, MakeSensor
+from tests.radio.conftest import SPOTTER, Connect, Find, MakeSensor, env, write_config
 
 pytestmark = [pytest.mark.radio, pytest.mark.asyncio]
 
@@ -325,3 +328,145 @@ async def test_a_strap_held_by_a_phone_is_reported_and_taken_when_the_phone_lets
         await rig.until(lambda: link.state.status is LinkStatus.STREAMING)
         await rig.until(lambda: bool(rig.of("hr.signal_lost", "cleared")))
     assert link.state.last_error is None
+
+
+# -- processes: a hub in this process, sensors on it, daemons and commands as processes ----
+
+
+@contextlib.asynccontextmanager
+async def on_hub(hub: Hub, *kinds: SensorKind) -> AsyncIterator[dict[SensorKind, SimPeripheral]]:
+    """Sensors of ``kinds`` joined to ``hub`` and advertising; gone when the block ends."""
+    async with contextlib.AsyncExitStack() as stack:
+        sensors = {}
+        for kind in kinds:
+            joined = await open_hub_device(hub.port, kind.value)
+            stack.push_async_callback(joined.close)
+            sensor = peripheral_for(kind, joined.device)
+            await sensor.start()
+            stack.push_async_callback(sensor.go_offline)
+            sensors[kind] = sensor
+        yield sensors
+
+
+def link_end(sensor: SimPeripheral) -> asyncio.Future[int]:
+    """The reason the sensor's present link will end with."""
+    ended: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    (connection,) = sensor.connections
+    connection.on(
+        connection.EVENT_DISCONNECTION,
+        lambda reason: None if ended.done() else ended.set_result(reason),
+    )
+    return ended
+
+
+def appending(log: Path) -> BinaryIO:
+    """Open for appending (the child inherits it; the caller closes it once it started)."""
+    return open(log, "ab")
+
+
+async def start_daemon(config: Path, log: Path) -> asyncio.subprocess.Process:
+    """``spotter run`` on the configuration, its output appended to ``log``."""
+    err = appending(log)
+    try:
+        return await asyncio.create_subprocess_exec(
+            *SPOTTER, "run", "--config", str(config), stdout=err, stderr=err, env=env()
+        )
+    finally:
+        err.close()
+
+
+async def streaming_to(sensors: dict[SensorKind, SimPeripheral]) -> None:
+    """Every sensor has a central subscribed to its stream."""
+    for sensor in sensors.values():
+        await asyncio.wait_for(sensor.subscribed.wait(), 60)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_the_daemon_lets_go_on_sigterm_and_a_new_one_copes_with_a_killed_ones_link(
+    tmp_path: Path,
+) -> None:
+    timeout_s = 3.0
+    log = tmp_path / "daemons.log"
+    async with Hub(0, supervision_timeout_s=timeout_s) as hub:
+        config = write_config(tmp_path, hub.port)
+        async with on_hub(hub, SensorKind.SPOTTER_TILT, SensorKind.HEART_RATE) as sensors:
+            # SIGTERM: the station disconnects each sensor itself before it exits.
+            first = await start_daemon(config, log)
+            await streaming_to(sensors)
+            ends = [link_end(s) for s in sensors.values()]
+            first.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(first.wait(), 30) == 0, log.read_text()
+            clean = [await asyncio.wait_for(e, 30) for e in ends]
+            assert set(clean) <= {HCI_REMOTE_USER_TERMINATED, HCI_LOCAL_HOST_TERMINATED}, clean
+
+            # SIGKILL: nobody disconnects; the sensors stay held (and silent on the air)
+            # until the supervision timeout, then a new station finds and takes them.
+            second = await start_daemon(config, log)
+            await streaming_to(sensors)
+            killed_central = {s.connections[0].peer_address for s in sensors.values()}
+            ends = [link_end(s) for s in sensors.values()]
+            second.kill()
+            await second.wait()
+            third = await start_daemon(config, log)
+            try:
+                timed_out = [await asyncio.wait_for(e, 30) for e in ends]
+                assert timed_out == [HCI_CONNECTION_TIMEOUT] * len(sensors)
+                await streaming_to(sensors)
+                new_central = {s.connections[0].peer_address for s in sensors.values()}
+                assert new_central.isdisjoint(killed_central)
+                ends = [link_end(s) for s in sensors.values()]
+                third.send_signal(signal.SIGTERM)
+                assert await asyncio.wait_for(third.wait(), 30) == 0, log.read_text()
+                last = [await asyncio.wait_for(e, 30) for e in ends]
+                assert set(last) <= {HCI_REMOTE_USER_TERMINATED, HCI_LOCAL_HOST_TERMINATED}
+            finally:
+                if third.returncode is None:
+                    third.kill()
+                    await third.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_scan_and_doctor_say_a_strap_held_by_a_phone_may_be_why_it_is_not_found(
+    tmp_path: Path,
+) -> None:
+    async with Hub() as hub, on_hub(hub, SensorKind.HEART_RATE) as sensors:
+        config = write_config(tmp_path, hub.port)
+        strap = sensors[SensorKind.HEART_RATE]
+        phone = await open_hub_device(hub.port, "phone")
+        try:
+            await phone.device.power_on()
+            await phone.device.connect(
+                strap.device.public_address,
+                own_address_type=hci.OwnAddressType.PUBLIC,
+                timeout=10.0,
+            )
+            wide = {**env(), "COLUMNS": "400"}
+            commands = {
+                "scan": [
+                    *SPOTTER,
+                    "scan",
+                    "--sim",
+                    "--hub",
+                    str(hub.port),
+                    "--config",
+                    str(config),
+                ],
+                "doctor": [*SPOTTER, "doctor", "--config", str(config)],
+            }
+            said = {}
+            for name, command in commands.items():
+                proc = await asyncio.create_subprocess_exec(
+                    *command,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    env=wide,
+                )
+                out, err = await asyncio.wait_for(proc.communicate(), 60)
+                said[name] = out.decode() + err.decode()
+        finally:
+            await phone.close()
+    hint = f"sensor hr (heart_rate, any in range): {NOT_FOUND_HINT}"
+    assert hint in said["scan"], said["scan"]
+    assert hint in said["doctor"], said["doctor"]

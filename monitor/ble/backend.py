@@ -34,8 +34,8 @@ class BleBackend:
     to ask why the last link to an address ended.
 
     ``disconnect_reason`` gives the HCI reason code when the stack reports one. bleak 3.x
-    passes none to ``disconnected_callback`` on any platform (BlueZ announces one only in its
-    own log), so the platform's answer is None; the virtual radio knows it.
+    passes none to ``disconnected_callback`` on any platform, so the platform's answer is
+    None; the virtual radio knows it.
     """
 
     scanner_class: type[BaseBleakScanner] | None = None

@@ -18,17 +18,17 @@ from typing import BinaryIO
 import pytest
 import pytest_asyncio
 from bleak import BleakClient
-from bleak.exc import BleakDeviceNotFoundError
+from bleak.exc import BleakDBusError, BleakDeviceNotFoundError
 from bumble import hci
 from bumble.device import Device
 
-from firmware_sim.bleak_backend import SimBackend
+from firmware_sim.bleak_backend import BLUEZ_ERROR_IN_PROGRESS, SimBackend
 from firmware_sim.peripherals import SimPeripheral, TiltSensor, peripheral_for
 from firmware_sim.radio import Hub, Radio, open_hub_device
 from monitor.alarms import AlarmEvent
 from monitor.ble.backend import BleBackend
-from monitor.ble.link import NOT_FOUND_HINT, LinkStatus, SensorLink
-from monitor.ble.scan import not_seen, scan
+from monitor.ble.link import NOT_FOUND_HINT, LinkStatus, SensorLink, describe, reason_text
+from monitor.ble.scan import Found, not_seen, scan
 from monitor.codecs import heart_rate, spotter_tilt
 from monitor.config import BleConfig, SensorConfig
 from monitor.core import SafetyCore
@@ -39,7 +39,7 @@ from monitor.status import station_state
 from monitor.trace import InputKind
 from tests.radio.conftest import SPOTTER, Connect, Find, MakeSensor, env, write_config
 
-pytestmark = [pytest.mark.radio, pytest.mark.asyncio]
+pytestmark = pytest.mark.radio
 
 WAIT_S = 20.0
 TICK_S = 0.1
@@ -170,10 +170,44 @@ def raised_on_time(event: AlarmEvent, due_t: float) -> None:
     assert due_t - EPS <= event.t <= due_t + TICK_S + EPS, (event, due_t)
 
 
+# -- what the link says about BlueZ's errors ---------------------------------------------
+
+
+def test_in_progress_and_a_missing_bluez_get_their_own_hints() -> None:
+    busy = BleakDBusError(BLUEZ_ERROR_IN_PROGRESS, ["Operation already in progress"])
+    assert "still busy with an earlier connect" in describe(busy)
+    assert "not running" not in describe(busy)
+    missing = BleakDBusError(
+        "org.freedesktop.DBus.Error.ServiceUnknown",
+        ["The name org.bluez was not provided by any .service files"],
+    )
+    assert "BlueZ is not running" in describe(missing)
+
+
+def test_disconnect_reasons_are_named_as_the_core_spec_names_them() -> None:
+    assert reason_text(0x08) == "0x08 (Connection Timeout)"
+    assert reason_text(0x13) == "0x13 (Remote User Terminated Connection)"
+    assert reason_text(0xEE) == "0xee (unknown reason)"
+
+
+def test_not_seen_matches_by_address_then_name_then_kind() -> None:
+    strap = Found("AA:BB:CC:DD:EE:FF", "Polar H10 1234", -60, SensorKind.HEART_RATE)
+    hr_by_address = SensorConfig(kind=SensorKind.HEART_RATE, address="aa:bb:cc:dd:ee:ff")
+    hr_by_name = SensorConfig(kind=SensorKind.HEART_RATE, name="Polar H10 1234")
+    other = SensorConfig(kind=SensorKind.HEART_RATE, address="11:22:33:44:55:66")
+    tilt = SensorConfig(kind=SensorKind.SPOTTER_TILT)
+    sensors = {"a": hr_by_address, "n": hr_by_name, "o": other, "t": tilt}
+    assert not_seen([strap], sensors) == [
+        f"sensor o (heart_rate, 11:22:33:44:55:66): {NOT_FOUND_HINT}",
+        f"sensor t (spotter_tilt, any in range): {NOT_FOUND_HINT}",
+    ]
+
+
 # -- a. notifications stop while the link still says connected ----------------------------
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.asyncio
 async def test_a_stalled_link_alarms_on_time_then_reconnects_and_resubscribes(
     make_sensor: MakeSensor, run_station: RunStation
 ) -> None:
@@ -208,6 +242,7 @@ async def test_a_stalled_link_alarms_on_time_then_reconnects_and_resubscribes(
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.asyncio
 async def test_a_forgotten_device_cannot_be_reconnected_without_a_rescan(
     make_sensor: MakeSensor, find: Find, connect: Connect, backend: SimBackend
 ) -> None:
@@ -226,6 +261,7 @@ async def test_a_forgotten_device_cannot_be_reconnected_without_a_rescan(
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.asyncio
 async def test_after_an_unsolicited_disconnect_the_station_rescans_and_logs_the_reason(
     make_sensor: MakeSensor,
     run_station: RunStation,
@@ -259,6 +295,7 @@ async def test_after_an_unsolicited_disconnect_the_station_rescans_and_logs_the_
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.asyncio
 async def test_in_progress_is_retried_with_back_off_not_in_a_tight_loop(
     make_sensor: MakeSensor,
     run_station: RunStation,
@@ -303,6 +340,7 @@ async def phone_takes(radio: Radio, strap: SimPeripheral) -> Device:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.asyncio
 async def test_a_strap_held_by_a_phone_is_reported_and_taken_when_the_phone_lets_go(
     radio: Radio, make_sensor: MakeSensor, run_station: RunStation, backend: SimBackend
 ) -> None:
@@ -383,6 +421,7 @@ async def streaming_to(sensors: dict[SensorKind, SimPeripheral]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
+@pytest.mark.asyncio
 async def test_the_daemon_lets_go_on_sigterm_or_sigint_and_a_new_one_copes_with_a_killed_ones_link(
     tmp_path: Path,
 ) -> None:
@@ -428,6 +467,7 @@ async def test_the_daemon_lets_go_on_sigterm_or_sigint_and_a_new_one_copes_with_
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
+@pytest.mark.asyncio
 async def test_scan_and_doctor_say_a_strap_held_by_a_phone_may_be_why_it_is_not_found(
     tmp_path: Path,
 ) -> None:

@@ -347,11 +347,19 @@ def check_sensors(
 ) -> CheckResult:
     """Is each configured sensor advertising? One that is not is most often busy with a
     phone or watch (a strap takes one central and stops advertising while it has one)."""
+    from monitor.ble.backend import BackendError
     from monitor.ble.scan import not_seen
 
     name = "sensors"
     try:
         found = _await_in_thread(lambda: scan_found(settings.ble, scan_s), timeout_s)
+    except BackendError as exc:
+        return CheckResult(
+            name,
+            Status.SKIP,
+            f"could not scan: {exc}",
+            "start the virtual radio (`spotter sim radio`) or correct ble.sim_hub",
+        )
     except Exception as exc:
         what, fix = bluetooth_problem(exc)
         return CheckResult(name, Status.SKIP, f"could not scan: {what}", fix)

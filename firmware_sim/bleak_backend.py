@@ -99,6 +99,12 @@ BLUEZ_ERROR_IN_PROGRESS = "org.bluez.Error.InProgress"
 """The D-Bus error BlueZ answers ``Device1.Connect`` with while another connect is pending."""
 
 
+def in_progress() -> BleakDBusError:
+    """The error as bleak raises it: ``[org.bluez.Error.InProgress] Operation already in
+    progress``."""
+    return BleakDBusError(BLUEZ_ERROR_IN_PROGRESS, ["Operation already in progress"])
+
+
 @dataclass
 class BlueZFaults:
     """BlueZ behaviours that users of bleak meet, switched on by a test (all off by default).
@@ -114,10 +120,16 @@ class BlueZFaults:
       https://github.com/hbldh/bleak/issues/1689,
       https://github.com/home-assistant/core/issues/76544 and
       https://github.com/Bluetooth-Devices/bleak-retry-connector/issues/226.
+
+    - ``scan_in_progress``: the next that many scans fail to start with the same error, as
+      ``StartDiscovery`` does while bluetoothd believes a discovery is still running (another
+      program scanning, or stale state: https://github.com/hbldh/bleak/issues/1689,
+      https://github.com/fl4p/batmon-ha/issues/355).
     """
 
     forget_after_disconnect: bool = False
     in_progress: int = 0
+    scan_in_progress: int = 0
 
 
 class SimBackend:
@@ -135,6 +147,8 @@ class SimBackend:
         self.faults = BlueZFaults()
         self.connect_attempts: list[float] = []
         """The event loop's time of every connect attempt (for tests counting retries)."""
+        self.scan_attempts: list[float] = []
+        """The event loop's time of every scan start."""
         self._cached: set[str] = set()
         self._reasons: dict[str, int] = {}
         central.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
@@ -190,6 +204,10 @@ class SimBackend:
 
     async def start_scanning(self, listener: Callable[[Advertisement], None], active: bool) -> None:
         """Pass advertisements to ``listener``; the radio scans while anyone listens."""
+        self.scan_attempts.append(asyncio.get_running_loop().time())
+        if self.faults.scan_in_progress > 0:
+            self.faults.scan_in_progress -= 1
+            raise in_progress()
         self._listeners.append(listener)
         if len(self._listeners) == 1:
             await self.central.start_scanning(active=active, filter_duplicates=False)
@@ -224,7 +242,7 @@ class SimBackend:
         text = address.to_string(with_type_qualifier=False)
         if self.faults.in_progress > 0:
             self.faults.in_progress -= 1
-            raise BleakDBusError(BLUEZ_ERROR_IN_PROGRESS, ["Operation already in progress"])
+            raise in_progress()
         if self.faults.forget_after_disconnect and text not in self._cached:
             # bleak's BlueZ client turns D-Bus UnknownObject into exactly this.
             raise BleakDeviceNotFoundError(

@@ -91,10 +91,12 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, FileNotFoundError):
         return f"{text} (no D-Bus: is BlueZ installed and bluetoothd running?)"
     if "org.bluez.Error.InProgress" in str(exc):
+        # A pending Connect or a discovery bluetoothd still believes is running (bleak
+        # issue #1689, bleak-retry-connector issue #226); it clears on BlueZ's own schedule.
         return (
-            f"{text} (BlueZ is still busy with an earlier connect to this sensor, often left "
-            "by a process that was killed; retrying with back-off. If it persists: "
-            "bluetoothctl disconnect ADDRESS)"
+            f"{text} (BlueZ is still busy with an earlier connect or scan, often left by a "
+            "process that was killed or by another program; retrying with back-off. If it "
+            "persists: bluetoothctl disconnect ADDRESS, or sudo systemctl restart bluetooth)"
         )
     if "org.bluez" in str(exc) and "not provided" in str(exc):
         return f"{text} (BlueZ is not running: systemctl start bluetooth)"

@@ -100,11 +100,11 @@ class Rig:
     def of(self, alarm: str, event: str) -> list[AlarmEvent]:
         return [e for e in self.events if e.id == alarm and e.event.value == event]
 
-    def attempts_t(self) -> list[float]:
-        """The backend's connect attempts on the station clock."""
+    def on_station_clock(self, loop_times: list[float]) -> list[float]:
+        """Event-loop times (the backend's records) on the station clock."""
         clock = self.station.clock
         assert isinstance(clock, StationClock)
-        return [t - clock.origin for t in self.backend.connect_attempts]
+        return [(t - clock.origin) * clock.speed for t in loop_times]
 
 
 RunStation = Callable[[dict[str, SensorKind]], Awaitable[Rig]]
@@ -175,7 +175,7 @@ def raised_on_time(event: AlarmEvent, due_t: float) -> None:
 
 def test_in_progress_and_a_missing_bluez_get_their_own_hints() -> None:
     busy = BleakDBusError(BLUEZ_ERROR_IN_PROGRESS, ["Operation already in progress"])
-    assert "still busy with an earlier connect" in describe(busy)
+    assert "still busy with an earlier connect or scan" in describe(busy)
     assert "not running" not in describe(busy)
     missing = BleakDBusError(
         "org.freedesktop.DBus.Error.ServiceUnknown",
@@ -310,7 +310,7 @@ async def test_in_progress_is_retried_with_back_off_not_in_a_tight_loop(
         await rig.until(lambda: rig.links["tilt"].state.status is LinkStatus.STREAMING)
         await rig.until(lambda: bool(rig.of("tilt.signal_lost", "cleared")))
 
-    a = rig.attempts_t()
+    a = rig.on_station_clock(backend.connect_attempts)
     assert len(a) == 6  # five refused, the sixth connected
     gaps = [later - earlier for earlier, later in itertools.pairwise(a)]
     # bleak-retry-connector: two attempts per establish_connection (max_attempts=2), 0.25 s
@@ -322,6 +322,31 @@ async def test_in_progress_is_retried_with_back_off_not_in_a_tight_loop(
     assert "retrying with back-off" in caplog.text
     # The session started at once with no tilt data: lost after 2 s, on time, while the
     # link was still backing off (it cannot connect before 0.25 * 3 + 0.5 + 1 s).
+    (raised,) = rig.of("tilt.signal_lost", "raised")
+    raised_on_time(raised, BUILTIN["beginner"].tilt_lost_delay_s)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.asyncio
+async def test_in_progress_on_starting_a_scan_is_retried_with_back_off(
+    make_sensor: MakeSensor,
+    run_station: RunStation,
+    backend: SimBackend,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="monitor.ble.link")
+    backend.faults.scan_in_progress = 3
+    tilt = await make_sensor(SensorKind.SPOTTER_TILT)
+    rig = await run_station({"tilt": SensorKind.SPOTTER_TILT})
+    async with feeding(tilt, 0.05):
+        await rig.until(lambda: bool(rig.of("tilt.signal_lost", "cleared")))
+
+    scans = rig.on_station_clock(backend.scan_attempts)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(scans[:4])]
+    assert [g >= want - EPS for g, want in zip(gaps, [0.5, 1.0, 2.0], strict=True)] == [True] * 3
+    assert caplog.text.count("org.bluez.Error.InProgress") == 3
+    assert rig.links["tilt"].state.connects == 1
+    # No data for 2 s from the session's start: the link cannot stream before 3.5 s.
     (raised,) = rig.of("tilt.signal_lost", "raised")
     raised_on_time(raised, BUILTIN["beginner"].tilt_lost_delay_s)
 

@@ -22,7 +22,12 @@ How bumble's behaviour is mapped onto what bleak users expect (as BlueZ would su
   the attempt lasts the smaller of the timeout given to ``connect`` and the client's own;
 - ATT error responses raise ``BleakGATTProtocolError`` with the ATT code;
 - a link ended by the peripheral calls the client's ``disconnected_callback``, and any GATT
-  operation in flight fails at once with ``BleakError`` instead of waiting out its timeout.
+  operation in flight fails at once with ``BleakError`` instead of waiting out its timeout;
+  the HCI reason of the last link to each address is kept (:meth:`SimBackend.disconnect_reason`).
+
+BlueZ failure modes that bleak users report can be switched on per backend
+(:class:`BlueZFaults`, see ``docs/ble-failures.md``): a device forgotten from BlueZ's cache
+after an unsolicited disconnect, and ``org.bluez.Error.InProgress`` on connect.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
 from bleak.args import SizedBuffer
@@ -41,7 +47,7 @@ from bleak.backends.descriptor import BleakGATTDescriptor
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
-from bleak.exc import BleakError, BleakGATTProtocolError
+from bleak.exc import BleakDBusError, BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 from bumble import att, core, hci
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Advertisement, Connection, Device, Peer
@@ -89,6 +95,43 @@ def advertisement_data(advertisement: Advertisement) -> AdvertisementData:
     )
 
 
+BLUEZ_ERROR_IN_PROGRESS = "org.bluez.Error.InProgress"
+"""The D-Bus error BlueZ answers ``Device1.Connect`` with while another connect is pending."""
+
+
+def in_progress() -> BleakDBusError:
+    """The error as bleak raises it: ``[org.bluez.Error.InProgress] Operation already in
+    progress``."""
+    return BleakDBusError(BLUEZ_ERROR_IN_PROGRESS, ["Operation already in progress"])
+
+
+@dataclass
+class BlueZFaults:
+    """BlueZ behaviours that users of bleak meet, switched on by a test (all off by default).
+
+    - ``forget_after_disconnect``: BlueZ drops a device it is not bonded with from its object
+      cache when the link ends unsolicited (and when discovery stops), so ``connect()`` on the
+      stale ``BLEDevice`` fails with ``BleakDeviceNotFoundError`` "Device with address … was
+      not found" until a scan sees the device again. Reported in
+      https://github.com/hbldh/bleak/issues/676 and https://github.com/hbldh/bleak/issues/1176.
+    - ``in_progress``: the next that many connect attempts fail at once with
+      ``BleakDBusError`` ``[org.bluez.Error.InProgress] Operation already in progress`` (a
+      stale pending ``Connect`` in bluetoothd, e.g. left by a killed process). Reported in
+      https://github.com/hbldh/bleak/issues/1689,
+      https://github.com/home-assistant/core/issues/76544 and
+      https://github.com/Bluetooth-Devices/bleak-retry-connector/issues/226.
+
+    - ``scan_in_progress``: the next that many scans fail to start with the same error, as
+      ``StartDiscovery`` does while bluetoothd believes a discovery is still running (another
+      program scanning, or stale state: https://github.com/hbldh/bleak/issues/1689,
+      https://github.com/fl4p/batmon-ha/issues/355).
+    """
+
+    forget_after_disconnect: bool = False
+    in_progress: int = 0
+    scan_in_progress: int = 0
+
+
 class SimBackend:
     """bleak scanner and client classes bound to one bumble central.
 
@@ -101,6 +144,13 @@ class SimBackend:
         self._hub_device = hub_device
         self._connect_lock = asyncio.Lock()
         self._listeners: list[Callable[[Advertisement], None]] = []
+        self.faults = BlueZFaults()
+        self.connect_attempts: list[float] = []
+        """The event loop's time of every connect attempt (for tests counting retries)."""
+        self.scan_attempts: list[float] = []
+        """The event loop's time of every scan start."""
+        self._cached: set[str] = set()
+        self._reasons: dict[str, int] = {}
         central.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
         backend = self
 
@@ -154,6 +204,10 @@ class SimBackend:
 
     async def start_scanning(self, listener: Callable[[Advertisement], None], active: bool) -> None:
         """Pass advertisements to ``listener``; the radio scans while anyone listens."""
+        self.scan_attempts.append(asyncio.get_running_loop().time())
+        if self.faults.scan_in_progress > 0:
+            self.faults.scan_in_progress -= 1
+            raise in_progress()
         self._listeners.append(listener)
         if len(self._listeners) == 1:
             await self.central.start_scanning(active=active, filter_duplicates=False)
@@ -167,11 +221,35 @@ class SimBackend:
             await self.central.stop_scanning()
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
+        if self._listeners:  # BlueZ learns of devices while it discovers
+            self._cached.add(advertisement.address.to_string(with_type_qualifier=False))
         for listener in list(self._listeners):
             listener(advertisement)
 
+    def disconnect_reason(self, address: str) -> int | None:
+        """The HCI reason the last link to ``address`` ended with (None: none ended yet)."""
+        return self._reasons.get(address.upper())
+
+    def link_ended(self, address: str, reason: int, unsolicited: bool) -> None:
+        """Note why a link ended; BlueZ may forget the device (``forget_after_disconnect``)."""
+        self._reasons[address.upper()] = reason
+        if unsolicited and self.faults.forget_after_disconnect:
+            self._cached.discard(address.upper())
+
     async def connect(self, address: hci.Address, timeout_s: float) -> Connection:
         """Connect to ``address``, one attempt at a time; errors as BlueZ would raise them."""
+        self.connect_attempts.append(asyncio.get_running_loop().time())
+        text = address.to_string(with_type_qualifier=False)
+        if self.faults.in_progress > 0:
+            self.faults.in_progress -= 1
+            raise in_progress()
+        if self.faults.forget_after_disconnect and text not in self._cached:
+            # bleak's BlueZ client turns D-Bus UnknownObject into exactly this.
+            raise BleakDeviceNotFoundError(
+                text,
+                f"Device with address {text} was not found. It may have been removed from "
+                "BlueZ when scanning stopped.",
+            )
         async with self._connect_lock:
             try:
                 return await self.central.connect(
@@ -306,6 +384,7 @@ class SimClient(BaseBleakClient):
 
     def _on_disconnection(self, reason: int) -> None:
         logger.debug("%s: link down (reason 0x%02x)", self.address, reason)
+        self.sim.link_ended(self.address, reason, unsolicited=not self._closing)
         self._connection = None
         self._peer = None
         self._subscribers.clear()

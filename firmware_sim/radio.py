@@ -15,7 +15,10 @@ Every device has a public address. bumble's ``LocalLink`` addresses LE data by t
 *random* address, so LE traffic between public addresses never arrived; :class:`SimLink`
 addresses it by the connection's own address instead. When a hub client goes away (its
 process ended or crashed), its links are ended for its peers with reason 0x08 (connection
-timeout), standing in for the supervision timeout the simulated link layer does not run.
+timeout), standing in for the supervision timeout the simulated link layer does not run. With
+``supervision_timeout_s`` the hub waits that long first, as a real peripheral would: until
+then it still counts as connected to the dead central and does not advertise (see
+``docs/ble-failures.md``, an unclean exit that left the sensor connected).
 """
 
 from __future__ import annotations
@@ -191,10 +194,11 @@ class _HubClient(StreamPacketSource):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._hub.clients.discard(self)
-        if self.controller is not None:
-            logger.info("hub: client %s gone", self.controller.public_address)
-            self._hub.link.drop_controller(self.controller, REASON_CONNECTION_TIMEOUT)
-            self.controller = None
+        controller, self.controller = self.controller, None
+        if controller is not None:
+            logger.info("hub: client %s gone", controller.public_address)
+            controller.host = None  # nobody listens any more; its peers have not noticed yet
+            self._hub.drop_after_timeout(controller)
         self.on_transport_lost()
 
 
@@ -204,12 +208,29 @@ class Hub:
     Listens on loopback only. ``port=0`` picks a free port; read it from :attr:`port`.
     """
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, supervision_timeout_s: float = 0.0) -> None:
+        if supervision_timeout_s < 0:
+            raise ValueError("the supervision timeout cannot be negative")
         self.link = SimLink()
         self.clients: set[_HubClient] = set()
+        self.supervision_timeout_s = supervision_timeout_s
         self._requested_port = port
         self._server: asyncio.Server | None = None
         self._assigned = 0
+        self._pending_drops: set[asyncio.TimerHandle] = set()
+
+    def drop_after_timeout(self, controller: Controller) -> None:
+        """A client vanished: after the supervision timeout its peers see reason 0x08."""
+        if self.supervision_timeout_s == 0:
+            self.link.drop_controller(controller, REASON_CONNECTION_TIMEOUT)
+            return
+
+        def drop() -> None:
+            self._pending_drops.discard(handle)
+            self.link.drop_controller(controller, REASON_CONNECTION_TIMEOUT)
+
+        handle = asyncio.get_running_loop().call_later(self.supervision_timeout_s, drop)
+        self._pending_drops.add(handle)
 
     def next_address(self) -> hci.Address:
         """The public address of the next client's controller."""
@@ -237,6 +258,9 @@ class Hub:
         if self._server is None:
             return
         self._server.close()
+        for handle in self._pending_drops:
+            handle.cancel()
+        self._pending_drops.clear()
         for client in list(self.clients):
             if client.transport is not None:
                 client.transport.close()
@@ -256,9 +280,9 @@ class Hub:
         await self.close()
 
 
-async def serve_hub(port: int = 0) -> None:
+async def serve_hub(port: int = 0, supervision_timeout_s: float = 0.0) -> None:
     """Run a hub until cancelled, announcing its port on stdout (see :func:`_announce`)."""
-    async with Hub(port) as hub:
+    async with Hub(port, supervision_timeout_s) as hub:
         _announce(hub.port)
         await asyncio.Event().wait()
 
@@ -316,10 +340,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     hub = commands.add_parser("hub", help="serve a virtual radio to other processes over TCP")
     hub.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one)")
+    hub.add_argument(
+        "--supervision-timeout",
+        type=float,
+        default=0.0,
+        help="seconds before a vanished client's links end for its peers",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_hub(args.port))
+        asyncio.run(serve_hub(args.port, args.supervision_timeout))
 
 
 if __name__ == "__main__":

@@ -413,6 +413,14 @@ def sim_radio(
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="TCP port on 127.0.0.1; 0 picks one.")
     ] = 7100,
+    supervision_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds a sensor stays held by a process that vanished (killed) before its "
+            "link times out (0: at once).",
+        ),
+    ] = 0.0,
 ) -> None:
     """The virtual radio hub: sensors and daemons in other processes meet here."""
     import asyncio
@@ -420,7 +428,7 @@ def sim_radio(
     from firmware_sim.radio import serve_hub
 
     try:
-        asyncio.run(serve_hub(port))
+        asyncio.run(serve_hub(port, supervision_timeout))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
@@ -495,13 +503,28 @@ def scan_command(
         ),
     ] = None,
     timeout: Annotated[float, typer.Option(min=0.5, help="Seconds to scan.")] = 5.0,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            help="Configuration file (default: $SPOTTER_CONFIG, if any): also name each "
+            "configured sensor that was not seen."
+        ),
+    ] = None,
 ) -> None:
     """List nearby sensors: kind, model (from the device profiles), name, address, RSSI and
     battery; then a ready [sensors.NAME] block for each sensor Spotter can use."""
     from firmware_sim.devices import builtin_profiles, recognise
     from monitor.ble.link import LINK_ERRORS, describe
-    from monitor.ble.scan import config_block, scan
+    from monitor.ble.scan import config_block, not_seen, scan
     from monitor.cli_sensors import run_on
+    from monitor.config import ConfigError, config_path, load_settings
+
+    configured = None
+    if config_path(config) is not None:
+        try:
+            configured = load_settings(config).sensors
+        except ConfigError as exc:
+            raise fail("scan", str(exc)) from None
 
     try:
         found = run_on(sim, hub, lambda backend: scan(backend, timeout))
@@ -530,6 +553,8 @@ def scan_command(
         for f in usable:
             model = models[f.address]
             print(config_block(f, model[1].model if model else None))
+    for line in not_seen(found, configured or {}):
+        print(line)
 
 
 @bench_app.command("live")

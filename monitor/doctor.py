@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bleak.exc import (
     BleakBluetoothNotAvailableError,
@@ -35,6 +35,9 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.config import BleConfig, ConfigError, Settings, config_path, load_settings
+
+if TYPE_CHECKING:
+    from monitor.ble.scan import Found
 
 T = TypeVar("T")
 
@@ -319,6 +322,62 @@ def check_bluetooth(
     )
 
 
+async def _scan_configured(ble: BleConfig, scan_s: float) -> Sequence[Found]:
+    """What advertises, through the configured backend (the platform's or the virtual radio)."""
+    from monitor.ble.backend import open_backend
+    from monitor.ble.scan import scan
+
+    backend = await open_backend(ble)
+    try:
+        return await scan(backend, scan_s, read_battery=False)
+    finally:
+        await backend.close()
+
+
+ScanFound = Callable[[BleConfig, float], Coroutine[Any, Any, Sequence["Found"]]]
+"""Scan through the configured backend for ``scan_s`` seconds (``monitor.ble.scan.scan``)."""
+
+
+def check_sensors(
+    settings: Settings,
+    *,
+    scan_found: ScanFound = _scan_configured,
+    scan_s: float = SCAN_S,
+    timeout_s: float = BLUETOOTH_TIMEOUT_S,
+) -> CheckResult:
+    """Is each configured sensor advertising? One that is not is most often busy with a
+    phone or watch (a strap takes one central and stops advertising while it has one)."""
+    from monitor.ble.backend import BackendError
+    from monitor.ble.scan import not_seen
+
+    name = "sensors"
+    try:
+        found = _await_in_thread(lambda: scan_found(settings.ble, scan_s), timeout_s)
+    except BackendError as exc:
+        return CheckResult(
+            name,
+            Status.SKIP,
+            f"could not scan: {exc}",
+            "start the virtual radio (`spotter sim radio`) or correct ble.sim_hub",
+        )
+    except Exception as exc:
+        what, fix = bluetooth_problem(exc)
+        return CheckResult(name, Status.SKIP, f"could not scan: {what}", fix)
+    missing = not_seen(found, settings.sensors)
+    if missing:
+        return CheckResult(
+            name,
+            Status.WARN,
+            "\n".join(missing),
+            "close the phone or watch app that holds the sensor (or switch that device's "
+            "Bluetooth off), wake the sensor (a strap needs skin contact), then run "
+            "`spotter scan`; the station keeps trying meanwhile",
+        )
+    return CheckResult(
+        name, Status.OK, f"every configured sensor advertises ({', '.join(settings.sensors)})"
+    )
+
+
 # -- permissions -------------------------------------------------------------------------
 
 
@@ -595,12 +654,18 @@ def run_checks(settings_path: str | None) -> list[CheckResult]:
     if settings is None:
         skipped = "the configuration did not load"
         results += [
+            CheckResult("sensors", Status.SKIP, skipped),
             CheckResult("data folder", Status.SKIP, skipped),
             CheckResult("store", Status.SKIP, skipped),
         ]
     else:
         station = settings.station
+        loaded = settings
+        bluetooth_ok = results[2].status is not Status.FAIL
         results += [
+            _guarded("sensors", lambda: check_sensors(loaded))
+            if bluetooth_ok
+            else CheckResult("sensors", Status.SKIP, "Bluetooth is not working"),
             _guarded("data folder", lambda: check_data_dir(station.data_path)),
             _guarded("store", lambda: check_store(station.store_path)),
         ]

@@ -189,7 +189,10 @@ async def run_simulation(
         sim = await SimBackend.on_radio(radio)
         stack.push_async_callback(sim.close)
         backend = BleBackend(
-            sim.scanner_class, sim.client_class, description="in-process virtual radio"
+            sim.scanner_class,
+            sim.client_class,
+            description="in-process virtual radio",
+            disconnect_reason=sim.disconnect_reason,
         )
         links = [
             SensorLink(name, SensorConfig(kind=spec.kind), SIM_BLE, backend, station)

@@ -12,6 +12,8 @@ Link behaviour follows a real sensor: it advertises its services and name until 
 connects (one central at a time), advertises again after the link drops, can drop the link
 itself (reason 0x13, remote user terminated) and can go quiet (no link, no advertising) until
 told to come back.
+It can also stall (:meth:`SimPeripheral.stall`): the link stays up but no notification goes
+out until the link drops, as with a hung firmware or a lost subscription behind a live link.
 """
 
 from __future__ import annotations
@@ -169,6 +171,9 @@ class SimPeripheral:
         device.on(Device.EVENT_CONNECTION, self._on_connection)
         device.on("characteristic_subscription", self._on_subscription)
         self._online = False
+        self._stalled = False
+        self.disconnect_reasons: list[int] = []
+        """The HCI reason of every link that ended, in order (what the sensor was told)."""
         self._restart: asyncio.Task[None] | None = None
         aliases = profile.quirks.get("legacy_uuids", {})
         self._aliases: dict[str, str] = {str(k).lower(): str(v).lower() for k, v in aliases.items()}
@@ -241,6 +246,15 @@ class SimPeripheral:
             await self.device.disconnect(connection, reason)
         await self._settle_restart()
 
+    def stall(self) -> None:
+        """Stop notifying while the link stays up; the next link (a reconnect) streams again."""
+        self._stalled = True
+
+    @property
+    def stalled(self) -> bool:
+        """True while notifications are held back by :meth:`stall`."""
+        return self._stalled
+
     async def close(self) -> None:
         """Go quiet and power off."""
         await self.go_offline()
@@ -266,7 +280,9 @@ class SimPeripheral:
 
     def _on_disconnection(self, reason: int) -> None:
         logger.debug("%s: link down (reason 0x%02x)", self.name, reason)
+        self.disconnect_reasons.append(reason)
         self.subscribed.clear()
+        self._stalled = False
         if self._online and not self.connections:
             self._restart = asyncio.get_running_loop().create_task(self._advertise_again())
 
@@ -307,6 +323,8 @@ class SimPeripheral:
         return await self._notify(self.stream, data)
 
     async def _notify(self, characteristic: Characteristic[bytes], data: bytes) -> bool:
+        if self._stalled:
+            return False
         delivered = self.is_subscribed(characteristic)
         if delivered and len(data) > _DEFAULT_ATT_PAYLOAD:
             limit = min(c.att_mtu for c in self.connections) - 3 if self.connections else 0

@@ -24,14 +24,25 @@ async def _nothing() -> None:
     return None
 
 
+def _no_reason(_address: str) -> int | None:
+    return None
+
+
 @dataclass(frozen=True)
 class BleBackend:
-    """The classes bleak should use (None: the platform's own) and how to close them."""
+    """The classes bleak should use (None: the platform's own), how to close them, and how
+    to ask why the last link to an address ended.
+
+    ``disconnect_reason`` gives the HCI reason code when the stack reports one. bleak 3.x
+    passes none to ``disconnected_callback`` on any platform, so the platform's answer is
+    None; the virtual radio knows it.
+    """
 
     scanner_class: type[BaseBleakScanner] | None = None
     client_class: type[BaseBleakClient] | None = None
     close: Callable[[], Awaitable[None]] = _nothing
     description: str = "platform Bluetooth"
+    disconnect_reason: Callable[[str], int | None] = _no_reason
 
 
 HUB = re.compile(r"^tcp-client:(?P<host>127\.0\.0\.1|localhost):(?P<port>\d{1,5})$")
@@ -58,5 +69,9 @@ async def open_backend(config: BleConfig) -> BleBackend:
     except OSError as exc:
         raise BackendError(f"cannot reach the virtual radio at {config.sim_hub}: {exc}") from None
     return BleBackend(
-        sim.scanner_class, sim.client_class, sim.close, f"virtual radio {config.sim_hub}"
+        sim.scanner_class,
+        sim.client_class,
+        sim.close,
+        f"virtual radio {config.sim_hub}",
+        sim.disconnect_reason,
     )

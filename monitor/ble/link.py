@@ -3,6 +3,7 @@
 A sensor that never appears or vanishes mid-session never hangs or crashes the station: the
 link keeps searching and reports its status, and the safety rules see the silence and alarm.
 A connected sensor that goes quiet is treated as gone (some stacks keep a dead link "up").
+How each BlueZ failure mode that bleak users report is met here: ``docs/ble-failures.md``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,7 +20,7 @@ from bleak import BleakScanner
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from bleak.exc import BleakError
+from bleak.exc import CONTROLLER_ERROR_CODES, BleakError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
 from monitor import gatt
@@ -35,6 +36,9 @@ FIRST_BACKOFF_S = 0.5
 WITMOTION_RATE_HZ = 100.0
 """The return rate the station asks a WitMotion for: impact detection needs >= 50 Hz; the
 station then measures what it gets (``monitor.ratewatch``) rather than trusting it."""
+NOT_FOUND_HINT = "not found — is it connected to a phone or watch?"
+"""What a configured sensor that does not advertise most often means: a strap that is
+connected to a phone or watch stops advertising and accepts no second central."""
 
 
 class LinkStatus(enum.StrEnum):
@@ -75,14 +79,44 @@ class _Silent(Exception):
     """The sensor stopped sending while connected."""
 
 
+class LinkEnded(BleakError):
+    """The sensor or the radio ended a link the station had not given up."""
+
+
+def reason_text(code: int) -> str:
+    """An HCI disconnect reason as the Core spec names it, e.g. ``0x13 (Remote User
+    Terminated Connection)``."""
+    return f"0x{code:02x} ({CONTROLLER_ERROR_CODES.get(code, 'unknown reason')})"
+
+
 def describe(exc: BaseException) -> str:
     """A one-line description of a link error, with a hint where one helps."""
     text = f"{type(exc).__name__}: {exc}".strip()
     if isinstance(exc, FileNotFoundError):
         return f"{text} (no D-Bus: is BlueZ installed and bluetoothd running?)"
-    if "org.bluez" in str(exc):
+    if "org.bluez.Error.InProgress" in str(exc):
+        # A pending Connect or a discovery bluetoothd still believes is running (bleak
+        # issue #1689, bleak-retry-connector issue #226); it clears on BlueZ's own schedule.
+        return (
+            f"{text} (BlueZ is still busy with an earlier connect or scan, often left by a "
+            "process that was killed or by another program; retrying with back-off. If it "
+            "persists: bluetoothctl disconnect ADDRESS, or sudo systemctl restart bluetooth)"
+        )
+    if "org.bluez" in str(exc) and "not provided" in str(exc):
         return f"{text} (BlueZ is not running: systemctl start bluetooth)"
     return text
+
+
+def sensor_matches(
+    sensor: SensorConfig, address: str, name: str | None, service_uuids: Iterable[str]
+) -> bool:
+    """Whether an advertiser is this configured sensor: by address, else name, else the
+    service its kind advertises."""
+    if sensor.address is not None:
+        return address.upper() == sensor.address.upper()
+    if sensor.name is not None:
+        return name == sensor.name
+    return sensor.kind.service_uuid in (u.lower() for u in service_uuids)
 
 
 class SensorLink:
@@ -117,13 +151,9 @@ class SensorLink:
             self.state.changed_at = self.clock()
 
     def _matches(self, device: BLEDevice, adv: AdvertisementData) -> bool:
-        s = self.sensor
-        if s.address is not None:
-            hit = device.address.upper() == s.address.upper()
-        elif s.name is not None:
-            hit = (adv.local_name or device.name) == s.name
-        else:
-            hit = self.kind.service_uuid in (u.lower() for u in adv.service_uuids)
+        hit = sensor_matches(
+            self.sensor, device.address, adv.local_name or device.name, adv.service_uuids
+        )
         if hit:
             self.state.rssi = adv.rssi
             self.state.device_name = adv.local_name or device.name
@@ -139,20 +169,30 @@ class SensorLink:
         )
 
     async def run(self) -> None:
-        """Search, connect, stream; on any link trouble, back off and start again. Forever."""
+        """Search, connect, stream; on any link trouble, back off and start again. Forever.
+
+        Every attempt starts with a scan: BlueZ may have forgotten the device since the last
+        link (bleak issue #676), so a ``BLEDevice`` is never reused. The back-off starts again
+        from its first step after a link that streamed.
+        """
         backoff = FIRST_BACKOFF_S
         while True:
             self._status(LinkStatus.SEARCHING if self.state.connects == 0 else LinkStatus.LOST)
+            connects = self.state.connects
             try:
                 device = await self.find()
                 if device is None:
+                    if self.state.last_error != NOT_FOUND_HINT:
+                        log.warning("sensor %s: %s", self.name, NOT_FOUND_HINT)
+                    self.state.last_error = NOT_FOUND_HINT
                     continue  # the scan itself waited; look again
                 self.state.address = device.address
                 await self._stream(device)
-                backoff = FIRST_BACKOFF_S
             except (*LINK_ERRORS, _Silent) as exc:
                 self.state.last_error = describe(exc)
                 log.warning("sensor %s: %s; retrying in %.1f s", self.name, describe(exc), backoff)
+            if self.state.connects > connects:
+                backoff = FIRST_BACKOFF_S
             self._status(LinkStatus.LOST if self.state.connects else LinkStatus.SEARCHING)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.ble.max_backoff_s)
@@ -192,7 +232,8 @@ class SensorLink:
             await client.start_notify(self.kind.stream_uuid, self._on_notify(self.kind.stream_uuid))
             self._last_data = self.clock()
             self._status(LinkStatus.STREAMING)
-            await self._watch(gone)
+            self.state.last_error = None
+            await self._watch(gone, device.address)
         finally:
             self.listener.on_link(self.name, False)
             if client.is_connected:
@@ -224,11 +265,16 @@ class SensorLink:
             wanted.append(gatt.TILT_SENSOR_INFO)
         return [c for c in wanted if client.services.get_characteristic(c) is not None]
 
-    async def _watch(self, gone: asyncio.Event) -> None:
+    async def _watch(self, gone: asyncio.Event, address: str) -> None:
+        """Until the link ends or the sensor is silent for ``silence_reconnect_s`` (a link
+        BlueZ still calls connected may carry nothing: then disconnect and start again)."""
         limit = self.ble.silence_reconnect_s
         while not gone.is_set():
+            due_s = self._last_data + limit - self.clock()
+            if due_s <= 0:
+                raise _Silent(f"no data for {limit:g} s while connected; reconnecting")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(gone.wait(), timeout=min(1.0, limit / 2))
-            if not gone.is_set() and self.clock() - self._last_data > limit:
-                raise _Silent(f"no data for {limit:.0f} s while connected")
-        raise BleakError("disconnected by the sensor or the radio")
+                await asyncio.wait_for(gone.wait(), timeout=due_s)
+        code = self.backend.disconnect_reason(address)
+        reason = "" if code is None else f": reason {reason_text(code)}"
+        raise LinkEnded(f"disconnected by the sensor or the radio{reason}")

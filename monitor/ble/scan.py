@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +13,9 @@ from bleak_retry_connector import BleakClientWithServiceCache, establish_connect
 
 from monitor import gatt
 from monitor.ble.backend import BleBackend
-from monitor.ble.link import LINK_ERRORS, describe
+from monitor.ble.link import LINK_ERRORS, NOT_FOUND_HINT, describe, sensor_matches
 from monitor.codecs import CodecError, battery
+from monitor.config import SensorConfig
 from monitor.sensors import SensorKind
 
 _KIND_OF_SERVICE = {kind.service_uuid: kind for kind in SensorKind}
@@ -112,3 +114,21 @@ async def scan(
         name = adv.local_name or device.name
         found.append(Found(device.address, name, adv.rssi, kind, level, problem, services))
     return sorted(found, key=lambda f: (f.kind is None, -(f.rssi or -999)))
+
+
+def not_seen(found: Sequence[Found], sensors: Mapping[str, SensorConfig]) -> list[str]:
+    """One line for each configured sensor that no advertiser in ``found`` matches.
+
+    A sensor that does not advertise is most often connected to something else: a strap
+    paired with a phone or watch accepts one central and stops advertising meanwhile.
+    """
+    lines = []
+    for name, sensor in sensors.items():
+        if any(
+            sensor_matches(sensor, f.address, f.name, [f.kind.service_uuid] if f.kind else [])
+            for f in found
+        ):
+            continue
+        where = sensor.address or sensor.name or "any in range"
+        lines.append(f"sensor {name} ({sensor.kind.value}, {where}): {NOT_FOUND_HINT}")
+    return lines

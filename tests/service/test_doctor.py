@@ -27,7 +27,7 @@ from bleak.exc import (
 )
 from rich.console import Console
 
-from monitor.config import BleConfig
+from monitor.config import BleConfig, load_settings
 from monitor.doctor import (
     CheckResult,
     CommandOutput,
@@ -38,6 +38,7 @@ from monitor.doctor import (
     check_config,
     check_data_dir,
     check_permissions,
+    check_sensors,
     check_service,
     check_sound,
     check_speech,
@@ -640,6 +641,7 @@ def test_run_checks_here_every_problem_has_a_fix(tmp_path: Path) -> None:
         "bluetooth",
         "sound",
         "speech",
+        "sensors",
         "data folder",
         "store",
         "service",
@@ -685,3 +687,18 @@ def test_the_table_shows_values_verbatim() -> None:
     shown = render_text([result])
     assert "[station] data_dir" in shown
     assert "[bold]x[/bold]" in shown
+
+
+@pytest.mark.timeout(30)
+def test_sensors_check_with_an_unreachable_virtual_radio_says_what_to_start(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sim = f'\n[ble]\nbackend = "sim"\nsim_hub = "tcp-client:127.0.0.1:{port}"\n'
+    path = write(tmp_path / "spotter.toml", GOOD.format(data=tmp_path) + sim)
+    result = check_sensors(load_settings(path), scan_s=0.5)
+    assert result.status is Status.SKIP
+    assert "cannot reach the virtual radio" in result.found
+    assert "spotter sim radio" in result.fix

@@ -184,6 +184,7 @@ def symptom_trace() -> bytes:
 async def test_reviewing_an_uploaded_trace_replays_it(hub: Hub, symptom_trace: bytes) -> None:
     trace = symptom_trace
     vic = await client(hub, "vic")
+    vic.headers["Content-Type"] = "application/x-ndjson"
     result = (await vic.post("/hub/api/review", content=trace)).json()
     assert [e["event"] for e in result["events"]][:2] == ["raised", "escalated"]
     assert result["events"][0]["id"] == "user.symptom"

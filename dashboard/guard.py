@@ -82,10 +82,6 @@ def allowed_hosts(extra: Iterable[str] = ()) -> frozenset[str]:
     return LOOPBACK_HOSTS | {h.lower() for h in extra if h and h not in ("0.0.0.0", "::")}
 
 
-class _TooLarge(Exception):
-    """The streamed body passed the limit."""
-
-
 class Boundary:
     """The pure-ASGI middleware described in the module docstring."""
 
@@ -113,28 +109,36 @@ class Boundary:
         limit = self._limit(scope)
         received = 0
         started = False
+        refused = False
 
         async def counted_receive() -> Message:
-            nonlocal received
+            # Past the limit the client is answered 413 at once and the route sees the client
+            # gone: it never holds more than the limit (FastAPI turns an exception raised
+            # here into a 400 of its own, so none is raised).
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    refused = True
+                    if not started:
+                        await _answer(
+                            send_with_headers, 413, f"the body is larger than {limit} bytes"
+                        )
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 went out: whatever the route says now is dropped
             if message["type"] == "http.response.start":
                 started = True
             await send_with_headers(message)
 
-        try:
-            await self.app(scope, counted_receive, tracking_send)
-        except _TooLarge:
-            if started:  # the route answered before reading all of it: nothing more to say
-                return
-            await _answer(send_with_headers, 413, f"the body is larger than {limit} bytes")
+        await self.app(scope, counted_receive, tracking_send)
 
     def _limit(self, scope: Scope) -> int:
         upload = self.policy.uploads.get(scope["path"])

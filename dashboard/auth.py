@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,6 +66,8 @@ class Hashing:
         self._queue = queue
         self._pending = 0
         self._dummy: str | None = None
+        self.verified = 0
+        """How many secrets were checked (a known name or not: each costs one argon2)."""
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         if self._pending >= self._queue:
@@ -89,6 +92,7 @@ class Hashing:
 
     async def verify(self, stored: str | None, secret: str) -> bool:
         """Whether ``secret`` matches the argon2 hash ``stored`` (always False for None)."""
+        self.verified += 1
         return bool(await self._run(self._verify, stored, secret))
 
     async def hash(self, secret: str) -> str:
@@ -112,9 +116,13 @@ class Login:
 class Access:
     """Pairing tokens (one-time) and sessions, both kept hashed in the store."""
 
-    def __init__(self, store: Store, station: str) -> None:
+    def __init__(
+        self, store: Store, station: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.store = store
         self.station = station
+        self.clock = clock
+        """The monotonic clock the PIN's back-off is judged on (a test passes its own)."""
         self._hasher = PasswordHasher()
         self.pin_tries = Limiter()
         """Wrong PINs per client and overall (back-off, see :class:`Limiter`)."""
@@ -186,8 +194,7 @@ class Access:
         """Whether ``pin`` is the owner's PIN; a wrong or missing one counts against
         ``client``. Raises :class:`TooManyTries` while the client (or everyone) must wait,
         before any hashing is spent."""
-        now = time.monotonic()
-        wait_s = self.pin_tries.wait_s(client, now)
+        wait_s = self.pin_tries.wait_s(client, self.clock())
         if wait_s > 0:
             raise TooManyTries(wait_s)
         stored: Any = self.store.setting(self.station, PIN_KEY)
@@ -195,7 +202,7 @@ class Access:
         if ok:
             self.pin_tries.succeeded(client)
         else:
-            self.pin_tries.failed(client, time.monotonic())
+            self.pin_tries.failed(client, self.clock())
         return ok
 
     async def change_pin(self, old: str | None, new: str, by: str, client: str) -> bool:

@@ -13,7 +13,7 @@ import json
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -126,9 +126,11 @@ Who = Annotated[dict[str, Any], Depends(_who)]
 Actor = Annotated[dict[str, Any], Depends(_actor)]
 
 
-def create_hub_app(hub: Hub, logins: Limiter | None = None) -> FastAPI:
+def create_hub_app(
+    hub: Hub, logins: Limiter | None = None, clock: Callable[[], float] = time.monotonic
+) -> FastAPI:
     """The central station's web application. ``logins`` limits wrong passwords (per
-    client address and overall, with back-off)."""
+    client address and overall, with back-off), judged on ``clock`` (monotonic seconds)."""
     app = FastAPI(
         title="Spotter clinic hub", version="1", docs_url=None, redoc_url=None, openapi_url=None
     )
@@ -157,7 +159,7 @@ def create_hub_app(hub: Hub, logins: Limiter | None = None) -> FastAPI:
         password take the same time and get the same answer; too many wrong ones from a
         client (or overall) get 429 with Retry-After before any hashing."""
         client = "unknown" if request.client is None else request.client.host
-        wait_s = tries.wait_s(client, time.monotonic())
+        wait_s = tries.wait_s(client, clock())
         if wait_s > 0:
             return JSONResponse(
                 {"detail": f"too many wrong attempts: try again in {wait_s:.0f} s"},
@@ -168,7 +170,7 @@ def create_hub_app(hub: Hub, logins: Limiter | None = None) -> FastAPI:
         stored = None if person is None else person["password_hash"]
         ok = await HASHING.verify(stored, body.password)
         if not ok or person is None:
-            tries.failed(client, time.monotonic())
+            tries.failed(client, clock())
             hub.store.audit(body.name, "login refused", {})
             raise _problem(401, "wrong name or password")
         tries.succeeded(client)

@@ -180,7 +180,7 @@ def create_app(d: Dashboard) -> FastAPI:
 
     @app.exception_handler(HasherBusy)
     async def busy(_: Request, exc: HasherBusy) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "1"})
 
     @app.exception_handler(FlowError)
     async def flow_error(_: Request, exc: FlowError) -> JSONResponse:

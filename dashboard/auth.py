@@ -47,7 +47,8 @@ class TooManyTries(Exception):
 
 
 class HasherBusy(Exception):
-    """The argon2 worker already has a full queue: the caller answers 503, it does not wait."""
+    """The argon2 worker already has a full queue: the caller answers 429 (too many requests
+    at once) with Retry-After, it does not wait."""
 
 
 class Hashing:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,15 @@ class Boundary:
     def __init__(self, app: ASGIApp, policy: Policy) -> None:
         self.app = app
         self.policy = policy
+        self.refused: Counter[int] = Counter()
+        """Requests refused here, by status (413, 415, 421, 400)."""
+
+    def _count(self, status: int, why: str) -> None:
+        """Count a refusal; log the 1st, 10th, 100th... of each kind (a flood is not a log)."""
+        self.refused[status] += 1
+        n = self.refused[status]
+        if n == 10 ** (len(str(n)) - 1):
+            log.warning("refused with %d (%d so far): %s", status, n, why)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,6 +114,7 @@ class Boundary:
         refusal = self._refusal(scope)
         if refusal is not None:
             status, detail = refusal
+            self._count(status, detail)
             await _answer(send_with_headers, status, detail)
             return
         limit = self._limit(scope)
@@ -123,6 +134,7 @@ class Boundary:
                 received += len(message.get("body", b""))
                 if received > limit:
                     refused = True
+                    self._count(413, "a streamed body passed the limit")
                     if not started:
                         await _answer(
                             send_with_headers, 413, f"the body is larger than {limit} bytes"
@@ -148,8 +160,7 @@ class Boundary:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         host = host_name(headers.get("host", ""))
         if host not in self.policy.hosts:
-            log.warning("refused a request for host %r (not this server's name)", host[:80])
-            return 421, "this server does not answer to that Host"
+            return 421, f"this server does not answer to that Host ({host[:80]!r})"
         declared = headers.get("content-length")
         limit = self._limit(scope)
         if declared is not None:

@@ -151,7 +151,7 @@ def create_hub_app(
 
     @app.exception_handler(HasherBusy)
     async def busy(_: Request, exc: HasherBusy) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "1"})
 
     @app.post("/hub/api/login", tags=["access"])
     async def login(body: LoginBody, request: Request) -> Response:

@@ -325,6 +325,8 @@ def create_hub_app(
         """Add a person (admins only); the password is stored as an argon2 hash."""
         if who["role"] != "admin":
             raise _problem(403, "only an admin adds people")
+        if hub.store.person(body.name) is not None:
+            raise _problem(409, f"a person named {body.name!r} exists")
         hashed = await HASHING.hash(body.password)
         hub.store.add_person(body.name, body.role, hashed, body.push_url, body.escalation_rank)
         hub.store.audit(who["name"], "person added", {"name": body.name, "role": body.role})

@@ -148,6 +148,10 @@ async def test_people_are_added_by_admins_with_hashed_passwords(hub: Hub) -> Non
         "/hub/api/people", json={"name": "sam", "role": "therapist", "password": "long enough pw"}
     )
     assert made.status_code == 201
+    same = await ada.post(
+        "/hub/api/people", json={"name": "sam", "role": "viewer", "password": "long enough pw"}
+    )
+    assert same.status_code == 409  # a clear refusal, not the store's 503
     stored = hub.store.person("sam")
     assert stored is not None
     assert stored["password_hash"].startswith("$argon2")

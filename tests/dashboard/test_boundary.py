@@ -4,6 +4,7 @@ refused before any route or login check runs; safe 422s; security headers everyw
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -151,3 +152,14 @@ async def test_a_huge_last_event_id_is_ignored(rig: Rig) -> None:
     await client.aclose()
     stop.set()
     await task
+
+
+async def test_with_lan_the_station_answers_to_its_lan_address_and_name(rig: Rig) -> None:
+    from dashboard.server import DashboardConfig, DashboardServer, lan_address
+
+    local = DashboardServer(rig.station, rig.store, "home", DashboardConfig(port=0))
+    assert local.dashboard.hosts == frozenset({"127.0.0.1", "localhost", "::1"})
+    lan = DashboardServer(rig.station, rig.store, "home", DashboardConfig(port=0, lan=True))
+    assert lan_address() in lan.dashboard.hosts
+    assert socket.gethostname().lower() in lan.dashboard.hosts
+    assert "evil.example" not in lan.dashboard.hosts

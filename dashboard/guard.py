@@ -164,7 +164,7 @@ class Boundary:
         declared = headers.get("content-length")
         limit = self._limit(scope)
         if declared is not None:
-            if not declared.isdigit() or len(declared) > 15:
+            if not (declared.isascii() and declared.isdigit()) or len(declared) > 15:
                 return 400, "a bad Content-Length"
             if int(declared) > limit:
                 return 413, f"the body is larger than {limit} bytes"

@@ -48,6 +48,30 @@ async def test_a_streamed_oversize_body_is_cut_off_at_the_limit(rig: Rig) -> Non
     assert body.pulled <= MAX_BODY_BYTES // CHUNK + 1  # of 3200 chunks
 
 
+async def test_a_bad_content_length_is_refused(rig: Rig) -> None:
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    app = rig.app_client._transport.app  # type: ignore[attr-defined]
+    for declared in ("\u00b2", "-1", "1e3", "9" * 40):  # a superscript two is a digit to str
+        sent.clear()
+        headers = [(b"content-length", declared.encode("latin-1")), (b"host", b"127.0.0.1")]
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/api/alarms/silence",
+            "headers": headers,
+            "query_string": b"",
+        }
+        await app(scope, receive, send)
+        assert sent[0]["status"] == 400, declared
+
+
 async def test_writes_must_be_json(rig: Rig) -> None:
     owner = await rig.paired()
     for media in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data", ""):

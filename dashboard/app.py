@@ -202,7 +202,7 @@ def create_app(d: Dashboard) -> FastAPI:
         return {"ok": not d.station.problems, "t": d.station.core.t}
 
     @app.get("/pair", tags=["access"], response_class=RedirectResponse)
-    async def pair(request: Request, token: str) -> Response:
+    async def pair(request: Request, token: Annotated[str, Query(max_length=100)]) -> Response:
         """Spend a one-time pairing token: sets the session cookie and opens the dashboard."""
         paired = d.access.pair(token)
         if paired is None:

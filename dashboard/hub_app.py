@@ -15,12 +15,12 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
-from pathlib import Path
+from pathlib import Path as PathLib
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
@@ -36,7 +36,7 @@ from monitor.replay import replay
 from monitor.store import StoreError
 from monitor.trace import Notification, TraceError, TraceReader
 
-STATIC = Path(__file__).parent / "static"
+STATIC = PathLib(__file__).parent / "static"
 COOKIE = "spotter_hub"
 CSRF_HEADER = "X-CSRF-Token"
 LOGIN_TTL = timedelta(hours=12)
@@ -122,6 +122,8 @@ async def _actor(request: Request, who: Annotated[dict[str, Any], Depends(_who)]
     return who
 
 
+Name = Annotated[str, Path(max_length=64)]
+"""A station's or an alarm's name in a path."""
 Who = Annotated[dict[str, Any], Depends(_who)]
 Actor = Annotated[dict[str, Any], Depends(_actor)]
 
@@ -230,7 +232,7 @@ def create_hub_app(
             hub.disconnect(client)
 
     @app.post("/hub/api/stations/{station}/alarms/{alarm}/acknowledge", tags=["alarms"])
-    async def acknowledge(station: str, alarm: str, who: Actor) -> dict[str, Any]:
+    async def acknowledge(station: Name, alarm: Name, who: Actor) -> dict[str, Any]:
         """Acknowledge at the station (mirrored there), or the hub's own link.lost here."""
         if station not in hub.core.stations:
             raise _problem(404, f"no station {station!r}")
@@ -245,7 +247,7 @@ def create_hub_app(
         return {"ok": True, "where": "station", "command": command}
 
     @app.post("/hub/api/stations/{station}/silence", tags=["alarms"])
-    async def silence(station: str, body: SilenceBody, who: Actor) -> dict[str, Any]:
+    async def silence(station: Name, body: SilenceBody, who: Actor) -> dict[str, Any]:
         """Pause the station's sound for one alarm or all, for the silence period."""
         if station not in hub.core.stations:
             raise _problem(404, f"no station {station!r}")
@@ -256,7 +258,7 @@ def create_hub_app(
         return {"ok": True, "command": command}
 
     @app.post("/hub/api/escalations/{station}/{alarm}/accept", tags=["escalation"])
-    async def accept(station: str, alarm: str, who: Actor) -> dict[str, Any]:
+    async def accept(station: Name, alarm: Name, who: Actor) -> dict[str, Any]:
         """I take this alarm: escalation stops."""
         if not hub.escalation.accept(station, alarm, who["name"]):
             raise _problem(404, "no open escalation of that alarm")
@@ -265,7 +267,7 @@ def create_hub_app(
         return {"ok": True}
 
     @app.post("/hub/api/escalations/{station}/{alarm}/reject", tags=["escalation"])
-    async def reject(station: str, alarm: str, who: Actor) -> dict[str, Any]:
+    async def reject(station: Name, alarm: Name, who: Actor) -> dict[str, Any]:
         """I cannot take this alarm: it goes to the next person at once."""
         if station not in hub.core.stations:
             raise _problem(404, f"no station {station!r}")

@@ -19,7 +19,7 @@ def test_the_http_figures_hold_their_invariants() -> None:
         fuzzed = figures[app]
         assert fuzzed["5xx"] == 0, fuzzed["5xx_examples"]
         assert fuzzed["operations"] >= 10
-        assert fuzzed["requests"] >= 5 * fuzzed["operations"]
+        assert fuzzed["requests"] >= 3 * fuzzed["operations"]
         assert fuzzed["by_status"]["4xx"] > 0  # the negative cases were refused, not crashed
     oversize = figures["oversize"]
     assert oversize["status"] == 413

@@ -3,6 +3,7 @@ logging out in any role, and profiles chosen by name (never a path) or uploaded 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -192,3 +193,21 @@ def test_spotter_pin_set_reads_the_pin_from_stdin(tmp_path: Path) -> None:
         assert ("owner", "owner PIN set") in [(a["actor"], a["action"]) for a in store.audit_log()]
     finally:
         store.close()
+
+
+@pytest.mark.asyncio
+async def test_pin_checks_hash_off_the_event_loop(rig: Rig) -> None:
+    rig.access.set_pin("4321", by="owner")
+    owner = await rig.paired()
+    await owner.post("/api/users", json={"name": "anna"})
+    change = {"user": "anna", "profile": "standard", "pin": "0000"}
+    checking = asyncio.create_task(owner.put("/api/settings/profile", json=change))
+    turns = 0
+    while not checking.done():  # the loop stays free while argon2 works in its thread
+        turns += 1
+        await asyncio.sleep(0)
+    assert (await checking).status_code == 403
+    # argon2 takes tens of milliseconds at least: held on the loop, it would leave only the
+    # few turns the request's own awaits give
+    assert turns > 100
+    await owner.aclose()

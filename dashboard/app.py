@@ -5,26 +5,27 @@ event loop, so a command reaches the safety core directly."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
+from pathlib import Path as PathLib
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from dashboard.auth import COOKIE, CSRF_HEADER, Access, Login
+from dashboard.auth import COOKIE, CSRF_HEADER, Access, HasherBusy, Login, TooManyTries
+from dashboard.guard import LOOPBACK_HOSTS, MAX_ID, Policy, StrictBody, harden
 from dashboard.live import LiveHub, Message, alarm_message, next_message, sse
 from monitor.flow import CHECKLIST, CONTRAINDICATIONS, FlowError, SessionFlow
-from monitor.profiles import BUILTIN, ProfileError, load_profile
+from monitor.profiles import BUILTIN, MAX_PROFILE_BYTES, PROFILE_NAME, ProfileError
 from monitor.station import Station
 from monitor.store import StoreError
 from monitor.trace import InputKind
 
-STATIC = Path(__file__).parent / "static"
+STATIC = PathLib(__file__).parent / "static"
 
 
 @dataclass
@@ -37,19 +38,22 @@ class Dashboard:
     access: Access
     name: str
     config_summary: dict[str, Any]
+    hosts: frozenset[str] = field(default=LOOPBACK_HOSTS)
+    """The names this server answers to in the Host header (add the LAN's with --lan)."""
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Body = StrictBody
+ProfileName = Annotated[str, Field(min_length=1, max_length=40, pattern=PROFILE_NAME)]
+Pin = Annotated[str, Field(min_length=1, max_length=12, pattern=r"^[0-9]+$")]
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class AckBody(_Body):
-    by: str | None = Field(default=None, max_length=64)
+    """Nothing: who acknowledges is the logged-in device, never a name in the body."""
 
 
 class SilenceBody(_Body):
     alarm: str | None = Field(default=None, max_length=64)
-    by: str | None = Field(default=None, max_length=64)
 
 
 class StartBody(_Body):
@@ -66,25 +70,38 @@ class EndBody(_Body):
 
 class UserBody(_Body):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[\w .'-]+$")
-    profile: str = "beginner"
+    profile: ProfileName = "beginner"
     age: float | None = Field(default=None, gt=0, lt=130)
     role: Literal["user", "clinician", "owner"] = "user"
 
 
 class ScreeningBody(_Body):
-    conditions: list[str] = Field(default_factory=list, description="Conditions that apply.")
+    conditions: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=32, description="Conditions that apply."
+    )
     none_apply: bool = False
 
 
 class ClearanceBody(_Body):
-    conditions: list[str] = Field(min_length=1)
+    conditions: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=32)
     note: str = Field(default="", max_length=500)
 
 
 class ProfileBody(_Body):
     user: str = Field(min_length=1, max_length=64)
-    profile: str = Field(min_length=1, max_length=200)
-    pin: str | None = Field(default=None, max_length=12)
+    profile: ProfileName
+    pin: Pin | None = None
+
+
+class StoredProfileBody(_Body):
+    name: ProfileName
+    toml: str = Field(min_length=1, max_length=MAX_PROFILE_BYTES)
+    pin: Pin | None = None
+
+
+class PinBody(_Body):
+    old: Pin | None = Field(default=None, description="The current PIN (when one is set).")
+    new: Annotated[str, Field(pattern=r"^[0-9]{4,12}$")]
 
 
 class PairBody(_Body):
@@ -113,10 +130,32 @@ async def _writer(request: Request, who: Annotated[Login, Depends(_login)]) -> L
     return who
 
 
+async def _csrf(request: Request, who: Annotated[Login, Depends(_login)]) -> Login:
+    d: Dashboard = request.app.state.dashboard
+    if not d.access.csrf_ok(who, request.headers.get(CSRF_HEADER)):
+        raise _problem(403, f"missing or wrong {CSRF_HEADER} header")
+    return who
+
+
+def _client(request: Request) -> str:
+    return "unknown" if request.client is None else request.client.host
+
+
+async def _owner_pin(d: Dashboard, who: Login, pin: str | None, request: Request) -> None:
+    """Clinicians pass; anyone else needs the owner's PIN. A wrong PIN and a missing one get
+    the same 403; too many wrong ones a 429 before any hashing."""
+    if who.role == "clinician":
+        return
+    if not await d.access.check_pin(pin, _client(request)):
+        raise _problem(403, "this needs the clinician role or the owner's PIN")
+
+
 Reader = Annotated[Login, Depends(_login)]
 """Any paired device."""
 Writer = Annotated[Login, Depends(_writer)]
 """A paired device that may act, sending the session's CSRF token."""
+Sender = Annotated[Login, Depends(_csrf)]
+"""Any paired device sending the session's CSRF token (a viewer too: to log out)."""
 
 
 def create_app(d: Dashboard) -> FastAPI:
@@ -126,9 +165,22 @@ def create_app(d: Dashboard) -> FastAPI:
         version="1",
         description="A station's live state, alarms, guided sessions and history. Every call "
         "needs a paired session cookie; every write also the X-CSRF-Token header.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
 
     app.state.dashboard = d
+    harden(app, Policy(hosts=d.hosts), _login)
+
+    @app.exception_handler(TooManyTries)
+    async def too_many(_: Request, exc: TooManyTries) -> JSONResponse:
+        wait = str(max(1, round(exc.wait_s)))
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": wait})
+
+    @app.exception_handler(HasherBusy)
+    async def busy(_: Request, exc: HasherBusy) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "1"})
 
     @app.exception_handler(FlowError)
     async def flow_error(_: Request, exc: FlowError) -> JSONResponse:
@@ -150,7 +202,7 @@ def create_app(d: Dashboard) -> FastAPI:
         return {"ok": not d.station.problems, "t": d.station.core.t}
 
     @app.get("/pair", tags=["access"], response_class=RedirectResponse)
-    async def pair(request: Request, token: str) -> Response:
+    async def pair(request: Request, token: Annotated[str, Query(max_length=100)]) -> Response:
         """Spend a one-time pairing token: sets the session cookie and opens the dashboard."""
         paired = d.access.pair(token)
         if paired is None:
@@ -182,8 +234,8 @@ def create_app(d: Dashboard) -> FastAPI:
         return {"url": f"{base}/pair?token={token}", "role": body.role, "expires_in_s": 900}
 
     @app.post("/api/logout", tags=["access"])
-    async def logout(request: Request, who: Writer) -> Response:
-        """End this device's session."""
+    async def logout(request: Request, who: Sender) -> Response:
+        """End this device's session (any role, a viewer too); it is deleted at the station."""
         d.access.logout(request.cookies.get(COOKIE, ""))
         response = JSONResponse({"ok": True})
         response.delete_cookie(COOKIE)
@@ -201,13 +253,13 @@ def create_app(d: Dashboard) -> FastAPI:
         request: Request,
         who: Reader,
         after: Annotated[
-            int | None, Query(ge=0, description="Resume after this alarm seq.")
+            int | None, Query(ge=0, le=MAX_ID, description="Resume after this alarm seq.")
         ] = None,
     ) -> AsyncIterator[ServerSentEvent]:
         """Server-sent events: ``alarm`` (id = the store's sequence number; reconnect with
         Last-Event-ID to catch up, none missed or twice) and ``state`` every second."""
         last = request.headers.get("last-event-id")
-        header = int(last) if last and last.isdigit() else None
+        header = int(last) if last and last.isdigit() and len(last) <= 15 else None
         # A browser's own reconnect of a stream opened with ?after=N sends Last-Event-ID too:
         # the later of the two is where this client really is.
         known = [n for n in (after, header) if n is not None]
@@ -237,25 +289,29 @@ def create_app(d: Dashboard) -> FastAPI:
 
     @app.get("/api/alarms/events", tags=["alarms"])
     async def alarm_events(
-        who: Reader, after: Annotated[int, Query(ge=0)] = 0
+        who: Reader, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
     ) -> list[dict[str, Any]]:
         """Committed alarm events after a sequence number."""
         return [m.data for m in d.live.catch_up(after)]
 
     @app.post("/api/alarms/{alarm_id}/acknowledge", tags=["alarms"])
-    async def acknowledge(alarm_id: str, body: AckBody, who: Writer) -> dict[str, Any]:
-        """Acknowledge an alarm: its sound stops (it sounds again in 120 s if still present)."""
+    async def acknowledge(
+        alarm_id: Annotated[str, Path(max_length=64)], who: Writer, body: AckBody | None = None
+    ) -> dict[str, Any]:
+        """Acknowledge an alarm: its sound stops (it sounds again in 120 s if still present).
+        Recorded as done by this device's paired name."""
         if alarm_id not in d.station.core.alarms.alarms:
             raise _problem(404, f"no listed alarm {alarm_id!r}")
-        d.station.user_input(InputKind.ACKNOWLEDGE, alarm_id, body.by or who.name)
+        d.station.user_input(InputKind.ACKNOWLEDGE, alarm_id, who.name)
         return {"ok": True}
 
     @app.post("/api/alarms/silence", tags=["alarms"])
     async def silence(body: SilenceBody, who: Writer) -> dict[str, Any]:
-        """Pause the sound of one alarm, or of all listed ones, for 120 s."""
+        """Pause the sound of one alarm, or of all listed ones, for 120 s (by this device's
+        paired name)."""
         if body.alarm is not None and body.alarm not in d.station.core.alarms.alarms:
             raise _problem(404, f"no listed alarm {body.alarm!r}")
-        d.station.user_input(InputKind.SILENCE, body.alarm, body.by or who.name)
+        d.station.user_input(InputKind.SILENCE, body.alarm, who.name)
         return {"ok": True}
 
     @app.post("/api/symptom", tags=["alarms"])
@@ -328,7 +384,9 @@ def create_app(d: Dashboard) -> FastAPI:
         return {"id": user_id, "name": body.name}
 
     @app.post("/api/users/{name}/screening", tags=["people"])
-    async def screening(name: str, body: ScreeningBody, who: Writer) -> dict[str, Any]:
+    async def screening(
+        name: Annotated[str, Path(max_length=64)], body: ScreeningBody, who: Writer
+    ) -> dict[str, Any]:
         """Record the screening: the conditions that apply (or none)."""
         if bool(body.conditions) == body.none_apply:
             raise _problem(422, "give the conditions that apply, or none_apply: true")
@@ -339,7 +397,9 @@ def create_app(d: Dashboard) -> FastAPI:
         return {"contraindications": d.flow.record_screening(name, answers, who.name)}
 
     @app.post("/api/users/{name}/clearance", tags=["people"])
-    async def clearance(name: str, body: ClearanceBody, who: Writer) -> dict[str, Any]:
+    async def clearance(
+        name: Annotated[str, Path(max_length=64)], body: ClearanceBody, who: Writer
+    ) -> dict[str, Any]:
         """A clinician clears a user for named conditions (clinicians only)."""
         if who.role != "clinician":
             raise _problem(403, "only a clinician records a clearance")
@@ -351,7 +411,7 @@ def create_app(d: Dashboard) -> FastAPI:
     @app.get("/api/sessions", tags=["history"])
     async def sessions(
         who: Reader,
-        user: str | None = None,
+        user: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
         """Sessions, newest first."""
@@ -368,7 +428,7 @@ def create_app(d: Dashboard) -> FastAPI:
         return rows
 
     @app.get("/api/sessions/{session_id}", tags=["history"])
-    async def session(session_id: int, who: Reader) -> dict[str, Any]:
+    async def session(session_id: Id, who: Reader) -> dict[str, Any]:
         """One session: its row, 1 Hz theta and HR, alarm events, outages."""
         store = d.flow.store
         row = store.session(session_id)
@@ -388,7 +448,9 @@ def create_app(d: Dashboard) -> FastAPI:
 
     @app.get("/api/progress", tags=["history"])
     async def progress(
-        who: Reader, user: str, weeks: Annotated[int, Query(ge=1, le=52)] = 8
+        who: Reader,
+        user: Annotated[str, Query(max_length=64)],
+        weeks: Annotated[int, Query(ge=1, le=52)] = 8,
     ) -> dict[str, Any]:
         """Weekly inverted minutes, days per week, pain before/after, milestones, the plan."""
         store = d.flow.store
@@ -451,21 +513,21 @@ def create_app(d: Dashboard) -> FastAPI:
         return {
             "station_profile": d.station.core.profile.model_dump(),
             "builtin_profiles": {n: p.model_dump() for n, p in BUILTIN.items()},
+            "stored_profiles": d.flow.stored_profiles(),
             "calibration": calibration,
-            "pin_set": store.setting(d.name, "owner_pin") is not None,
+            "pin_set": d.access.pin_set(),
             **d.config_summary,
         }
 
     @app.put("/api/settings/profile", tags=["settings"])
-    async def set_profile(body: ProfileBody, who: Writer) -> dict[str, Any]:
-        """Change a user's profile and limits: clinicians, or anyone with the owner's PIN.
-        Audited; used from the user's next session."""
-        if who.role != "clinician" and not d.access.pin_ok(body.pin):
-            raise _problem(403, "changing limits needs the clinician role or the owner's PIN")
+    async def set_profile(body: ProfileBody, request: Request, who: Writer) -> dict[str, Any]:
+        """Change a user's profile (a built-in or stored one, by name) and so their limits:
+        clinicians, or anyone with the owner's PIN. Audited; used from the next session."""
+        await _owner_pin(d, who, body.pin, request)
         user = d.flow.store.user(body.user)
         if user is None:
             raise _problem(404, f"no user named {body.user!r}")
-        chosen = load_profile(body.profile)
+        chosen = d.flow.profile(body.profile)
         d.flow.store.update_user(user["id"], profile=body.profile)
         d.flow.store.audit(
             who.name,
@@ -478,6 +540,32 @@ def create_app(d: Dashboard) -> FastAPI:
             },
         )
         return {"ok": True, "profile": chosen.model_dump()}
+
+    @app.post("/api/profiles", tags=["settings"], status_code=201)
+    async def store_profile(
+        body: StoredProfileBody, request: Request, who: Writer
+    ) -> dict[str, Any]:
+        """Store a profile uploaded as TOML text (a ``base`` and overrides), validated, to be
+        chosen by name: clinicians, or anyone with the owner's PIN."""
+        await _owner_pin(d, who, body.pin, request)
+        if body.name in BUILTIN:
+            raise _problem(409, f"{body.name!r} is a built-in profile: choose another name")
+        profile = d.flow.store_profile(body.name, body.toml, who.name)
+        return {"name": body.name, "profile": profile.model_dump()}
+
+    @app.put("/api/settings/pin", tags=["settings"])
+    async def set_pin(body: PinBody, request: Request, who: Writer) -> dict[str, Any]:
+        """Set the owner's PIN (owners only), or change it: then ``old`` must be the current
+        one (a wrong one is 403 and counts against this client like any wrong PIN)."""
+        if who.role != "owner":
+            raise _problem(403, "only the owner sets the PIN")
+        try:
+            changed = await d.access.change_pin(body.old, body.new, who.name, _client(request))
+        except ValueError as exc:
+            raise _problem(422, str(exc)) from None
+        if not changed:
+            raise _problem(403, "the current PIN is wrong")
+        return {"ok": True, "pin_set": True}
 
     # -- the front end ---------------------------------------------------------------------
 

@@ -11,31 +11,38 @@ import hmac
 import io
 import json
 import secrets
-from collections.abc import AsyncIterator
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
-from pathlib import Path
+from pathlib import Path as PathLib
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from dashboard.auth import HASHING, HasherBusy
+from dashboard.guard import Policy, StrictBody, Upload, allowed_hosts, harden
 from dashboard.hub import Hub
+from dashboard.limiter import Limiter
 from dashboard.live import Message, next_message, sse
-from monitor.profiles import ProfileError, load_profile
+from monitor.profiles import BUILTIN, PROFILE_NAME
 from monitor.replay import replay
 from monitor.store import StoreError
 from monitor.trace import Notification, TraceError, TraceReader
 
-STATIC = Path(__file__).parent / "static"
+STATIC = PathLib(__file__).parent / "static"
 COOKIE = "spotter_hub"
 CSRF_HEADER = "X-CSRF-Token"
 LOGIN_TTL = timedelta(hours=12)
 MAX_TRACE_BYTES = 50_000_000
+TRACE_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/octet-stream"})
+"""What a review upload may say it is (JSON lines)."""
 HASHER = PasswordHasher()
 
 
@@ -50,8 +57,7 @@ def hash_password(password: str) -> str:
     return HASHER.hash(password)
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Body = StrictBody
 
 
 class LoginBody(_Body):
@@ -75,6 +81,29 @@ def _problem(status: int, message: str) -> HTTPException:
     return HTTPException(status_code=status, detail=message)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell a spreadsheet will not run: text starting with ``= + - @``, TAB or CR gets
+    a leading ``'`` (OWASP's CSV injection advice)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def hub_hosts(hub: Hub) -> frozenset[str]:
+    """The names the hub's page answers to: loopback, its configured address, and when it
+    listens on every interface this machine's name and LAN address, plus the public URL's."""
+    extra = [hub.settings.hub.host]
+    if hub.settings.hub.host in ("0.0.0.0", "::"):
+        from dashboard.server import lan_address
+
+        extra += [socket.gethostname(), lan_address()]
+    if hub.settings.hub.public_url:
+        extra.append(urlsplit(hub.settings.hub.public_url).hostname or "")
+    return allowed_hosts(extra)
+
+
 async def _who(request: Request) -> dict[str, Any]:
     hub: Hub = request.app.state.hub
     cookie = request.cookies.get(COOKIE)
@@ -93,32 +122,60 @@ async def _actor(request: Request, who: Annotated[dict[str, Any], Depends(_who)]
     return who
 
 
+Name = Annotated[str, Path(max_length=64)]
+"""A station's or an alarm's name in a path."""
 Who = Annotated[dict[str, Any], Depends(_who)]
 Actor = Annotated[dict[str, Any], Depends(_actor)]
 
 
-def create_hub_app(hub: Hub) -> FastAPI:
-    """The central station's web application."""
-    app = FastAPI(title="Spotter clinic hub", version="1")
+def create_hub_app(
+    hub: Hub, logins: Limiter | None = None, clock: Callable[[], float] = time.monotonic
+) -> FastAPI:
+    """The central station's web application. ``logins`` limits wrong passwords (per
+    client address and overall, with back-off), judged on ``clock`` (monotonic seconds)."""
+    app = FastAPI(
+        title="Spotter clinic hub", version="1", docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.hub = hub
+    tries = logins or Limiter()
+    harden(
+        app,
+        Policy(
+            hosts=hub_hosts(hub),
+            uploads={"/hub/api/review": Upload(TRACE_TYPES, MAX_TRACE_BYTES)},
+        ),
+        _who,
+    )
 
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
+    @app.exception_handler(HasherBusy)
+    async def busy(_: Request, exc: HasherBusy) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "1"})
+
     @app.post("/hub/api/login", tags=["access"])
     async def login(body: LoginBody, request: Request) -> Response:
-        """Log in with name and password: sets the session cookie."""
+        """Log in with name and password: sets the session cookie. A wrong name and a wrong
+        password take the same time and get the same answer; too many wrong ones from a
+        client (or overall) get 429 with Retry-After before any hashing."""
+        client = "unknown" if request.client is None else request.client.host
+        wait_s = tries.wait_s(client, clock())
+        if wait_s > 0:
+            return JSONResponse(
+                {"detail": f"too many wrong attempts: try again in {wait_s:.0f} s"},
+                status_code=429,
+                headers={"Retry-After": str(max(1, round(wait_s)))},
+            )
         person = hub.store.person(body.name)
-        ok = False
-        if person is not None:
-            try:
-                ok = HASHER.verify(person["password_hash"], body.password)
-            except (VerificationError, InvalidHashError):
-                ok = False
+        stored = None if person is None else person["password_hash"]
+        ok = await HASHING.verify(stored, body.password)
         if not ok or person is None:
+            tries.failed(client, clock())
             hub.store.audit(body.name, "login refused", {})
             raise _problem(401, "wrong name or password")
+        tries.succeeded(client)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         until = (datetime.now().astimezone() + LOGIN_TTL).isoformat()
         hub.store.add_login(_hash(token), body.name, csrf, until)
@@ -161,7 +218,7 @@ def create_hub_app(hub: Hub) -> FastAPI:
         last = request.headers.get("last-event-id")
         client = hub.connect()
         try:
-            if last and last.isdigit():
+            if last and last.isdigit() and len(last) <= 15:
                 for missed in hub.events[int(last) :]:
                     yield sse(missed)
             yield sse(Message("snapshot", hub.snapshot()))
@@ -175,7 +232,7 @@ def create_hub_app(hub: Hub) -> FastAPI:
             hub.disconnect(client)
 
     @app.post("/hub/api/stations/{station}/alarms/{alarm}/acknowledge", tags=["alarms"])
-    async def acknowledge(station: str, alarm: str, who: Actor) -> dict[str, Any]:
+    async def acknowledge(station: Name, alarm: Name, who: Actor) -> dict[str, Any]:
         """Acknowledge at the station (mirrored there), or the hub's own link.lost here."""
         if station not in hub.core.stations:
             raise _problem(404, f"no station {station!r}")
@@ -190,7 +247,7 @@ def create_hub_app(hub: Hub) -> FastAPI:
         return {"ok": True, "where": "station", "command": command}
 
     @app.post("/hub/api/stations/{station}/silence", tags=["alarms"])
-    async def silence(station: str, body: SilenceBody, who: Actor) -> dict[str, Any]:
+    async def silence(station: Name, body: SilenceBody, who: Actor) -> dict[str, Any]:
         """Pause the station's sound for one alarm or all, for the silence period."""
         if station not in hub.core.stations:
             raise _problem(404, f"no station {station!r}")
@@ -201,7 +258,7 @@ def create_hub_app(hub: Hub) -> FastAPI:
         return {"ok": True, "command": command}
 
     @app.post("/hub/api/escalations/{station}/{alarm}/accept", tags=["escalation"])
-    async def accept(station: str, alarm: str, who: Actor) -> dict[str, Any]:
+    async def accept(station: Name, alarm: Name, who: Actor) -> dict[str, Any]:
         """I take this alarm: escalation stops."""
         if not hub.escalation.accept(station, alarm, who["name"]):
             raise _problem(404, "no open escalation of that alarm")
@@ -210,8 +267,10 @@ def create_hub_app(hub: Hub) -> FastAPI:
         return {"ok": True}
 
     @app.post("/hub/api/escalations/{station}/{alarm}/reject", tags=["escalation"])
-    async def reject(station: str, alarm: str, who: Actor) -> dict[str, Any]:
+    async def reject(station: Name, alarm: Name, who: Actor) -> dict[str, Any]:
         """I cannot take this alarm: it goes to the next person at once."""
+        if station not in hub.core.stations:
+            raise _problem(404, f"no station {station!r}")
         people = [p["name"] for p in hub.store.escalation_list()]
         notice = hub.escalation.reject(hub.now(), station, alarm, who["name"], people)
         hub.store.escalation_step(station, alarm, "", who["name"], "rejected")
@@ -231,23 +290,26 @@ def create_hub_app(hub: Hub) -> FastAPI:
         return {"ok": True, "next": None if notice is None else notice.person}
 
     @app.get("/hub/api/events", tags=["review"])
-    async def events(who: Who, station: str | None = None) -> list[dict[str, Any]]:
+    async def events(
+        who: Who, station: Annotated[str | None, Query(max_length=64)] = None
+    ) -> list[dict[str, Any]]:
         """Every alarm event the hub recorded (of one station), oldest first."""
         return hub.store.station_events(station)
 
     @app.post("/hub/api/review", tags=["review"])
     async def review(
-        request: Request, who: Who, profile: str = "beginner", age: float | None = None
+        request: Request,
+        who: Who,
+        profile: Annotated[str, Query(max_length=40, pattern=PROFILE_NAME)] = "beginner",
+        age: Annotated[float | None, Query(gt=0, lt=130, allow_inf_nan=False)] = None,
     ) -> dict[str, Any]:
-        """Review a recorded session: upload its trace (the body); the hub replays it through
-        the safety core and returns the alarm events and 1 Hz theta and HR for charts."""
-        body = await request.body()
-        if len(body) > MAX_TRACE_BYTES:
-            raise _problem(413, f"a trace of at most {MAX_TRACE_BYTES // 1_000_000} MB")
-        try:
-            chosen = load_profile(profile)
-        except ProfileError as exc:
-            raise _problem(422, str(exc)) from None
+        """Review a recorded session: upload its trace (the body, JSON lines, at most 50 MB);
+        the hub replays it through the safety core with a built-in profile chosen by name and
+        returns the alarm events and 1 Hz theta and HR for charts."""
+        if profile not in BUILTIN:
+            raise _problem(422, f"no profile named {profile!r} (built in: {', '.join(BUILTIN)})")
+        chosen = BUILTIN[profile]
+        body = await request.body()  # the boundary refused more than MAX_TRACE_BYTES already
         return await asyncio.to_thread(_review, body, chosen, age)
 
     @app.get("/hub/api/escalations", tags=["escalation"])
@@ -265,9 +327,10 @@ def create_hub_app(hub: Hub) -> FastAPI:
         """Add a person (admins only); the password is stored as an argon2 hash."""
         if who["role"] != "admin":
             raise _problem(403, "only an admin adds people")
-        hub.store.add_person(
-            body.name, body.role, hash_password(body.password), body.push_url, body.escalation_rank
-        )
+        if hub.store.person(body.name) is not None:
+            raise _problem(409, f"a person named {body.name!r} exists")
+        hashed = await HASHING.hash(body.password)
+        hub.store.add_person(body.name, body.role, hashed, body.push_url, body.escalation_rank)
         hub.store.audit(who["name"], "person added", {"name": body.name, "role": body.role})
         return {"name": body.name, "role": body.role}
 
@@ -287,9 +350,8 @@ def create_hub_app(hub: Hub) -> FastAPI:
         writer = csv.writer(out)
         writer.writerow(["at", "actor", "action", "detail"])
         for row in hub.store.audit_log():
-            writer.writerow(
-                [row["at"], row["actor"], row["action"], json.dumps(row["detail"], sort_keys=True)]
-            )
+            detail = json.dumps(row["detail"], sort_keys=True)
+            writer.writerow([csv_cell(v) for v in (row["at"], row["actor"], row["action"], detail)])
         return Response(
             out.getvalue(),
             media_type="text/csv",

@@ -14,6 +14,7 @@ import uvicorn
 
 from dashboard.app import Dashboard, create_app
 from dashboard.auth import Access
+from dashboard.guard import allowed_hosts
 from dashboard.live import LiveHub
 from monitor.flow import SessionFlow
 from monitor.station import Station
@@ -66,8 +67,16 @@ class DashboardServer:
         self.access = Access(store, name)
         self.live = LiveHub(station, store, name)
         station.sinks.append(self.live)
+        # with --lan the phone names this machine by its LAN address (or host name)
+        extra = (lan_address(), socket.gethostname()) if config.lan else (config.host,)
         self.dashboard = Dashboard(
-            station, SessionFlow(store, name), self.live, self.access, name, config_summary or {}
+            station,
+            SessionFlow(store, name),
+            self.live,
+            self.access,
+            name,
+            config_summary or {},
+            hosts=allowed_hosts(extra),
         )
         self.app = create_app(self.dashboard)
         host = "0.0.0.0" if config.lan else config.host  # the LAN mode asks for every interface

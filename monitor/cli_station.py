@@ -26,6 +26,9 @@ session_app = typer.Typer(
     help="Sessions: prepare a start, pain scores, the plan.", no_args_is_help=True
 )
 config_app = typer.Typer(help="The configuration file.", no_args_is_help=True)
+pin_app = typer.Typer(
+    help="The owner's PIN (changing limits on the dashboard).", no_args_is_help=True
+)
 
 ConfigOption = Annotated[
     str | None, typer.Option("--config", help="Configuration file (default: $SPOTTER_CONFIG).")
@@ -450,6 +453,39 @@ def calibrate_command(
     )
 
 
+# -- the owner's PIN -------------------------------------------------------------------------
+
+
+@pin_app.command("set")
+def pin_set(
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="Read the PIN from the first line of stdin.")
+    ] = False,
+    config: ConfigOption = None,
+    by: ByOption = None,
+) -> None:
+    """Set or change the owner's PIN (4-12 digits), asked twice without echo. Whoever can run
+    this on the station can already change its files, so the old PIN is not asked; on the
+    dashboard (settings) changing it needs the old one."""
+    from dashboard.auth import Access
+
+    if stdin:
+        import sys
+
+        pin = sys.stdin.readline().strip()
+    else:
+        pin = getpass.getpass("New owner PIN (4-12 digits): ")
+        if getpass.getpass("The same PIN again: ") != pin:
+            raise fail("pin set", "the two PINs differ: nothing changed")
+    try:
+        Access.valid_pin(pin)
+    except ValueError as exc:
+        raise fail("pin set", str(exc)) from None
+    with _flow("pin set", config) as flow:
+        Access(flow.store, flow.station).set_pin(pin, _who(by))
+    print(f"owner PIN set for station {flow.station}")
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the ``spotter`` app."""
     app.command("init")(init_command)
@@ -458,3 +494,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(config_app, name="config")
     app.add_typer(user_app, name="user")
     app.add_typer(session_app, name="session")
+    app.add_typer(pin_app, name="pin")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from monitor.profiles import Profile, load_profile
+from monitor.profiles import Profile, profile_from_text, resolve_profile, stored_key
 from monitor.store import Store, StoreError
 
 CONTRAINDICATIONS: dict[str, str] = {
@@ -199,6 +199,27 @@ class SessionFlow:
         self.store = store
         self.station = station
 
+    def profile(self, name: str) -> Profile:
+        """A built-in or stored profile by name (a path only from the local command line)."""
+        stored = self.store.setting(self.station, stored_key(name))
+        return resolve_profile(name, stored if isinstance(stored, str) else None)
+
+    def stored_profiles(self) -> list[str]:
+        """The names of the profiles stored at this station."""
+        names = self.store.setting(self.station, "profiles")
+        return list(names) if isinstance(names, list) else []
+
+    def store_profile(self, name: str, text: str, by: str) -> Profile:
+        """Validate a profile's TOML text and keep it under ``name`` (replacing one of that
+        name); audited. Raises ProfileError naming the key at fault."""
+        profile = profile_from_text(text, name)
+        self.store.set_setting(self.station, stored_key(name), text)
+        names = self.stored_profiles()
+        if name not in names:
+            self.store.set_setting(self.station, "profiles", sorted([*names, name]))
+        self.store.audit(by, "profile stored", {"name": name})
+        return profile
+
     def _user(self, name: str) -> dict[str, Any]:
         user = self.store.user(name)
         if user is None:
@@ -217,7 +238,7 @@ class SessionFlow:
         """A new user with a profile (a built-in name or a profile file)."""
         if role not in ROLES:
             raise FlowError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        load_profile(profile)  # refuse an unknown profile now, not at the first session
+        self.profile(profile)  # refuse an unknown profile now, not at the first session
         try:
             user_id = self.store.add_user(name, role, profile, age)
         except StoreError as exc:
@@ -260,7 +281,7 @@ class SessionFlow:
         user = self._user(name)
         if pain_before is not None and not 0 <= pain_before <= 10:
             raise FlowError(f"pain score {pain_before} outside 0-10")
-        profile = load_profile(user["profile"])
+        profile = self.profile(user["profile"])
         decision = may_start(
             self.store.last_screening(user["id"]),
             self.store.clearances(user["id"]),
@@ -297,7 +318,7 @@ class SessionFlow:
             step,
             None if changed is None else datetime.fromisoformat(changed),
             sessions,
-            load_profile(user["profile"]),
+            self.profile(user["profile"]),
             now or datetime.now().astimezone(),
         )
 

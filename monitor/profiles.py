@@ -2,10 +2,15 @@
 
 A profile file names a ``base`` (default ``beginner``) and overrides any of its numbers. An
 unknown key or an impossible value is an error that names the key and the file.
+
+What comes from the network is a profile NAME, never a path: a built-in one, or one a
+clinician uploaded as TOML text (validated by :func:`profile_from_text` and kept in the
+store). Only the local command line names files.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Self
@@ -117,6 +122,21 @@ BUILTIN: dict[str, Profile] = {
     ),
 }
 DEFAULT_PROFILE = "beginner"
+PROFILE_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
+"""A profile's name over the network: lower-case letters, digits, ``_`` and ``-`` (never a
+path: no ``/`` or ``.``)."""
+MAX_PROFILE_BYTES = 16_384
+"""The largest profile TOML accepted as text (an uploaded one)."""
+
+
+def is_name(text: str) -> bool:
+    """Whether ``text`` is a profile name (as opposed to a file path)."""
+    return re.fullmatch(PROFILE_NAME, text) is not None
+
+
+def stored_key(name: str) -> str:
+    """The store setting that holds the TOML text of the stored profile ``name``."""
+    return f"profile.{name}"
 
 
 def _describe(exc: ValidationError, source: str) -> str:
@@ -163,3 +183,33 @@ def load_profile(name_or_path: str) -> Profile:
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: not valid TOML: {exc}") from None
     return profile_from_mapping(data, str(path))
+
+
+def profile_from_text(text: str, name: str) -> Profile:
+    """A profile from TOML text (an upload) named ``name``; errors name the key, never a file.
+    The text's own ``name`` key, if any, must agree."""
+    if not is_name(name):
+        raise ProfileError(f"profile name {name[:60]!r}: use a-z, 0-9, _ and - (40 at most)")
+    if len(text.encode("utf-8", "replace")) > MAX_PROFILE_BYTES:
+        raise ProfileError(f"{name}: a profile is at most {MAX_PROFILE_BYTES} bytes of TOML")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{name}: not valid TOML: {exc}") from None
+    if data.get("name", name) != name:
+        raise ProfileError(f"{name}: name: the text names another profile")
+    return profile_from_mapping({**data, "name": name}, name)
+
+
+def resolve_profile(name_or_path: str, stored: str | None) -> Profile:
+    """A built-in profile, a stored one (``stored``: its TOML text), or — only for what is
+    not a name, i.e. a path the local command line gave — a TOML file. A name that is
+    neither built in nor stored is an error; no file is looked for."""
+    if name_or_path in BUILTIN:
+        return BUILTIN[name_or_path]
+    if stored is not None:
+        return profile_from_text(stored, name_or_path)
+    if is_name(name_or_path):
+        known = ", ".join(BUILTIN)
+        raise ProfileError(f"no profile named {name_or_path!r} (built in: {known}, or stored)")
+    return load_profile(name_or_path)

@@ -9,6 +9,8 @@ export function h(tag, attrs = {}, ...children) {
     else if (key === 'class') el.className = value;
     else if (key === 'dataset') Object.assign(el.dataset, value);
     else if (key === 'html') el.innerHTML = value;
+    // through the CSSOM: the Content-Security-Policy refuses inline style attributes
+    else if (key === 'style') el.style.cssText = String(value);
     else el.setAttribute(key, value === true ? '' : String(value));
   }
   for (const child of children.flat()) {

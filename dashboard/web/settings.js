@@ -1,4 +1,5 @@
-// Settings: profiles and limits (changed here, with the owner's PIN unless a clinician),
+// Settings: profiles and limits (changed here, with the owner's PIN unless a clinician), the
+// owner's PIN itself (set, or changed with the old one),
 // and what is shown read-only because it lives in the configuration file: calibration, push
 // targets (already redacted by the station), sound and the dashboard itself.
 
@@ -45,9 +46,7 @@ export class Settings {
         { class: 'card' },
         h('h1', {}, 'Settings'),
         h('p', {}, `This device: ${this.me.name} (${this.me.role}) on station ${this.me.station}.`),
-        this.me.role === 'viewer'
-          ? null
-          : h(
+        h(
               'button',
               {
                 type: 'button',
@@ -80,8 +79,9 @@ export class Settings {
             ),
           ),
         ),
-        this.me.role === 'viewer' ? null : this.profileForm(users, Object.keys(s.builtin_profiles), s.pin_set),
+        this.me.role === 'viewer' ? null : this.profileForm(users, [...Object.keys(s.builtin_profiles), ...(s.stored_profiles || [])], s.pin_set),
       ),
+      this.me.role === 'owner' ? this.pinForm(s.pin_set) : null,
       h(
         'div',
         { class: 'card readonly' },
@@ -134,14 +134,55 @@ export class Settings {
       },
       h('h3', {}, "Change a person's profile"),
       h('label', {}, 'Person', h('select', { name: 'user', required: true }, users.map((u) => h('option', { value: u.name }, `${u.name} (now ${u.profile})`)))),
-      h('label', {}, 'Profile (a built-in name or a profile file on the station)', h('input', { name: 'profile', list: 'profile-names', required: true, value: builtins[0] || 'beginner' })),
+      h('label', {}, 'Profile (a built-in or stored profile, by name)', h('input', { name: 'profile', list: 'profile-names', required: true, value: builtins[0] || 'beginner' })),
       h('datalist', { id: 'profile-names' }, builtins.map((b) => h('option', { value: b }))),
       clinician
         ? h('p', { class: 'hint' }, 'As a clinician you change limits without the PIN.')
         : h('label', {}, "Owner's PIN", h('input', { name: 'pin', type: 'password', inputmode: 'numeric', autocomplete: 'off', maxlength: 12, required: true })),
-      !clinician && !pinSet ? h('p', { class: 'hint' }, 'No PIN is set on this station yet: only a clinician can change limits.') : null,
+      !clinician && !pinSet ? h('p', { class: 'hint' }, 'No PIN is set on this station yet: only a clinician can change limits (the owner sets one below, or with spotter pin set).') : null,
       h('button', { type: 'submit', class: 'btn primary' }, 'Change profile'),
       result,
+    );
+  }
+
+  pinForm(pinSet) {
+    const result = h('p', { class: 'result', role: 'status' });
+    const pin = (name, label) => h('label', {}, label, h('input', { name, type: 'password', inputmode: 'numeric', autocomplete: 'off', pattern: '[0-9]{4,12}', minlength: 4, maxlength: 12, required: true }));
+    return h(
+      'div',
+      { class: 'card' },
+      h('h2', {}, "Owner's PIN"),
+      h('p', { class: 'hint' }, pinSet ? 'A PIN is set. To change it, give the current one.' : 'No PIN is set yet: set one (4 to 12 digits).'),
+      h(
+        'form',
+        {
+          id: 'pin-form',
+          class: 'profile-form',
+          onsubmit: async (e) => {
+            e.preventDefault();
+            const f = e.target.elements;
+            if (f.new.value !== f.again.value) {
+              result.textContent = 'Not changed: the two new PINs differ.';
+              return;
+            }
+            const body = { new: f.new.value };
+            if (pinSet) body.old = f.old.value;
+            try {
+              await put('/api/settings/pin', body);
+              toast('PIN set');
+              await this.show(); // the form now asks for the current PIN to change it
+              $('#pin-form .result').textContent = 'The PIN is set.';
+            } catch (err) {
+              result.textContent = `Not changed: ${err.message}`;
+            }
+          },
+        },
+        pinSet ? pin('old', 'Current PIN') : null,
+        pin('new', 'New PIN'),
+        pin('again', 'New PIN again'),
+        h('button', { type: 'submit', class: 'btn primary' }, pinSet ? 'Change the PIN' : 'Set the PIN'),
+        result,
+      ),
     );
   }
 

@@ -13,9 +13,11 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from dashboard.auth import HASHING
 from dashboard.hub import Hub, HubSettings
-from dashboard.hub_app import COOKIE, create_hub_app, hash_password
+from dashboard.hub_app import COOKIE, MAX_TRACE_BYTES, create_hub_app, csv_cell, hash_password
 from dashboard.hub_store import HubStore
+from dashboard.limiter import Limiter
 
 pytestmark = [pytest.mark.timeout(60)]
 PASSWORD = "correct horse battery"
@@ -146,6 +148,10 @@ async def test_people_are_added_by_admins_with_hashed_passwords(hub: Hub) -> Non
         "/hub/api/people", json={"name": "sam", "role": "therapist", "password": "long enough pw"}
     )
     assert made.status_code == 201
+    same = await ada.post(
+        "/hub/api/people", json={"name": "sam", "role": "viewer", "password": "long enough pw"}
+    )
+    assert same.status_code == 409  # a clear refusal, not the store's 503
     stored = hub.store.person("sam")
     assert stored is not None
     assert stored["password_hash"].startswith("$argon2")
@@ -170,6 +176,118 @@ async def test_the_audit_log_is_for_admins_and_exports_as_csv(hub: Hub) -> None:
     await ada.aclose()
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 50.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.mark.asyncio
+async def test_logins_are_rate_limited_and_do_not_tell_which_names_exist(hub: Hub) -> None:
+    clock = FakeClock()
+    app = create_hub_app(hub, Limiter(free=3, base_s=10.0), clock)
+    anon = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
+    before = HASHING.verified
+    nobody = await anon.post("/hub/api/login", json={"name": "zed", "password": PASSWORD})
+    assert HASHING.verified == before + 1  # an unknown name costs one argon2 like a known one
+    wrong = await anon.post("/hub/api/login", json={"name": "pat", "password": "nope"})
+    assert HASHING.verified == before + 2
+    assert (nobody.status_code, nobody.json()) == (wrong.status_code, wrong.json())
+    for _ in range(2):
+        assert (
+            await anon.post("/hub/api/login", json={"name": "pat", "password": "x"})
+        ).status_code == 401
+    limited = await anon.post("/hub/api/login", json={"name": "pat", "password": PASSWORD})
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "10"
+    assert HASHING.verified == before + 4  # refused before hashing
+    clock.t += 10.0
+    ok = await anon.post("/hub/api/login", json={"name": "pat", "password": PASSWORD})
+    assert ok.status_code == 200
+    await anon.aclose()
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
+    for cell in ("=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://x")'):
+        assert csv_cell(cell) == "'" + cell
+    for cell in ("pat", "2026-12-02T10:00:00+00:00", "", "a=b", "1"):
+        assert csv_cell(cell) == cell
+    assert csv_cell(None) == ""
+
+
+@pytest.mark.asyncio
+async def test_planted_formulas_in_the_audit_log_are_exported_inert(hub: Hub) -> None:
+    anon = await client(hub)
+    planted = ['=HYPERLINK("http://evil.example","x")', "+cmd", "-2+3", "@SUM(A1)", "\tx"]
+    for name in planted:
+        await anon.post("/hub/api/login", json={"name": name, "password": "whatever"})
+    ada = await client(hub, "ada")
+    rows = list(csv.reader(io.StringIO((await ada.get("/hub/api/audit.csv")).text)))
+    refused = [r[1] for r in rows if r[2] == "login refused"]
+    assert refused == ["'" + name for name in planted]
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for cell in r)
+    await anon.aclose()
+    await ada.aclose()
+
+
+@pytest.mark.asyncio
+async def test_reject_is_only_for_known_stations(hub: Hub) -> None:
+    pat = await client(hub, "pat")
+    made_up = await pat.post("/hub/api/escalations/nowhere/hr.high/reject")
+    assert made_up.status_code == 404
+    assert hub.store.escalations() == []
+    hub.core.state(0.0, "home", {"phase": "upright", "alarms": []})
+    assert (await pat.post("/hub/api/escalations/home/hr.high/reject")).status_code == 200
+    await pat.aclose()
+
+
+@pytest.mark.asyncio
+async def test_the_hub_boundary_refuses_before_login_and_hides_its_docs(hub: Hub) -> None:
+    anon = await client(hub)
+    big = await anon.post(
+        "/hub/api/review",
+        content=b"x" * 10,
+        headers={
+            "Content-Type": "application/x-ndjson",
+            "Content-Length": str(MAX_TRACE_BYTES + 1),
+        },
+    )
+    assert big.status_code == 413
+    assert (
+        await anon.post("/hub/api/login", content=b"{}", headers={"Content-Type": "text/plain"})
+    ).status_code == 415
+    assert (await anon.get("/hub/api/me", headers={"Host": "evil.example"})).status_code == 421
+    for page in ("/openapi.json", "/docs", "/redoc"):
+        assert (await anon.get(page)).status_code == 401
+    assert anon.headers.get("X-CSRF-Token") is None
+    answer = await anon.get("/hub/api/me")
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert answer.headers["referrer-policy"] == "no-referrer"
+    vic = await client(hub, "vic")
+    assert (await vic.get("/openapi.json")).json()["info"]["title"] == "Spotter clinic hub"
+    for profile in ("/etc/passwd", "../hub.db", "heroic"):
+        bad = await vic.post(
+            f"/hub/api/review?profile={profile}",
+            content=b"{}",
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+        assert bad.status_code == 422
+        assert "root:" not in bad.text
+    assert (
+        await vic.post(
+            "/hub/api/review?age=1e400",
+            content=b"{}",
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+    ).status_code == 422
+    assert (await vic.post("/hub/api/logout")).status_code == 200  # a viewer logs out
+    assert (await vic.get("/hub/api/me")).status_code == 401
+    await anon.aclose()
+    await vic.aclose()
+
+
 @pytest.fixture(scope="module")
 def symptom_trace() -> bytes:
     return subprocess.run(
@@ -184,6 +302,7 @@ def symptom_trace() -> bytes:
 async def test_reviewing_an_uploaded_trace_replays_it(hub: Hub, symptom_trace: bytes) -> None:
     trace = symptom_trace
     vic = await client(hub, "vic")
+    vic.headers["Content-Type"] = "application/x-ndjson"
     result = (await vic.post("/hub/api/review", content=trace)).json()
     assert [e["event"] for e in result["events"]][:2] == ["raised", "escalated"]
     assert result["events"][0]["id"] == "user.symptom"

@@ -8,13 +8,12 @@ The pure parts are in :mod:`dashboard.hub_core`; this is the shell around them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import os
 import secrets
 import tomllib
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -27,11 +26,33 @@ from dashboard.hub_store import HubStore
 from dashboard.live import FanOut, Message
 from monitor.alarms import AlarmEvent, Priority
 from monitor.mqtt import MqttConfig
-from monitor.mqtt_protocol import TOPIC_ROOT, Topics, encode
+from monitor.mqtt_protocol import (
+    TOPIC_ROOT,
+    AlarmMessage,
+    HubMessage,
+    Rejected,
+    Rejections,
+    ReplyMessage,
+    StateMessage,
+    StatusMessage,
+    Topics,
+    encode,
+    parse_hub_message,
+    parse_topic,
+)
 from monitor.store import StoreError
+from monitor.supervise import cancel_and_wait, supervise
 
 log = logging.getLogger(__name__)
 SNAPSHOT_EVERY_S = 1.0
+ESCALATE_EVERY_S = 0.25
+YIELD_EVERY = 50
+"""The listener lets the other tasks (the ``link.lost`` ticker) run at least this often, in
+messages: aiomqtt hands over queued messages without yielding, so a flood would starve them."""
+
+
+class UnknownStation(LookupError):
+    """A station name the hub has never heard of (a made-up name from a request)."""
 
 
 class HubConfigError(ValueError):
@@ -130,6 +151,13 @@ class Hub(FanOut):
         self._sending: set[asyncio.Task[None]] = set()
         self.latencies_ms: list[float] = []
         """Alarm latency: station commit to hub store, when clocks allow (benchmarks)."""
+        self.problems: dict[str, str] = {}
+        """The hub's own technical problems (a crashed task, a station sending bad messages),
+        shown on the page."""
+        self.rejections = Rejections()
+        """Malformed MQTT messages dropped, per station and topic kind."""
+        self.crashes: Counter[str] = Counter()
+        """Crashes of each supervised task (each was logged and restarted)."""
 
     def now(self) -> float:
         """The hub's monotonic clock."""
@@ -184,7 +212,30 @@ class Hub(FanOut):
             }
             for c in self.escalation.chases.values()
         ]
-        return {"stations": tiles, "alarms": self.core.alarm_list(), "escalations": chases}
+        return {
+            "stations": tiles,
+            "alarms": self.core.alarm_list(),
+            "escalations": chases,
+            "problems": dict(self.problems),
+            "mqtt_rejected": self.rejections.as_json(),
+        }
+
+    # -- requests about stations -----------------------------------------------------------
+
+    def known_station(self, station: str) -> bool:
+        """Whether the hub has heard of ``station`` (this run, or stored from an earlier one)."""
+        if station in self.core.stations:
+            return True
+        return any(row["name"] == station for row in self.store.stations())
+
+    def reject_escalation(self, station: str, alarm: str, person: str) -> Notice | None:
+        """``person`` cannot take the escalation of ``alarm`` at ``station``: hand it on (the
+        notice to send, if any). :class:`UnknownStation` for a station the hub never heard of,
+        so a made-up name is refused, not recorded."""
+        if not self.known_station(station):
+            raise UnknownStation(f"no station {station[:64]!r}")
+        people = [p["name"] for p in self.store.escalation_list()]
+        return self.escalation.reject(self.now(), station, alarm, person, people)
 
     # -- MQTT ------------------------------------------------------------------------------
 
@@ -206,16 +257,26 @@ class Hub(FanOut):
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Listen to every station and keep time until ``stop``."""
-        tasks = [asyncio.create_task(self._listen(stop)), asyncio.create_task(self._ticker(stop))]
+        """Listen to every station, keep time and escalate until ``stop``; each of these is a
+        supervised task (a crash is logged, shown in ``problems`` and restarted), and the
+        ``link.lost`` ticker depends on nothing else."""
+        tasks = [
+            asyncio.create_task(self._supervised("hub listener", self._listen, stop)),
+            asyncio.create_task(self._supervised("hub ticker", self._ticker, stop)),
+            asyncio.create_task(self._supervised("hub escalation", self._escalator, stop)),
+        ]
         try:
             await stop.wait()
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(*tasks, *self._sending)
+
+    async def _supervised(
+        self,
+        name: str,
+        body: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+        stop: asyncio.Event,
+    ) -> None:
+        await supervise(name, lambda: body(stop), stop, self.problems, self.crashes)
 
     async def _listen(self, stop: asyncio.Event) -> None:
         backoff = self.settings.mqtt.backoff_min_s
@@ -224,14 +285,16 @@ class Hub(FanOut):
             try:
                 async with client:
                     self._client = client
-                    await client.subscribe(f"{TOPIC_ROOT}/+/status", qos=1)
-                    await client.subscribe(f"{TOPIC_ROOT}/+/state", qos=1)
-                    await client.subscribe(f"{TOPIC_ROOT}/+/alarms", qos=1)
-                    await client.subscribe(f"{TOPIC_ROOT}/+/cmd/reply", qos=1)
+                    for kind in ("status", "state", "alarms", "cmd/reply"):
+                        await client.subscribe(f"{TOPIC_ROOT}/+/{kind}", qos=1)
                     self.connected.set()
                     backoff = self.settings.mqtt.backoff_min_s
+                    count = 0
                     async for message in client.messages:
-                        self._message(str(message.topic), _bytes(message.payload))
+                        self._message(str(message.topic), _bytes(message.payload), message.retain)
+                        count += 1
+                        if count % YIELD_EVERY == 0:
+                            await asyncio.sleep(0)
             except aiomqtt.MqttError as exc:
                 log.warning("hub: broker link down (%s); retrying in %.1f s", exc, backoff)
             finally:
@@ -240,39 +303,64 @@ class Hub(FanOut):
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.settings.mqtt.backoff_max_s)
 
-    def _message(self, topic: str, payload: bytes) -> None:
-        parts = topic.split("/")
-        if len(parts) < 4:
-            return
-        station, kind = parts[2], "/".join(parts[3:])
-        t = self.now()
+    def _message(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """One message: parsed into its model first; a bad one is counted and dropped (its
+        source logged once), and touches nothing. Failures past parsing (the store) are not
+        caught here: the listener's supervisor logs them and shows them as a problem."""
         self.received += 1
+        station, kind = "?", "?"
         try:
-            if kind == "status":
-                self._hub_events(self.core.status(t, station, payload.decode()))
-                self.store.seen(station, payload.decode())
-            elif kind == "state":
-                state = json.loads(payload)
-                if station not in self.core.stations:
-                    self.store.seen(station, "online")
-                self._hub_events(self.core.state(t, station, state))
-            elif kind == "alarms":
-                self._alarm(station, json.loads(payload))
-            elif kind == "cmd/reply":
-                reply = json.loads(payload)
-                self._event({"kind": "reply", "station": station, **reply})
-        except (ValueError, KeyError, UnicodeDecodeError) as exc:
-            log.warning("hub: refused a malformed %s message from %s: %s", kind, station, exc)
+            station, kind = parse_topic(topic)
+            message = parse_hub_message(station, kind, payload)
+        except Rejected as exc:
+            self._rejected(station, kind, str(exc), retained)
+            return
+        if message is not None:
+            self._apply(message)
+
+    def _rejected(self, station: str, kind: str, reason: str, retained: bool) -> None:
+        what = f"{'retained ' if retained else ''}{kind} message"
+        if self.rejections.add(station, kind, reason):
+            log.warning(
+                "hub: dropped a malformed %s from station %s: %s (further ones from %s are "
+                "counted, not logged)",
+                what,
+                station,
+                reason,
+                station,
+            )
             self.store.audit(
                 "hub", "malformed message refused", {"station": station, "topic": kind}
             )
+        n = self.rejections.by_source()[station]
+        self.problems[f"mqtt {station}"] = (
+            f"{n} malformed MQTT message{'s' if n != 1 else ''} from {station} dropped "
+            f"(last: {self.rejections.last[station]})"
+        )
 
-    def _alarm(self, station: str, payload: dict[str, Any]) -> None:
-        event = AlarmEvent.from_json(payload)
-        seq = int(payload["seq"])
-        if self.store.add_station_event(station, seq, payload.get("at"), event):
-            self._latency(payload.get("at"))
-            self._event({"kind": "alarm", "station": station, "seq": seq, **event.to_json()})
+    def _apply(self, message: HubMessage) -> None:
+        t = self.now()
+        station = message.station
+        if isinstance(message, StatusMessage):
+            self._hub_events(self.core.status(t, station, message.status))
+            self.store.seen(station, message.status)
+        elif isinstance(message, StateMessage):
+            if station not in self.core.stations:
+                self.store.seen(station, "online")
+            self._hub_events(self.core.state(t, station, message.model_dump(mode="json")))
+        elif isinstance(message, AlarmMessage):
+            self._alarm(message)
+        elif isinstance(message, ReplyMessage):
+            self._event({"kind": "reply", **message.model_dump(mode="json")})
+        # telemetry: not subscribed (it stays in the broker for whoever watches live curves)
+
+    def _alarm(self, message: AlarmMessage) -> None:
+        event = message.event_obj()
+        if self.store.add_station_event(message.station, message.seq, message.at, event):
+            self._latency(message.at)
+            self._event(
+                {"kind": "alarm", "station": message.station, "seq": message.seq, **event.to_json()}
+            )
 
     def _latency(self, at: object) -> None:
         """Station commit to hub store, from the event's wall time (same clock on one host)."""
@@ -313,12 +401,16 @@ class Hub(FanOut):
     # -- time: link watchdog, escalation, snapshots ------------------------------------------
 
     async def _ticker(self, stop: asyncio.Event) -> None:
+        """``link.lost`` for silent stations, and the pages' snapshots."""
         while not stop.is_set():
-            t = self.now()
-            self._hub_events(self.core.tick(t))
-            await self._escalate(t)
+            self._hub_events(self.core.tick(self.now()))
             self._send(Message("snapshot", self.snapshot()))
             await asyncio.sleep(SNAPSHOT_EVERY_S / 4)
+
+    async def _escalator(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._escalate(self.now())
+            await asyncio.sleep(ESCALATE_EVERY_S)
 
     async def _escalate(self, t: float) -> None:
         people = self.store.escalation_list()

@@ -1,0 +1,68 @@
+"""The hub against bad input and faults, on the real test broker (its ACL: each station
+publishes with its own credentials): every malformed payload on every topic the hub reads,
+and the hub killed with retained poison on the broker. The scenarios are the bench's
+(:mod:`monitor.benchfaults.mqtt`), so the figures and the tests measure the same thing."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dashboard.hub import Hub
+from dashboard.hub_app import hash_password
+from monitor.benchfaults.mqtt import Peers, hub_restart_with_poison, poison_hub
+from tests.hub.test_hub_app import PASSWORD, client
+from tests.mqtt.rig import Broker, password
+
+pytestmark = [pytest.mark.broker]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.asyncio
+async def test_no_malformed_payload_blinds_the_hub(
+    broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pages: list[httpx.AsyncClient] = []
+
+    async def after_each(hub: Hub, i: int) -> None:
+        if not pages:
+            hub.store.add_person("ada", "admin", hash_password(PASSWORD))
+            pages.append(await client(hub, "ada"))
+        response = await pages[0].get("/hub/api/snapshot")
+        assert response.status_code == 200, f"payload {i}: {response.status_code}"
+        problems = response.json()["problems"]
+        assert "mqtt home" in problems  # the bad messages are shown on the page
+        assert not [k for k in problems if k.startswith("task ")]  # and nothing crashed
+
+    caplog.set_level(logging.WARNING, logger="dashboard.hub")
+    try:
+        figures = await poison_hub(Peers(broker.port, password), tmp_path, after_each)
+    finally:
+        for page in pages:
+            await page.aclose()
+    assert min(figures["payloads_per_kind"].values()) >= 50
+    assert figures["rejected"] == figures["payloads_tried"]  # each counted
+    assert figures["crashes"] == 0
+    assert figures["task_problems"] == []
+    assert figures["alarms_of_others_lost"] == 0
+    # link.lost for the station that sent only poison after its one state: on the hub's clock
+    # (the alarm's value is how long the station had been silent when the hub raised it)
+    assert 0.0 <= figures["link_lost_late_s"] <= 1.0
+    logged = [r for r in caplog.records if "malformed" in r.getMessage()]
+    assert len(logged) == 1  # once per source, not per message
+    assert "home" in logged[0].getMessage()
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.asyncio
+async def test_a_hub_killed_with_retained_poison_on_the_broker_comes_back(
+    broker: Broker, tmp_path: Path
+) -> None:
+    figures = await hub_restart_with_poison(Peers(broker.port, password), tmp_path)
+    assert figures["alive_after_restart"]
+    assert figures["crashes"] == 0
+    assert figures["events_lost"] == 0
+    assert figures["link_lost_raised_after_restart"]

@@ -267,7 +267,7 @@ class SensorRow(_Wire):
     name: Short
     kind: Short
     link: Short | None
-    connected: StrictBool
+    connected: StrictBool | None
     battery_percent: Num | None
     rssi_dbm: Num | None
     malformed: Count

@@ -294,7 +294,9 @@ async def running_hub(peers: Peers, folder: Path, name: str = "faults") -> Async
         store.close()
 
 
-def _link_lost(hub: Hub, station: str) -> list[dict[str, Any]]:
+def link_lost_raised(hub: Hub, station: str) -> list[dict[str, Any]]:
+    """The hub's stored ``link.lost`` raised events for ``station`` (``value``: how long it
+    had been silent, on the hub's clock, when the hub raised it)."""
     return [
         e
         for e in hub.store.hub_events()
@@ -341,8 +343,8 @@ async def poison_hub(
             hub.snapshot()
             if after_each is not None:
                 await after_each(hub, i)
-        await until(lambda: _link_lost(hub, "home"), 3 * LINK_TIMEOUT_S, "home's link.lost")
-        raised = _link_lost(hub, "home")[0]
+        await until(lambda: link_lost_raised(hub, "home"), 3 * LINK_TIMEOUT_S, "home's link.lost")
+        raised = link_lost_raised(hub, "home")[0]
         for kind in RETAINED:  # the station clears its own retained poison (the hub may not)
             await home.publish(f"{TOPIC_ROOT}/home/{kind}", b"", qos=1, retain=True)
         stored = len(hub.store.station_events("clinic2"))
@@ -541,7 +543,7 @@ async def load(peers: Peers, folder: Path, stations: int, seconds: float) -> dic
         async def watch() -> None:  # link.lost of stations that are still publishing
             nonlocal false_losses
             while publisher.returncode is None:
-                false_losses = sum(1 for n in names if _link_lost(hub, n))
+                false_losses = sum(1 for n in names if link_lost_raised(hub, n))
                 await asyncio.sleep(0.2)
 
         names = [f"bench{i:02d}" for i in range(stations)]
@@ -550,8 +552,8 @@ async def load(peers: Peers, folder: Path, stations: int, seconds: float) -> dic
         async with peers.client("silent") as c:
             await c.publish(silent.state, encode(station_state("silent", 0.0, [])), qos=1)
         await until(lambda: "silent" in hub.core.stations, 30, "the silent station heard")
-        await until(lambda: _link_lost(hub, "silent"), seconds + 30, "silent's link.lost")
-        raised = _link_lost(hub, "silent")[0]
+        await until(lambda: link_lost_raised(hub, "silent"), seconds + 30, "silent's link.lost")
+        raised = link_lost_raised(hub, "silent")[0]
         flood_out, _ = await flooder.communicate()
         _, pub_err = await publisher.communicate()
         await watcher

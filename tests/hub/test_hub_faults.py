@@ -13,7 +13,18 @@ import pytest
 
 from dashboard.hub import Hub
 from dashboard.hub_app import hash_password
-from monitor.benchfaults.mqtt import Peers, hub_restart_with_poison, poison_hub
+from dashboard.hub_bench import station_state
+from monitor.benchfaults.mqtt import (
+    LINK_TIMEOUT_S,
+    Peers,
+    hub_restart_with_poison,
+    link_lost_raised,
+    poison_hub,
+    running_hub,
+    until,
+    valid_alarm,
+)
+from monitor.mqtt_protocol import HubMessage, Topics, encode
 from tests.hub.test_hub_app import PASSWORD, client
 from tests.mqtt.rig import Broker, password
 
@@ -66,3 +77,37 @@ async def test_a_hub_killed_with_retained_poison_on_the_broker_comes_back(
     assert figures["crashes"] == 0
     assert figures["events_lost"] == 0
     assert figures["link_lost_raised_after_restart"]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.asyncio
+async def test_a_crashing_listener_is_shown_and_restarted_and_link_lost_goes_on(
+    broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    peers = Peers(broker.port, password)
+    home, other = Topics.of("home"), Topics.of("clinic2")
+    async with (
+        running_hub(peers, tmp_path) as hub,
+        peers.client("home") as h,
+        peers.client("clinic2") as c,
+    ):
+        await h.publish(home.state, encode(station_state("home", 0.0, [])), qos=1, retain=True)
+        await until(lambda: "home" in hub.core.stations, 10, "home heard")
+        apply = hub._apply
+
+        def buggy(message: HubMessage) -> None:  # a bug past parsing, injected
+            if message.station == "clinic2":
+                raise RuntimeError("injected bug")
+            apply(message)
+
+        monkeypatch.setattr(hub, "_apply", buggy)
+        await c.publish(other.alarms, encode(valid_alarm("clinic2", 1)), qos=1)
+        await until(lambda: hub.crashes["hub listener"] >= 1, 10, "the listener crashed")
+        assert "injected bug" in hub.snapshot()["problems"]["task hub listener"]
+        # The ticker does not depend on the listener: home (silent) gets its link.lost on time.
+        await until(lambda: link_lost_raised(hub, "home"), 15, "home's link.lost")
+        assert 0.0 <= link_lost_raised(hub, "home")[0]["value"] - LINK_TIMEOUT_S <= 1.0
+        monkeypatch.undo()
+        await c.publish(other.alarms, encode(valid_alarm("clinic2", 2)), qos=1)
+        await until(lambda: hub.store.last_seq("clinic2") == 2, 20, "the restarted listener")
+        await h.publish(home.state, b"", qos=1, retain=True)

@@ -8,6 +8,7 @@ The pure parts are in :mod:`dashboard.hub_core`; this is the shell around them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import secrets
@@ -30,6 +31,7 @@ from monitor.mqtt_protocol import (
     TOPIC_ROOT,
     AlarmMessage,
     HubMessage,
+    RateLimit,
     Rejected,
     Rejections,
     ReplyMessage,
@@ -49,6 +51,22 @@ ESCALATE_EVERY_S = 0.25
 YIELD_EVERY = 50
 """The listener lets the other tasks (the ``link.lost`` ticker) run at least this often, in
 messages: aiomqtt hands over queued messages without yielding, so a flood would starve them."""
+
+
+STATE_RATE_PER_S = 20.0
+STATE_BURST = 60.0
+"""A station's ``state`` (and ``status``, ``cmd/reply``) messages beyond this rate are dropped
+before parsing (counted): a station publishes its state on change and every second. Alarm
+events are never rate-limited (each one matters, and a reconnecting station sends its
+backlog at once)."""
+RATE_LIMITED = frozenset({"state", "status", "cmd/reply"})
+LINKS: dict[str, tuple[str, ...]] = {
+    "hub listener": ("status", "alarms", "cmd/reply"),
+    "hub state listener": ("state",),
+}
+"""The hub's two broker connections, each a supervised task: alarm events and status on one,
+the high-volume ``state`` heartbeats on the other, so a station flooding its state cannot
+hold up the others' alarm events behind it in one TCP stream."""
 
 
 class UnknownStation(LookupError):
@@ -147,6 +165,8 @@ class Hub(FanOut):
         """Every event this run fanned out (ids count from 1), for catch-up."""
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
+        """Both broker connections are up and subscribed."""
+        self._up: set[str] = set()
         self.received = 0
         self._sending: set[asyncio.Task[None]] = set()
         self.latencies_ms: list[float] = []
@@ -158,6 +178,9 @@ class Hub(FanOut):
         """Malformed MQTT messages dropped, per station and topic kind."""
         self.crashes: Counter[str] = Counter()
         """Crashes of each supervised task (each was logged and restarted)."""
+        self._limit = RateLimit(STATE_RATE_PER_S, STATE_BURST)
+        self.rate_limited: Counter[str] = Counter()
+        """Messages dropped unparsed because their station sent too many, per station."""
 
     def now(self) -> float:
         """The hub's monotonic clock."""
@@ -239,8 +262,10 @@ class Hub(FanOut):
 
     # -- MQTT ------------------------------------------------------------------------------
 
-    def _mqtt(self) -> aiomqtt.Client:
+    def _mqtt(self, link: str) -> aiomqtt.Client:
         c = self.settings.mqtt
+        main = link == "hub listener"
+        ident = c.client_id or f"spotter-hub-{self.settings.hub.name}"
         return aiomqtt.Client(
             c.host,
             c.broker_port,
@@ -248,8 +273,9 @@ class Hub(FanOut):
             password=None if c.password is None else c.password.get_secret_value(),
             # A persistent session: the broker keeps what the stations send while the hub is
             # away (QoS 1), and the store de-duplicates what comes twice.
-            identifier=c.client_id or f"spotter-hub-{self.settings.hub.name}",
-            clean_session=False,
+            # The state link needs no session: states are retained and come every second.
+            identifier=ident if main else f"{ident}-state",
+            clean_session=not main,
             keepalive=c.keepalive_s,
             timeout=c.timeout_s,
             tls_context=c.tls_context(),
@@ -261,7 +287,18 @@ class Hub(FanOut):
         supervised task (a crash is logged, shown in ``problems`` and restarted), and the
         ``link.lost`` ticker depends on nothing else."""
         tasks = [
-            asyncio.create_task(self._supervised("hub listener", self._listen, stop)),
+            asyncio.create_task(
+                supervise(
+                    name,
+                    functools.partial(self._listen, stop, name),
+                    stop,
+                    self.problems,
+                    self.crashes,
+                )
+            )
+            for name in LINKS
+        ]
+        tasks += [
             asyncio.create_task(self._supervised("hub ticker", self._ticker, stop)),
             asyncio.create_task(self._supervised("hub escalation", self._escalator, stop)),
         ]
@@ -278,16 +315,20 @@ class Hub(FanOut):
     ) -> None:
         await supervise(name, lambda: body(stop), stop, self.problems, self.crashes)
 
-    async def _listen(self, stop: asyncio.Event) -> None:
+    async def _listen(self, stop: asyncio.Event, link: str) -> None:
         backoff = self.settings.mqtt.backoff_min_s
-        client = self._mqtt()
+        client = self._mqtt(link)
+        main = link == "hub listener"
         while not stop.is_set():
             try:
                 async with client:
-                    self._client = client
-                    for kind in ("status", "state", "alarms", "cmd/reply"):
+                    if main:
+                        self._client = client
+                    for kind in LINKS[link]:
                         await client.subscribe(f"{TOPIC_ROOT}/+/{kind}", qos=1)
-                    self.connected.set()
+                    self._up.add(link)
+                    if self._up == set(LINKS):
+                        self.connected.set()
                     backoff = self.settings.mqtt.backoff_min_s
                     count = 0
                     async for message in client.messages:
@@ -298,7 +339,9 @@ class Hub(FanOut):
             except aiomqtt.MqttError as exc:
                 log.warning("hub: broker link down (%s); retrying in %.1f s", exc, backoff)
             finally:
-                self._client = None
+                if main:
+                    self._client = None
+                self._up.discard(link)
                 self.connected.clear()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.settings.mqtt.backoff_max_s)
@@ -311,12 +354,30 @@ class Hub(FanOut):
         station, kind = "?", "?"
         try:
             station, kind = parse_topic(topic)
+            if kind in RATE_LIMITED and not self._limit.allow(f"{station}/{kind}", self.now()):
+                self._flooding(station)
+                return
             message = parse_hub_message(station, kind, payload)
         except Rejected as exc:
             self._rejected(station, kind, str(exc), retained)
             return
         if message is not None:
             self._apply(message)
+
+    def _flooding(self, station: str) -> None:
+        self.rate_limited[station] += 1
+        n = self.rate_limited[station]
+        if n == 1:
+            log.warning(
+                "hub: station %s sends more than %.0f messages a second; dropping the excess "
+                "(counted, not logged)",
+                station,
+                STATE_RATE_PER_S,
+            )
+        if n == 1 or n % 1000 == 0:
+            self.problems[f"flood {station}"] = (
+                f"station {station} floods the hub: {n} messages dropped unread"
+            )
 
     def _rejected(self, station: str, kind: str, reason: str, retained: bool) -> None:
         what = f"{'retained ' if retained else ''}{kind} message"

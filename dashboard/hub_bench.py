@@ -122,8 +122,9 @@ class Mosquitto:
     """A throw-away anonymous Mosquitto on a free loopback port, persistent in ``folder`` (so
     :meth:`stop` then :meth:`start` keeps queued messages, as a real broker restart does)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, max_queued_messages: int = 10_000) -> None:
         self.folder = folder
+        self.max_queued_messages = max_queued_messages
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -135,7 +136,8 @@ class Mosquitto:
         conf.write_text(
             ("user root\n" if os.geteuid() == 0 else "")
             + f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-            + f"max_queued_messages 10000\npersistence true\npersistence_location {data}/\n"
+            + f"max_queued_messages {self.max_queued_messages}\n"
+            + f"persistence true\npersistence_location {data}/\n"
         )
         mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.proc = subprocess.Popen(

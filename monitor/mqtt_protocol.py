@@ -446,3 +446,24 @@ class Rejections:
     def as_json(self) -> dict[str, int]:
         """``{"source/kind": count}``."""
         return {f"{s}/{k}": n for (s, k), n in sorted(self.counts.items())}
+
+
+@dataclass
+class RateLimit:
+    """A token bucket per source: ``rate_per_s`` messages a second on average, bursts up to
+    ``burst``. Checked before a message is parsed, so a flooding source costs the hub a dict
+    look-up per message, not a parse. Pure: time comes in."""
+
+    rate_per_s: float
+    burst: float
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def allow(self, source: str, t: float) -> bool:
+        """Take one token of ``source`` at time ``t``; False when it has none left."""
+        tokens, last = self._buckets.get(source, (self.burst, t))
+        tokens = min(self.burst, tokens + (t - last) * self.rate_per_s)
+        if tokens < 1.0:
+            self._buckets[source] = (tokens, t)
+            return False
+        self._buckets[source] = (tokens - 1.0, t)
+        return True

@@ -266,13 +266,16 @@ def malformed(station: str) -> list[tuple[str, bytes]]:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-async def until(check: Callable[[], object], timeout_s: float, what: str) -> None:
-    """Poll ``check`` until true; TimeoutError naming ``what`` after ``timeout_s``."""
+async def until(
+    check: Callable[[], object], timeout_s: float, what: str, every_s: float = 0.02
+) -> None:
+    """Poll ``check`` every ``every_s`` until true; TimeoutError naming ``what`` after
+    ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while not check():
         if time.monotonic() > deadline:
             raise TimeoutError(f"not within {timeout_s} s: {what}")
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(every_s)
 
 
 @contextlib.asynccontextmanager
@@ -294,13 +297,15 @@ async def running_hub(peers: Peers, folder: Path, name: str = "faults") -> Async
         store.close()
 
 
-def link_lost_raised(hub: Hub, station: str) -> list[dict[str, Any]]:
-    """The hub's stored ``link.lost`` raised events for ``station`` (``value``: how long it
-    had been silent, on the hub's clock, when the hub raised it)."""
+def link_lost_raised(hub: Hub, station: str | None = None) -> list[dict[str, Any]]:
+    """The hub's stored ``link.lost`` raised events (of ``station``, or all) (``value``: how
+    long the station had been silent, on the hub's clock, when the hub raised it)."""
     return [
         e
         for e in hub.store.hub_events()
-        if e["station"] == station and e["alarm"] == "link.lost" and e["event"] == "raised"
+        if e["alarm"] == "link.lost"
+        and e["event"] == "raised"
+        and (station is None or e["station"] == station)
     ]
 
 
@@ -511,13 +516,16 @@ async def broker_restart(
         }
 
 
-async def load(peers: Peers, folder: Path, stations: int, seconds: float) -> dict[str, Any]:
+async def load(
+    peers: Peers, folder: Path, stations: int, seconds: float, flooding: bool = True
+) -> dict[str, Any]:
     """``stations`` simulated stations (:func:`dashboard.hub_bench.publish`, another process)
     and a flooding client (another process, as fast as it can) on one hub; one more station
     falls silent: its ``link.lost`` must come on time, and no alarm of the others be lost."""
     assert peers.secret is None, "the simulated stations connect anonymously"
     async with running_hub(peers, folder, "load") as hub:
         args = ["--port", str(peers.port), "--seconds", str(seconds)]
+        launched = hub.now()
         publisher = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -535,16 +543,20 @@ async def load(peers: Peers, folder: Path, stations: int, seconds: float) -> dic
             "-m",
             "monitor.benchfaults.mqtt",
             "flood",
-            *args,
+            "--port",
+            str(peers.port),
+            "--seconds",
+            str(seconds if flooding else 0),
             stdout=asyncio.subprocess.PIPE,
         )
         false_losses = 0
 
-        async def watch() -> None:  # link.lost of stations that are still publishing
+        async def watch() -> None:  # link.lost of stations that are surely still publishing
             nonlocal false_losses
-            while publisher.returncode is None:
-                false_losses = sum(1 for n in names if link_lost_raised(hub, n))
-                await asyncio.sleep(0.2)
+            while hub.now() < launched + seconds:
+                lost = {e["station"] for e in link_lost_raised(hub)}
+                false_losses = sum(1 for n in names if n in lost)
+                await asyncio.sleep(0.5)
 
         names = [f"bench{i:02d}" for i in range(stations)]
         watcher = asyncio.create_task(watch())
@@ -560,9 +572,10 @@ async def load(peers: Peers, folder: Path, stations: int, seconds: float) -> dic
         published = json.loads(pub_err.decode().strip().splitlines()[-1])["alarms"]
 
         def stored() -> int:
-            return sum(len(hub.store.station_events(n)) for n in names)
+            return sum(hub.store.last_seq(n) for n in names)  # each station's seqs: 1, 2...
 
-        await until(lambda: stored() >= published, 30, "every simulated alarm stored")
+        await until(lambda: stored() >= published, 60, "every simulated alarm", every_s=0.5)
+        received = sum(len(hub.store.station_events(n)) for n in names)
         heard = sum(1 for n in names if n in hub.core.stations)  # before they fell silent
         flood = json.loads(flood_out.decode())
         lat = sorted(hub.latencies_ms)
@@ -571,7 +584,7 @@ async def load(peers: Peers, folder: Path, stations: int, seconds: float) -> dic
             "seconds": seconds,
             "stations_heard": heard,
             "alarms_published": published,
-            "alarms_lost": published - stored(),
+            "alarms_lost": published - received,
             "alarm_latency_ms_p50": _pct(lat, 50),
             "alarm_latency_ms_p99": _pct(lat, 99),
             "flood_messages_sent": flood["sent"],
@@ -590,21 +603,33 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, math.ceil(q / 100 * len(values)) - 1)], 1)
 
 
-async def flood(port: int, seconds: float) -> dict[str, Any]:
-    """One station publishing state as fast as it can (one in ten malformed), QoS 0."""
-    peers = Peers(port)
+def flood(port: int, seconds: float) -> dict[str, Any]:
+    """One station publishing state as fast as it can (one in ten malformed), QoS 0, with
+    paho directly (aiomqtt waits on each publish): the client a broken or hostile station
+    would be."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
     topic = Topics.of("flood").state
     good = encode(station_state("flood", 1.0, [])).encode()
     bad = b'{"alarms":[{}]}'
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"faults-flood-{os.getpid()}")
+    c.max_queued_messages_set(10_000)
+    c.connect("127.0.0.1", port, keepalive=5)
+    c.loop_start()
     sent = 0
     start = time.monotonic()
-    async with peers.client("flood") as c:
+    try:
         while time.monotonic() - start < seconds:
-            for _ in range(100):
-                await c.publish(topic, bad if sent % 10 == 0 else good, qos=0)
-                sent += 1
-            await asyncio.sleep(0)
-    took = time.monotonic() - start
+            info = c.publish(topic, bad if sent % 10 == 0 else good, qos=0)
+            if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+                time.sleep(0.001)  # paho's own queue is full: the socket is the limit
+                continue
+            sent += 1
+    finally:
+        took = time.monotonic() - start
+        c.disconnect()
+        c.loop_stop()
     return {"sent": sent, "rate_per_s": round(sent / took, 1)}
 
 
@@ -661,7 +686,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(flood(args.port, args.seconds))))
+    print(json.dumps(flood(args.port, args.seconds)))
 
 
 if __name__ == "__main__":

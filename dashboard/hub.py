@@ -8,6 +8,7 @@ The pure parts are in :mod:`dashboard.hub_core`; this is the shell around them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -53,8 +54,11 @@ YIELD_EVERY = 50
 messages: aiomqtt hands over queued messages without yielding, so a flood would starve them."""
 
 
+class UnknownStation(LookupError):
+    """A station name the hub has never heard of (a made-up name from a request)."""
+
+
 STATE_RATE_PER_S = 20.0
-STATE_BURST = 60.0
 """A station's ``state`` (and ``status``, ``cmd/reply``) messages beyond this rate are dropped
 before parsing (counted): a station publishes its state on change and every second. Alarm
 events are never rate-limited (each one matters, and a reconnecting station sends its
@@ -62,15 +66,17 @@ backlog at once)."""
 RATE_LIMITED = frozenset({"state", "status", "cmd/reply"})
 LINKS: dict[str, tuple[str, ...]] = {
     "hub listener": ("status", "alarms", "cmd/reply"),
-    "hub state listener": ("state",),
+    "hub state listener": (),
 }
-"""The hub's two broker connections, each a supervised task: alarm events and status on one,
-the high-volume ``state`` heartbeats on the other, so a station flooding its state cannot
-hold up the others' alarm events behind it in one TCP stream."""
-
-
-class UnknownStation(LookupError):
-    """A station name the hub has never heard of (a made-up name from a request)."""
+"""The hub's two broker connections, each a supervised task: alarm events, status and replies
+on one (wildcards: that is how the hub finds stations), the high-volume ``state`` heartbeats
+on the other, one subscription per known station, so a station flooding its state can
+neither hold up the others' alarm events nor, once muted, their heartbeats."""
+MUTE_S = 10.0
+"""A station flooding its state is unsubscribed this long (the broker then stops queueing its
+messages for the hub); meanwhile the hub hears no heartbeat from it, so it raises its
+``link.lost``: a station that floods is not a station the clinic can rely on."""
+SUBSCRIBE_BATCH = 100
 
 
 class HubConfigError(ValueError):
@@ -89,6 +95,10 @@ class HubSection(BaseModel):
     link_timeout_s: float = Field(default=LINK_TIMEOUT_S, gt=0, le=60)
     public_url: str | None = None
     """How therapists' phones reach the hub page (put in escalation messages)."""
+    state_rate_per_s: float = Field(default=STATE_RATE_PER_S, gt=0, le=10_000)
+    """A station's ``state``/``status``/``cmd/reply`` messages beyond this rate (bursts of
+    three seconds' worth) are dropped unread, and a station flooding its state is not
+    listened to for ``MUTE_S``."""
 
 
 class EscalationSection(BaseModel):
@@ -167,6 +177,13 @@ class Hub(FanOut):
         self.connected = asyncio.Event()
         """Both broker connections are up and subscribed."""
         self._up: set[str] = set()
+        self._state_of: set[str] = set()
+        """Stations whose ``state`` the hub wants (every station it has heard of)."""
+        self.state_subscribed: set[str] = set()
+        """Stations whose ``state`` the state link is subscribed to now."""
+        self.muted: dict[str, float] = {}
+        """Flooding stations, unsubscribed until (the hub's clock)."""
+        self._resync = asyncio.Event()
         self.received = 0
         self._sending: set[asyncio.Task[None]] = set()
         self.latencies_ms: list[float] = []
@@ -178,7 +195,8 @@ class Hub(FanOut):
         """Malformed MQTT messages dropped, per station and topic kind."""
         self.crashes: Counter[str] = Counter()
         """Crashes of each supervised task (each was logged and restarted)."""
-        self._limit = RateLimit(STATE_RATE_PER_S, STATE_BURST)
+        rate = settings.hub.state_rate_per_s
+        self._limit = RateLimit(rate, 3 * rate)
         self.rate_limited: Counter[str] = Counter()
         """Messages dropped unparsed because their station sent too many, per station."""
 
@@ -286,6 +304,9 @@ class Hub(FanOut):
         """Listen to every station, keep time and escalate until ``stop``; each of these is a
         supervised task (a crash is logged, shown in ``problems`` and restarted), and the
         ``link.lost`` ticker depends on nothing else."""
+        for row in self.store.stations():  # the stations of earlier runs: their state too
+            with contextlib.suppress(ValueError):
+                self._hear_of(Topics.of(row["name"]).station)
         tasks = [
             asyncio.create_task(
                 supervise(
@@ -326,16 +347,20 @@ class Hub(FanOut):
                         self._client = client
                     for kind in LINKS[link]:
                         await client.subscribe(f"{TOPIC_ROOT}/+/{kind}", qos=1)
+                    syncing = None
+                    if not main:
+                        self.state_subscribed = set()
+                        await self._sync_state(client)
+                        syncing = asyncio.create_task(self._keep_state_synced(client))
                     self._up.add(link)
                     if self._up == set(LINKS):
                         self.connected.set()
                     backoff = self.settings.mqtt.backoff_min_s
-                    count = 0
-                    async for message in client.messages:
-                        self._message(str(message.topic), _bytes(message.payload), message.retain)
-                        count += 1
-                        if count % YIELD_EVERY == 0:
-                            await asyncio.sleep(0)
+                    try:
+                        await self._serve(client)
+                    finally:
+                        if syncing is not None:
+                            await cancel_and_wait(syncing)
             except aiomqtt.MqttError as exc:
                 log.warning("hub: broker link down (%s); retrying in %.1f s", exc, backoff)
             finally:
@@ -346,6 +371,47 @@ class Hub(FanOut):
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.settings.mqtt.backoff_max_s)
 
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        count = 0
+        async for message in client.messages:
+            self._message(str(message.topic), _bytes(message.payload), message.retain)
+            count += 1
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+
+    def _hear_of(self, station: str) -> None:
+        """A station the hub did not know: listen to its state too."""
+        if station not in self._state_of:
+            self._state_of.add(station)
+            self._resync.set()
+
+    async def _sync_state(self, client: aiomqtt.Client) -> None:
+        """Subscribe the state link to every known, unmuted station; unsubscribe the rest."""
+        now = self.now()
+        for station, until in list(self.muted.items()):
+            if until <= now:
+                del self.muted[station]
+                log.info("hub: listening to station %s's state again", station)
+        want = {s for s in self._state_of if s not in self.muted}
+        add = sorted(want - self.state_subscribed)
+        drop = sorted(self.state_subscribed - want)
+        for i in range(0, len(add), SUBSCRIBE_BATCH):
+            batch = add[i : i + SUBSCRIBE_BATCH]
+            await client.subscribe([(Topics.of(s).state, 1) for s in batch])
+            self.state_subscribed |= set(batch)
+        for i in range(0, len(drop), SUBSCRIBE_BATCH):
+            batch = drop[i : i + SUBSCRIBE_BATCH]
+            await client.unsubscribe([Topics.of(s).state for s in batch])
+            self.state_subscribed -= set(batch)
+
+    async def _keep_state_synced(self, client: aiomqtt.Client) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):  # a mute ends within a second of its time
+                    await self._resync.wait()
+            self._resync.clear()
+            await self._sync_state(client)
+
     def _message(self, topic: str, payload: bytes, retained: bool = False) -> None:
         """One message: parsed into its model first; a bad one is counted and dropped (its
         source logged once), and touches nothing. Failures past parsing (the store) are not
@@ -355,7 +421,7 @@ class Hub(FanOut):
         try:
             station, kind = parse_topic(topic)
             if kind in RATE_LIMITED and not self._limit.allow(f"{station}/{kind}", self.now()):
-                self._flooding(station)
+                self._flooding(station, kind)
                 return
             message = parse_hub_message(station, kind, payload)
         except Rejected as exc:
@@ -364,7 +430,13 @@ class Hub(FanOut):
         if message is not None:
             self._apply(message)
 
-    def _flooding(self, station: str) -> None:
+    def _flooding(self, station: str, kind: str) -> None:
+        if kind == "state" and station not in self.muted:
+            self.muted[station] = self.now() + MUTE_S
+            self._resync.set()
+            log.warning(
+                "hub: station %s floods its state: not listening to it for %.0f s", station, MUTE_S
+            )
         self.rate_limited[station] += 1
         n = self.rate_limited[station]
         if n == 1:
@@ -372,7 +444,7 @@ class Hub(FanOut):
                 "hub: station %s sends more than %.0f messages a second; dropping the excess "
                 "(counted, not logged)",
                 station,
-                STATE_RATE_PER_S,
+                self.settings.hub.state_rate_per_s,
             )
         if n == 1 or n % 1000 == 0:
             self.problems[f"flood {station}"] = (
@@ -402,6 +474,7 @@ class Hub(FanOut):
     def _apply(self, message: HubMessage) -> None:
         t = self.now()
         station = message.station
+        self._hear_of(station)
         if isinstance(message, StatusMessage):
             self._hub_events(self.core.status(t, station, message.status))
             self.store.seen(station, message.status)

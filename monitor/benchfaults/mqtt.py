@@ -32,7 +32,7 @@ from pydantic import SecretStr
 
 from dashboard.hub_bench import Mosquitto, station_state
 from monitor.mqtt import MqttConfig
-from monitor.mqtt_protocol import MAX_BYTES, TOPIC_ROOT, Topics, encode
+from monitor.mqtt_protocol import MAX_BYTES, ONLINE, TOPIC_ROOT, Topics, encode
 from monitor.store import now_iso
 
 if TYPE_CHECKING:
@@ -279,13 +279,16 @@ async def until(
 
 
 @contextlib.asynccontextmanager
-async def running_hub(peers: Peers, folder: Path, name: str = "faults") -> AsyncIterator[Hub]:
-    """A hub (in this process) on its own store, connected; stopped on exit."""
+async def running_hub(
+    peers: Peers, folder: Path, name: str = "faults", **section: Any
+) -> AsyncIterator[Hub]:
+    """A hub (in this process) on its own store, connected; stopped on exit. ``section``: more
+    ``[hub]`` settings."""
     from dashboard.hub import Hub, HubSection, HubSettings
     from dashboard.hub_store import HubStore
 
     store = HubStore.open(folder / f"{name}.db")
-    hub = Hub(HubSettings(hub=HubSection(name=name), mqtt=peers.mqtt("hub")), store)
+    hub = Hub(HubSettings(hub=HubSection(name=name, **section), mqtt=peers.mqtt("hub")), store)
     stop = asyncio.Event()
     running = asyncio.create_task(hub.run(stop))
     try:
@@ -325,11 +328,13 @@ async def poison_hub(
     table = malformed("home")[:limit]
     home_topics, other = Topics.of("home"), Topics.of("clinic2")
     async with (
-        running_hub(peers, folder) as hub,
+        # no rate limit here: this measures parsing, not flooding (see load())
+        running_hub(peers, folder, state_rate_per_s=10_000) as hub,
         peers.client("home") as home,
         peers.client("clinic2") as clinic2,
     ):
         first = encode(station_state("home", 0.0, []))
+        await home.publish(home_topics.status, ONLINE, qos=1, retain=True)
         await home.publish(home_topics.state, first, qos=1, retain=True)
         await until(lambda: "home" in hub.core.stations, 10, "home's state at the hub")
 
@@ -562,6 +567,7 @@ async def load(
         watcher = asyncio.create_task(watch())
         silent = Topics.of("silent")
         async with peers.client("silent") as c:
+            await c.publish(silent.status, ONLINE, qos=1)
             await c.publish(silent.state, encode(station_state("silent", 0.0, [])), qos=1)
         await until(lambda: "silent" in hub.core.stations, 30, "the silent station heard")
         await until(lambda: link_lost_raised(hub, "silent"), seconds + 30, "silent's link.lost")
@@ -592,6 +598,8 @@ async def load(
             "silent_station_link_lost_after_s": raised["value"],
             "silent_station_link_lost_late_s": round(raised["value"] - LINK_TIMEOUT_S, 3),
             "link_lost_of_publishing_stations": false_losses,
+            "flood_dropped_unread_at_hub": hub.rate_limited["flood"],
+            "flood_station_muted": bool(link_lost_raised(hub, "flood")) or "flood" in hub.muted,
             "rejected": hub.rejections.total,
             "crashes": sum(hub.crashes.values()),
         }
@@ -617,6 +625,7 @@ def flood(port: int, seconds: float) -> dict[str, Any]:
     c.max_queued_messages_set(10_000)
     c.connect("127.0.0.1", port, keepalive=5)
     c.loop_start()
+    c.publish(Topics.of("flood").status, ONLINE, qos=1).wait_for_publish(10)  # a known station
     sent = 0
     start = time.monotonic()
     try:
@@ -653,7 +662,7 @@ async def _all(quick: bool, folder: Path, broker: Mosquitto) -> dict[str, Any]:
 def run(quick: bool) -> dict[str, Any]:
     """The MQTT figures (``quick``: a shorter load run)."""
     with tempfile.TemporaryDirectory() as tmp:
-        broker = Mosquitto(Path(tmp))
+        broker = Mosquitto(Path(tmp), max_queued_messages=1000)  # Mosquitto's default
         broker.start()
         try:
             figures = asyncio.run(_all(quick, Path(tmp), broker))

@@ -24,7 +24,7 @@ from monitor.benchfaults.mqtt import (
     until,
     valid_alarm,
 )
-from monitor.mqtt_protocol import HubMessage, Topics, encode
+from monitor.mqtt_protocol import ONLINE, HubMessage, Topics, encode
 from tests.hub.test_hub_app import PASSWORD, client
 from tests.mqtt.rig import Broker, password
 
@@ -91,8 +91,13 @@ async def test_a_crashing_listener_is_shown_and_restarted_and_link_lost_goes_on(
         peers.client("home") as h,
         peers.client("clinic2") as c,
     ):
+        await h.publish(home.status, ONLINE, qos=1, retain=True)
         await h.publish(home.state, encode(station_state("home", 0.0, [])), qos=1, retain=True)
-        await until(lambda: "home" in hub.core.stations, 10, "home heard")
+        await until(
+            lambda: hub.core.stations.get("home") and hub.core.stations["home"].state,
+            10,
+            "home heard",
+        )
         apply = hub._apply
 
         def buggy(message: HubMessage) -> None:  # a bug past parsing, injected
@@ -111,3 +116,4 @@ async def test_a_crashing_listener_is_shown_and_restarted_and_link_lost_goes_on(
         await c.publish(other.alarms, encode(valid_alarm("clinic2", 2)), qos=1)
         await until(lambda: hub.store.last_seq("clinic2") == 2, 20, "the restarted listener")
         await h.publish(home.state, b"", qos=1, retain=True)
+        await h.publish(home.status, b"", qos=1, retain=True)

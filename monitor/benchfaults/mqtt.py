@@ -16,6 +16,7 @@ import functools
 import json
 import math
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -642,6 +643,65 @@ def flood(port: int, seconds: float) -> dict[str, Any]:
     return {"sent": sent, "rate_per_s": round(sent / took, 1)}
 
 
+def fuzz(inputs: int, seed: int = 14) -> dict[str, Any]:
+    """The pure parsers on ``inputs`` random payloads a topic kind each (random bytes, random
+    splices of valid messages, the malformed table's payloads mutated): counts of accepted,
+    rejected, and anything else raised (a crash: must be 0)."""
+    from monitor.mqtt_protocol import Rejected, command_id, parse_command, parse_hub_message
+
+    rng = random.Random(seed)
+    kinds = [*LIVE_KINDS, "telemetry", "cmd"]
+    seeds = [p for _, p in malformed("home") if len(p) < 5000] + [
+        encode(station_state("home", 1.0, [])).encode(),
+        encode(valid_alarm("home", 3)).encode(),
+        encode(valid_reply("home")).encode(),
+        b'{"cmd": "silence", "by": "Ana", "id": "1"}',
+    ]
+    counts = {"accepted": 0, "rejected": 0, "crashes": 0}
+    for _ in range(inputs):
+        how = rng.random()
+        if how < 0.2:
+            payload = rng.randbytes(rng.randrange(0, 200))
+        else:
+            data = bytearray(rng.choice(seeds))
+            for _ in range(rng.randrange(1, 4)):
+                at = rng.randrange(0, len(data) + 1)
+                if rng.random() < 0.5 and data:
+                    del data[at : at + rng.randrange(1, 8)]
+                else:
+                    data[at:at] = rng.choice(
+                        [
+                            b"[",
+                            b"{",
+                            b"]",
+                            b"}",
+                            b'"',
+                            b",",
+                            b"1e400",
+                            b"NaN",
+                            b"-",
+                            b"\\",
+                            b"\xff",
+                            b"null",
+                            b"0",
+                        ]
+                    )
+            payload = bytes(data)
+        kind = rng.choice(kinds)
+        try:
+            if kind == "cmd":
+                command_id(payload)
+                parse_command(payload)
+            else:
+                parse_hub_message("home", kind, payload)
+            counts["accepted"] += 1
+        except Rejected:
+            counts["rejected"] += 1
+        except Exception:  # what the parsers must never do: counted as a crash
+            counts["crashes"] += 1
+    return {"inputs": inputs, **counts}
+
+
 # -- the bench ------------------------------------------------------------------------------
 
 
@@ -652,6 +712,7 @@ async def _all(quick: bool, folder: Path, broker: Mosquitto) -> dict[str, Any]:
     (folder / "b").mkdir()
     (folder / "l").mkdir()
     return {
+        "fuzz": fuzz(20_000 if quick else 200_000),
         "poison": await poison_hub(peers, folder / "p"),
         "hub_sigkill_with_retained_poison": await hub_restart_with_poison(peers, folder / "k"),
         "broker_restart": await broker_restart(peers, folder / "b", broker),
@@ -674,7 +735,12 @@ def run(quick: bool) -> dict[str, Any]:
     figures["summary"] = {
         "payloads_tried": p["payloads_tried"],
         "payloads_rejected": p["rejected"],
-        "crashes": p["crashes"] + k["crashes"] + b["crashes"] + ld["crashes"],
+        "parser_fuzz_inputs": figures["fuzz"]["inputs"],
+        "crashes": p["crashes"]
+        + k["crashes"]
+        + b["crashes"]
+        + ld["crashes"]
+        + figures["fuzz"]["crashes"],
         "events_lost": p["alarms_of_others_lost"]
         + k["events_lost"]
         + b["events_lost"]

@@ -11,9 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dashboard.hub import Hub
+from dashboard.hub import Hub, HubSettings, UnknownStation
 from dashboard.hub_app import hash_password
 from dashboard.hub_bench import station_state
+from dashboard.hub_store import HubStore
 from monitor.benchfaults.mqtt import (
     LINK_TIMEOUT_S,
     Peers,
@@ -117,3 +118,18 @@ async def test_a_crashing_listener_is_shown_and_restarted_and_link_lost_goes_on(
         await until(lambda: hub.store.last_seq("clinic2") == 2, 20, "the restarted listener")
         await h.publish(home.state, b"", qos=1, retain=True)
         await h.publish(home.status, b"", qos=1, retain=True)
+
+
+@pytest.mark.asyncio
+async def test_rejecting_an_escalation_of_a_made_up_station_is_refused(tmp_path: Path) -> None:
+    store = HubStore.open(tmp_path / "hub.db")
+    try:
+        hub = Hub(HubSettings(), store)
+        assert not hub.known_station("nowhere")
+        with pytest.raises(UnknownStation, match="nowhere"):
+            hub.reject_escalation("nowhere", "link.lost", "pat")
+        store.seen("home", "online")  # a station of an earlier run counts as known
+        assert hub.known_station("home")
+        assert hub.reject_escalation("home", "link.lost", "pat") is None  # nothing to hand on
+    finally:
+        store.close()

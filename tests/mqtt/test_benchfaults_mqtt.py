@@ -16,7 +16,9 @@ def test_the_mqtt_fault_figures_and_their_invariants() -> None:
     assert "mqtt" in areas()
     figures = run(quick=True)
     summary = figures["summary"]
-    assert summary["crashes"] == 0
+    assert summary["crashes"] == 0  # fuzzed parsers, hubs, broker restart, load
+    assert figures["fuzz"]["crashes"] == 0
+    assert figures["fuzz"]["inputs"] == summary["parser_fuzz_inputs"] > 0
     assert summary["events_lost"] == 0
     assert summary["payloads_rejected"] == summary["payloads_tried"] >= 200
     assert summary["stations_on_one_hub"] == 200

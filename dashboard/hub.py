@@ -307,34 +307,19 @@ class Hub(FanOut):
         for row in self.store.stations():  # the stations of earlier runs: their state too
             with contextlib.suppress(ValueError):
                 self._hear_of(Topics.of(row["name"]).station)
+        bodies: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+            link: functools.partial(self._listen, stop, link) for link in LINKS
+        }
+        bodies["hub ticker"] = functools.partial(self._ticker, stop)
+        bodies["hub escalation"] = functools.partial(self._escalator, stop)
         tasks = [
-            asyncio.create_task(
-                supervise(
-                    name,
-                    functools.partial(self._listen, stop, name),
-                    stop,
-                    self.problems,
-                    self.crashes,
-                )
-            )
-            for name in LINKS
-        ]
-        tasks += [
-            asyncio.create_task(self._supervised("hub ticker", self._ticker, stop)),
-            asyncio.create_task(self._supervised("hub escalation", self._escalator, stop)),
+            asyncio.create_task(supervise(name, body, stop, self.problems, self.crashes))
+            for name, body in bodies.items()
         ]
         try:
             await stop.wait()
         finally:
             await cancel_and_wait(*tasks, *self._sending)
-
-    async def _supervised(
-        self,
-        name: str,
-        body: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
-        stop: asyncio.Event,
-    ) -> None:
-        await supervise(name, lambda: body(stop), stop, self.problems, self.crashes)
 
     async def _listen(self, stop: asyncio.Event, link: str) -> None:
         backoff = self.settings.mqtt.backoff_min_s

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiomqtt
 import pytest
 
 from monitor.benchfaults.mqtt import NESTED
 from monitor.mqtt_protocol import ONLINE, Topics
+from monitor.trace import InputKind
 from tests.mqtt.rig import Broker, client, payload_json, running_station, watching
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
@@ -48,3 +50,40 @@ async def test_a_deeply_nested_retained_command_is_counted_and_dropped(
             assert "task MQTT bridge" not in problems
             assert "3 bad MQTT commands refused" in problems["mqtt commands"]
         await hub_client.publish(HOME.cmd, b"", qos=1, retain=True)
+
+
+@pytest.mark.asyncio
+async def test_a_crashing_bridge_is_a_station_problem_and_restarts_losing_nothing(
+    broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with (
+        watching(broker, "hub", HOME.state, HOME.alarms) as hub,
+        running_station(broker, tmp_path, discovery=False) as rig,
+    ):
+        await hub.until(lambda _: bool(hub.on(HOME.state)))
+        bridge = rig.bridge
+        publish_events = bridge._publish_events
+        calls = 0
+
+        async def buggy(client: aiomqtt.Client) -> None:  # a bug in the I/O task, injected
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("injected bug")
+            await publish_events(client)
+
+        monkeypatch.setattr(bridge, "_publish_events", buggy)
+        rig.station.user_input(InputKind.SYMPTOM)  # an alarm event to publish
+        # Restarted, it sends the event from the store (the outbox): nothing lost; and its
+        # state says what happened.
+        await hub.until(lambda _: bool(hub.on(HOME.alarms)))
+        assert bridge.crashes["MQTT bridge"] == 1
+        assert payload_json(hub.on(HOME.alarms)[0])["id"] == "user.symptom"
+        assert "injected bug" in rig.station.problems["task MQTT bridge"]
+        await hub.until(
+            lambda m: (
+                "task MQTT bridge" in payload_json(m[-1]).get("problems", {})
+                if m[-1].topic.matches(HOME.state)
+                else False
+            )
+        )

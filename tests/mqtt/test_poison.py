@@ -81,9 +81,7 @@ async def test_a_crashing_bridge_is_a_station_problem_and_restarts_losing_nothin
         assert payload_json(hub.on(HOME.alarms)[0])["id"] == "user.symptom"
         assert "injected bug" in rig.station.problems["task MQTT bridge"]
         await hub.until(
-            lambda m: (
-                "task MQTT bridge" in payload_json(m[-1]).get("problems", {})
-                if m[-1].topic.matches(HOME.state)
-                else False
+            lambda _: any(
+                "task MQTT bridge" in payload_json(m)["problems"] for m in hub.on(HOME.state)
             )
         )

@@ -20,8 +20,10 @@ from monitor.mqtt_protocol import (
     MAX_DEPTH,
     AlarmMessage,
     CommandRefused,
+    RateLimit,
     Rejected,
     Rejections,
+    ReplyMessage,
     StateMessage,
     StatusMessage,
     command_id,
@@ -90,9 +92,9 @@ def test_any_field_of_a_valid_message_changed_parses_or_is_rejected(data: st.Dat
     )
     message = data.draw(_mutate(base))
     result = _parse(kind, json.dumps(message).encode())
-    if result != "rejected":  # what passed is what was sent, typed
-        assert isinstance(result, AlarmMessage | type(result))
-        assert result.station == "home"  # type: ignore[attr-defined]
+    if result != "rejected":  # what passed is a typed message of the topic's station
+        assert isinstance(result, AlarmMessage | ReplyMessage)
+        assert result.station == "home"
 
 
 @settings(max_examples=200, deadline=None)
@@ -181,3 +183,12 @@ def test_rejections_are_counted_per_source_and_kind_and_first_of_each_source_fla
     assert r.by_source() == {"home": 2, "clinic2": 1}
     assert r.as_json() == {"clinic2/state": 1, "home/alarms": 1, "home/state": 1}
     assert r.last["home"] == "alarms: worse"
+
+
+def test_the_rate_limit_allows_bursts_then_the_rate_per_source() -> None:
+    limit = RateLimit(rate_per_s=10, burst=5)
+    assert [limit.allow("flood", 0.0) for _ in range(6)] == [True] * 5 + [False]
+    assert limit.allow("home", 0.0)  # each source its own bucket
+    assert not limit.allow("flood", 0.05)  # half a token back
+    assert limit.allow("flood", 0.1)
+    assert [limit.allow("flood", 100.0) for _ in range(6)] == [True] * 5 + [False]  # capped

@@ -44,7 +44,7 @@ from monitor.mqtt_protocol import (
     parse_topic,
 )
 from monitor.store import StoreError
-from monitor.supervise import cancel_and_wait, supervise
+from monitor.supervise import cancel_and_wait, first_done, supervise
 
 log = logging.getLogger(__name__)
 SNAPSHOT_EVERY_S = 1.0
@@ -70,12 +70,14 @@ LINKS: dict[str, tuple[str, ...]] = {
 }
 """The hub's two broker connections, each a supervised task: alarm events, status and replies
 on one (wildcards: that is how the hub finds stations), the high-volume ``state`` heartbeats
-on the other, one subscription per known station, so a station flooding its state can
-neither hold up the others' alarm events nor, once muted, their heartbeats."""
+on the other, one subscription per known station, so a station flooding its state cannot hold
+up the others' alarm events, and once muted no longer reaches the hub at all."""
 MUTE_S = 10.0
-"""A station flooding its state is unsubscribed this long (the broker then stops queueing its
-messages for the hub); meanwhile the hub hears no heartbeat from it, so it raises its
-``link.lost``: a station that floods is not a station the clinic can rely on."""
+MUTE_MAX_S = 300.0
+"""A station flooding its state is left out this long (doubling each time it floods again,
+up to ``MUTE_MAX_S``): the state link reconnects with a clean session without it, so the
+broker also drops what it had queued of the flood for the hub. Meanwhile the hub hears no
+heartbeat from it and raises its ``link.lost``: a flooding station is not one to rely on."""
 SUBSCRIBE_BATCH = 100
 
 
@@ -184,6 +186,7 @@ class Hub(FanOut):
         self.muted: dict[str, float] = {}
         """Flooding stations, unsubscribed until (the hub's clock)."""
         self._resync = asyncio.Event()
+        self._mutes: Counter[str] = Counter()
         self.received = 0
         self._sending: set[asyncio.Task[None]] = set()
         self.latencies_ms: list[float] = []
@@ -332,20 +335,17 @@ class Hub(FanOut):
                         self._client = client
                     for kind in LINKS[link]:
                         await client.subscribe(f"{TOPIC_ROOT}/+/{kind}", qos=1)
-                    syncing = None
                     if not main:
                         self.state_subscribed = set()
                         await self._sync_state(client)
-                        syncing = asyncio.create_task(self._keep_state_synced(client))
                     self._up.add(link)
                     if self._up == set(LINKS):
                         self.connected.set()
                     backoff = self.settings.mqtt.backoff_min_s
-                    try:
+                    if main:
                         await self._serve(client)
-                    finally:
-                        if syncing is not None:
-                            await cancel_and_wait(syncing)
+                    else:
+                        await first_done(self._serve(client), self._keep_state_synced(client))
             except aiomqtt.MqttError as exc:
                 log.warning("hub: broker link down (%s); retrying in %.1f s", exc, backoff)
             finally:
@@ -378,16 +378,16 @@ class Hub(FanOut):
                 del self.muted[station]
                 log.info("hub: listening to station %s's state again", station)
         want = {s for s in self._state_of if s not in self.muted}
-        add = sorted(want - self.state_subscribed)
         drop = sorted(self.state_subscribed - want)
+        if drop:
+            # Not UNSUBSCRIBE: its answer would wait behind the flood already queued for the
+            # hub. A new clean session makes the broker drop that queue at once.
+            raise aiomqtt.MqttError(f"reconnecting the state link without {', '.join(drop)}")
+        add = sorted(want - self.state_subscribed)
         for i in range(0, len(add), SUBSCRIBE_BATCH):
             batch = add[i : i + SUBSCRIBE_BATCH]
             await client.subscribe([(Topics.of(s).state, 1) for s in batch])
             self.state_subscribed |= set(batch)
-        for i in range(0, len(drop), SUBSCRIBE_BATCH):
-            batch = drop[i : i + SUBSCRIBE_BATCH]
-            await client.unsubscribe([Topics.of(s).state for s in batch])
-            self.state_subscribed -= set(batch)
 
     async def _keep_state_synced(self, client: aiomqtt.Client) -> None:
         while True:
@@ -417,10 +417,12 @@ class Hub(FanOut):
 
     def _flooding(self, station: str, kind: str) -> None:
         if kind == "state" and station not in self.muted:
-            self.muted[station] = self.now() + MUTE_S
+            self._mutes[station] += 1
+            mute_s = min(MUTE_S * 2 ** (self._mutes[station] - 1), MUTE_MAX_S)
+            self.muted[station] = self.now() + mute_s
             self._resync.set()
             log.warning(
-                "hub: station %s floods its state: not listening to it for %.0f s", station, MUTE_S
+                "hub: station %s floods its state: not listening to it for %.0f s", station, mute_s
             )
         self.rate_limited[station] += 1
         n = self.rate_limited[station]

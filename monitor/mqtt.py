@@ -26,7 +26,7 @@ import logging
 import ssl
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -53,7 +53,7 @@ from monitor.mqtt_protocol import (
 )
 from monitor.status import station_state
 from monitor.store import Store, StoreError, now_iso
-from monitor.supervise import cancel_and_wait, supervise
+from monitor.supervise import cancel_and_wait, first_done, supervise
 
 if TYPE_CHECKING:
     from monitor.core import SafetyCore
@@ -405,7 +405,7 @@ class MqttBridge:
             birth = homeassistant.birth_topic(self.config.discovery_prefix)
             await client.subscribe(birth, qos=1, timeout=timeout)
         self._ok()
-        await _first(self._reader(client), self._writer(client, stop))
+        await first_done(self._reader(client), self._writer(client, stop))
 
     async def _publish(
         self, client: aiomqtt.Client, topic: str, payload: str, *, qos: int, retain: bool = False
@@ -628,16 +628,3 @@ def _version() -> str:
         return metadata.version("inversion-spotter")
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-async def _first(*aws: Coroutine[Any, Any, None] | asyncio.Task[Any]) -> None:
-    """Run these together until the first ends; cancel the rest; its exception propagates."""
-    tasks = [a if isinstance(a, asyncio.Task) else asyncio.create_task(a) for a in aws]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in done:
-        task.result()

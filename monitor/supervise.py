@@ -91,3 +91,16 @@ async def cancel_and_wait(*tasks: asyncio.Task[Any]) -> None:
                 raise
         except Exception:
             log.exception("task %s failed while being stopped", task.get_name())
+
+
+async def first_done(*aws: Coroutine[Any, Any, None] | asyncio.Task[Any]) -> None:
+    """Run these together until the first ends; cancel the rest; its exception propagates."""
+    tasks = [a if isinstance(a, asyncio.Task) else asyncio.create_task(a) for a in aws]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        task.result()

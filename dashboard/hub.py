@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import functools
 import logging
 import os
 import secrets
 import tomllib
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -27,11 +28,57 @@ from dashboard.hub_store import HubStore
 from dashboard.live import FanOut, Message
 from monitor.alarms import AlarmEvent, Priority
 from monitor.mqtt import MqttConfig
-from monitor.mqtt_protocol import TOPIC_ROOT, Topics, encode
+from monitor.mqtt_protocol import (
+    TOPIC_ROOT,
+    AlarmMessage,
+    HubMessage,
+    RateLimit,
+    Rejected,
+    Rejections,
+    ReplyMessage,
+    StateMessage,
+    StatusMessage,
+    Topics,
+    encode,
+    parse_hub_message,
+    parse_topic,
+)
 from monitor.store import StoreError
+from monitor.supervise import cancel_and_wait, first_done, supervise
 
 log = logging.getLogger(__name__)
 SNAPSHOT_EVERY_S = 1.0
+ESCALATE_EVERY_S = 0.25
+YIELD_EVERY = 50
+"""The listener lets the other tasks (the ``link.lost`` ticker) run at least this often, in
+messages: aiomqtt hands over queued messages without yielding, so a flood would starve them."""
+
+
+class UnknownStation(LookupError):
+    """A station name the hub has never heard of (a made-up name from a request)."""
+
+
+STATE_RATE_PER_S = 20.0
+"""A station's ``state`` (and ``status``, ``cmd/reply``) messages beyond this rate are dropped
+before parsing (counted): a station publishes its state on change and every second. Alarm
+events are never rate-limited (each one matters, and a reconnecting station sends its
+backlog at once)."""
+RATE_LIMITED = frozenset({"state", "status", "cmd/reply"})
+LINKS: dict[str, tuple[str, ...]] = {
+    "hub listener": ("status", "alarms", "cmd/reply"),
+    "hub state listener": (),
+}
+"""The hub's two broker connections, each a supervised task: alarm events, status and replies
+on one (wildcards: that is how the hub finds stations), the high-volume ``state`` heartbeats
+on the other, one subscription per known station, so a station flooding its state cannot hold
+up the others' alarm events, and once muted no longer reaches the hub at all."""
+MUTE_S = 10.0
+MUTE_MAX_S = 300.0
+"""A station flooding its state is left out this long (doubling each time it floods again,
+up to ``MUTE_MAX_S``): the state link reconnects with a clean session without it, so the
+broker also drops what it had queued of the flood for the hub. Meanwhile the hub hears no
+heartbeat from it and raises its ``link.lost``: a flooding station is not one to rely on."""
+SUBSCRIBE_BATCH = 100
 
 
 class HubConfigError(ValueError):
@@ -50,6 +97,10 @@ class HubSection(BaseModel):
     link_timeout_s: float = Field(default=LINK_TIMEOUT_S, gt=0, le=60)
     public_url: str | None = None
     """How therapists' phones reach the hub page (put in escalation messages)."""
+    state_rate_per_s: float = Field(default=STATE_RATE_PER_S, gt=0, le=10_000)
+    """A station's ``state``/``status``/``cmd/reply`` messages beyond this rate (bursts of
+    three seconds' worth) are dropped unread, and a station flooding its state is not
+    listened to for ``MUTE_S``."""
 
 
 class EscalationSection(BaseModel):
@@ -126,10 +177,31 @@ class Hub(FanOut):
         """Every event this run fanned out (ids count from 1), for catch-up."""
         self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
+        """Both broker connections are up and subscribed."""
+        self._up: set[str] = set()
+        self._state_of: set[str] = set()
+        """Stations whose ``state`` the hub wants (every station it has heard of)."""
+        self.state_subscribed: set[str] = set()
+        """Stations whose ``state`` the state link is subscribed to now."""
+        self.muted: dict[str, float] = {}
+        """Flooding stations, unsubscribed until (the hub's clock)."""
+        self._resync = asyncio.Event()
+        self._mutes: Counter[str] = Counter()
         self.received = 0
         self._sending: set[asyncio.Task[None]] = set()
         self.latencies_ms: list[float] = []
         """Alarm latency: station commit to hub store, when clocks allow (benchmarks)."""
+        self.problems: dict[str, str] = {}
+        """The hub's own technical problems (a crashed task, a station sending bad messages),
+        shown on the page."""
+        self.rejections = Rejections()
+        """Malformed MQTT messages dropped, per station and topic kind."""
+        self.crashes: Counter[str] = Counter()
+        """Crashes of each supervised task (each was logged and restarted)."""
+        rate = settings.hub.state_rate_per_s
+        self._limit = RateLimit(rate, 3 * rate)
+        self.rate_limited: Counter[str] = Counter()
+        """Messages dropped unparsed because their station sent too many, per station."""
 
     def now(self) -> float:
         """The hub's monotonic clock."""
@@ -184,12 +256,37 @@ class Hub(FanOut):
             }
             for c in self.escalation.chases.values()
         ]
-        return {"stations": tiles, "alarms": self.core.alarm_list(), "escalations": chases}
+        return {
+            "stations": tiles,
+            "alarms": self.core.alarm_list(),
+            "escalations": chases,
+            "problems": dict(self.problems),
+            "mqtt_rejected": self.rejections.as_json(),
+        }
+
+    # -- requests about stations -----------------------------------------------------------
+
+    def known_station(self, station: str) -> bool:
+        """Whether the hub has heard of ``station`` (this run, or stored from an earlier one)."""
+        if station in self.core.stations:
+            return True
+        return any(row["name"] == station for row in self.store.stations())
+
+    def reject_escalation(self, station: str, alarm: str, person: str) -> Notice | None:
+        """``person`` cannot take the escalation of ``alarm`` at ``station``: hand it on (the
+        notice to send, if any). :class:`UnknownStation` for a station the hub never heard of,
+        so a made-up name is refused, not recorded."""
+        if not self.known_station(station):
+            raise UnknownStation(f"no station {station[:64]!r}")
+        people = [p["name"] for p in self.store.escalation_list()]
+        return self.escalation.reject(self.now(), station, alarm, person, people)
 
     # -- MQTT ------------------------------------------------------------------------------
 
-    def _mqtt(self) -> aiomqtt.Client:
+    def _mqtt(self, link: str) -> aiomqtt.Client:
         c = self.settings.mqtt
+        main = link == "hub listener"
+        ident = c.client_id or f"spotter-hub-{self.settings.hub.name}"
         return aiomqtt.Client(
             c.host,
             c.broker_port,
@@ -197,8 +294,9 @@ class Hub(FanOut):
             password=None if c.password is None else c.password.get_secret_value(),
             # A persistent session: the broker keeps what the stations send while the hub is
             # away (QoS 1), and the store de-duplicates what comes twice.
-            identifier=c.client_id or f"spotter-hub-{self.settings.hub.name}",
-            clean_session=False,
+            # The state link needs no session: states are retained and come every second.
+            identifier=ident if main else f"{ident}-state",
+            clean_session=not main,
             keepalive=c.keepalive_s,
             timeout=c.timeout_s,
             tls_context=c.tls_context(),
@@ -206,73 +304,184 @@ class Hub(FanOut):
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Listen to every station and keep time until ``stop``."""
-        tasks = [asyncio.create_task(self._listen(stop)), asyncio.create_task(self._ticker(stop))]
+        """Listen to every station, keep time and escalate until ``stop``; each of these is a
+        supervised task (a crash is logged, shown in ``problems`` and restarted), and the
+        ``link.lost`` ticker depends on nothing else."""
+        for row in self.store.stations():  # the stations of earlier runs: their state too
+            with contextlib.suppress(ValueError):
+                self._hear_of(Topics.of(row["name"]).station)
+        bodies: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+            link: functools.partial(self._listen, stop, link) for link in LINKS
+        }
+        bodies["hub ticker"] = functools.partial(self._ticker, stop)
+        bodies["hub escalation"] = functools.partial(self._escalator, stop)
+        tasks = [
+            asyncio.create_task(supervise(name, body, stop, self.problems, self.crashes))
+            for name, body in bodies.items()
+        ]
         try:
             await stop.wait()
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(*tasks, *self._sending)
 
-    async def _listen(self, stop: asyncio.Event) -> None:
+    async def _listen(self, stop: asyncio.Event, link: str) -> None:
         backoff = self.settings.mqtt.backoff_min_s
-        client = self._mqtt()
+        client = self._mqtt(link)
+        main = link == "hub listener"
         while not stop.is_set():
             try:
                 async with client:
-                    self._client = client
-                    await client.subscribe(f"{TOPIC_ROOT}/+/status", qos=1)
-                    await client.subscribe(f"{TOPIC_ROOT}/+/state", qos=1)
-                    await client.subscribe(f"{TOPIC_ROOT}/+/alarms", qos=1)
-                    await client.subscribe(f"{TOPIC_ROOT}/+/cmd/reply", qos=1)
-                    self.connected.set()
+                    if main:
+                        self._client = client
+                    for kind in LINKS[link]:
+                        await client.subscribe(f"{TOPIC_ROOT}/+/{kind}", qos=1)
+                    if not main:
+                        self.state_subscribed = set()
+                        await self._sync_state(client)
+                    self._up.add(link)
+                    if self._up == set(LINKS):
+                        self.connected.set()
                     backoff = self.settings.mqtt.backoff_min_s
-                    async for message in client.messages:
-                        self._message(str(message.topic), _bytes(message.payload))
+                    if main:
+                        await self._serve(client)
+                    else:
+                        await first_done(self._serve(client), self._keep_state_synced(client))
             except aiomqtt.MqttError as exc:
                 log.warning("hub: broker link down (%s); retrying in %.1f s", exc, backoff)
             finally:
-                self._client = None
+                if main:
+                    self._client = None
+                self._up.discard(link)
                 self.connected.clear()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.settings.mqtt.backoff_max_s)
 
-    def _message(self, topic: str, payload: bytes) -> None:
-        parts = topic.split("/")
-        if len(parts) < 4:
-            return
-        station, kind = parts[2], "/".join(parts[3:])
-        t = self.now()
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        count = 0
+        async for message in client.messages:
+            self._message(str(message.topic), _bytes(message.payload), message.retain)
+            count += 1
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+
+    def _hear_of(self, station: str) -> None:
+        """A station the hub did not know: listen to its state too."""
+        if station not in self._state_of:
+            self._state_of.add(station)
+            self._resync.set()
+
+    async def _sync_state(self, client: aiomqtt.Client) -> None:
+        """Subscribe the state link to every known, unmuted station; unsubscribe the rest."""
+        now = self.now()
+        for station, until in list(self.muted.items()):
+            if until <= now:
+                del self.muted[station]
+                log.info("hub: listening to station %s's state again", station)
+        want = {s for s in self._state_of if s not in self.muted}
+        drop = sorted(self.state_subscribed - want)
+        if drop:
+            # Not UNSUBSCRIBE: its answer would wait behind the flood already queued for the
+            # hub. A new clean session makes the broker drop that queue at once.
+            raise aiomqtt.MqttError(f"reconnecting the state link without {', '.join(drop)}")
+        add = sorted(want - self.state_subscribed)
+        for i in range(0, len(add), SUBSCRIBE_BATCH):
+            batch = add[i : i + SUBSCRIBE_BATCH]
+            await client.subscribe([(Topics.of(s).state, 1) for s in batch])
+            self.state_subscribed |= set(batch)
+
+    async def _keep_state_synced(self, client: aiomqtt.Client) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):  # a mute ends within a second of its time
+                    await self._resync.wait()
+            self._resync.clear()
+            await self._sync_state(client)
+
+    def _message(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """One message: parsed into its model first; a bad one is counted and dropped (its
+        source logged once), and touches nothing. Failures past parsing (the store) are not
+        caught here: the listener's supervisor logs them and shows them as a problem."""
         self.received += 1
+        station, kind = "?", "?"
         try:
-            if kind == "status":
-                self._hub_events(self.core.status(t, station, payload.decode()))
-                self.store.seen(station, payload.decode())
-            elif kind == "state":
-                state = json.loads(payload)
-                if station not in self.core.stations:
-                    self.store.seen(station, "online")
-                self._hub_events(self.core.state(t, station, state))
-            elif kind == "alarms":
-                self._alarm(station, json.loads(payload))
-            elif kind == "cmd/reply":
-                reply = json.loads(payload)
-                self._event({"kind": "reply", "station": station, **reply})
-        except (ValueError, KeyError, UnicodeDecodeError) as exc:
-            log.warning("hub: refused a malformed %s message from %s: %s", kind, station, exc)
+            station, kind = parse_topic(topic)
+            if kind in RATE_LIMITED and not self._limit.allow(f"{station}/{kind}", self.now()):
+                self._flooding(station, kind)
+                return
+            message = parse_hub_message(station, kind, payload)
+        except Rejected as exc:
+            self._rejected(station, kind, str(exc), retained)
+            return
+        if message is not None:
+            self._apply(message)
+
+    def _flooding(self, station: str, kind: str) -> None:
+        if kind == "state" and station not in self.muted:
+            self._mutes[station] += 1
+            mute_s = min(MUTE_S * 2 ** (self._mutes[station] - 1), MUTE_MAX_S)
+            self.muted[station] = self.now() + mute_s
+            self._resync.set()
+            log.warning(
+                "hub: station %s floods its state: not listening to it for %.0f s", station, mute_s
+            )
+        self.rate_limited[station] += 1
+        n = self.rate_limited[station]
+        if n == 1:
+            log.warning(
+                "hub: station %s sends more than %.0f messages a second; dropping the excess "
+                "(counted, not logged)",
+                station,
+                self.settings.hub.state_rate_per_s,
+            )
+        if n == 1 or n % 1000 == 0:
+            self.problems[f"flood {station}"] = (
+                f"station {station} floods the hub: {n} messages dropped unread"
+            )
+
+    def _rejected(self, station: str, kind: str, reason: str, retained: bool) -> None:
+        what = f"{'retained ' if retained else ''}{kind} message"
+        if self.rejections.add(station, kind, reason):
+            log.warning(
+                "hub: dropped a malformed %s from station %s: %s (further ones from %s are "
+                "counted, not logged)",
+                what,
+                station,
+                reason,
+                station,
+            )
             self.store.audit(
                 "hub", "malformed message refused", {"station": station, "topic": kind}
             )
+        n = self.rejections.by_source()[station]
+        self.problems[f"mqtt {station}"] = (
+            f"{n} malformed MQTT message{'s' if n != 1 else ''} from {station} dropped "
+            f"(last: {self.rejections.last[station]})"
+        )
 
-    def _alarm(self, station: str, payload: dict[str, Any]) -> None:
-        event = AlarmEvent.from_json(payload)
-        seq = int(payload["seq"])
-        if self.store.add_station_event(station, seq, payload.get("at"), event):
-            self._latency(payload.get("at"))
-            self._event({"kind": "alarm", "station": station, "seq": seq, **event.to_json()})
+    def _apply(self, message: HubMessage) -> None:
+        t = self.now()
+        station = message.station
+        self._hear_of(station)
+        if isinstance(message, StatusMessage):
+            self._hub_events(self.core.status(t, station, message.status))
+            self.store.seen(station, message.status)
+        elif isinstance(message, StateMessage):
+            if station not in self.core.stations:
+                self.store.seen(station, "online")
+            self._hub_events(self.core.state(t, station, message.model_dump(mode="json")))
+        elif isinstance(message, AlarmMessage):
+            self._alarm(message)
+        elif isinstance(message, ReplyMessage):
+            self._event({"kind": "reply", **message.model_dump(mode="json")})
+        # telemetry: not subscribed (it stays in the broker for whoever watches live curves)
+
+    def _alarm(self, message: AlarmMessage) -> None:
+        event = message.event_obj()
+        if self.store.add_station_event(message.station, message.seq, message.at, event):
+            self._latency(message.at)
+            self._event(
+                {"kind": "alarm", "station": message.station, "seq": message.seq, **event.to_json()}
+            )
 
     def _latency(self, at: object) -> None:
         """Station commit to hub store, from the event's wall time (same clock on one host)."""
@@ -313,12 +522,16 @@ class Hub(FanOut):
     # -- time: link watchdog, escalation, snapshots ------------------------------------------
 
     async def _ticker(self, stop: asyncio.Event) -> None:
+        """``link.lost`` for silent stations, and the pages' snapshots."""
         while not stop.is_set():
-            t = self.now()
-            self._hub_events(self.core.tick(t))
-            await self._escalate(t)
+            self._hub_events(self.core.tick(self.now()))
             self._send(Message("snapshot", self.snapshot()))
             await asyncio.sleep(SNAPSHOT_EVERY_S / 4)
+
+    async def _escalator(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._escalate(self.now())
+            await asyncio.sleep(ESCALATE_EVERY_S)
 
     async def _escalate(self, t: float) -> None:
         people = self.store.escalation_list()

@@ -28,7 +28,23 @@ from monitor.mqtt_protocol import Topics, encode
 TARGETS = {"latency_p99_ms": 100.0, "hub_cpu_percent": 30.0}
 
 
-def _state(station: str, t: float, alarms: list[dict[str, Any]]) -> dict[str, Any]:
+def _sensor(name: str, kind: str, battery: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": kind,
+        "link": "streaming",
+        "connected": True,
+        "battery_percent": battery,
+        "rssi_dbm": -60,
+        "malformed": 0,
+        "lost": 0,
+        "last_error": None,
+    }
+
+
+def station_state(station: str, t: float, alarms: list[dict[str, Any]]) -> dict[str, Any]:
+    """A simulated station's ``state`` message (the shape :func:`monitor.status.station_state`
+    gives, so the hub's parser accepts it)."""
     return {
         "station": station,
         "at": datetime.now().astimezone().isoformat(timespec="milliseconds"),
@@ -39,23 +55,25 @@ def _state(station: str, t: float, alarms: list[dict[str, Any]]) -> dict[str, An
         "theta_last_deg": 25.0,
         "rate_dps": 0.0,
         "hr_bpm": 72,
-        "timers": {"hold_s": t % 60, "max_hold_s": 60.0, "hold_left_s": 60 - t % 60},
+        "timers": {
+            "hold_s": round(t % 60, 1),
+            "max_hold_s": 60.0,
+            "hold_left_s": round(60 - t % 60, 1),
+        },
         "profile": {"name": "beginner", "max_angle_deg": 30.0},
-        "sensors": [
-            {"name": "tilt", "kind": "spotter_tilt", "link": "streaming", "battery_percent": 90},
-            {"name": "hr", "kind": "heart_rate", "link": "streaming", "battery_percent": 80},
-        ],
+        "sensors": [_sensor("tilt", "spotter_tilt", 90), _sensor("hr", "heart_rate", 80)],
         "alarms": alarms,
         "highest_priority": alarms[0]["priority"] if alarms else None,
         "problems": {},
     }
 
 
-async def publish(port: int, stations: int, seconds: float, alarm_every_s: float) -> None:
-    """The stations: one client each, state 1 Hz, telemetry 10 Hz, an alarm event now and then."""
+async def publish(port: int, stations: int, seconds: float, alarm_every_s: float) -> int:
+    """The stations: one client each, state 1 Hz, telemetry 10 Hz, an alarm event now and then
+    (each acknowledged by the broker). Returns how many alarm events were published."""
     rng = random.Random(1)
 
-    async def one(index: int) -> None:
+    async def one(index: int) -> int:
         name = f"bench{index:02d}"
         topics = Topics.of(name)
         async with aiomqtt.Client("127.0.0.1", port, identifier=f"bench-{name}") as client:
@@ -70,7 +88,7 @@ async def publish(port: int, stations: int, seconds: float, alarm_every_s: float
                 await client.publish(topics.telemetry, encode(samples), qos=0)
                 if tick % 10 == 0:
                     await client.publish(
-                        topics.state, encode(_state(name, t, [])), qos=1, retain=True
+                        topics.state, encode(station_state(name, t, [])), qos=1, retain=True
                     )
                 if time.monotonic() >= next_alarm:
                     seq += 1
@@ -89,14 +107,63 @@ async def publish(port: int, stations: int, seconds: float, alarm_every_s: float
                     }
                     await client.publish(topics.alarms, encode(event), qos=1)
                 await asyncio.sleep(max(0.0, start + tick * 0.1 - time.monotonic()))
+        return seq
 
-    await asyncio.gather(*(one(i) for i in range(stations)))
+    return sum(await asyncio.gather(*(one(i) for i in range(stations))))
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class Mosquitto:
+    """A throw-away anonymous Mosquitto on a free loopback port, persistent in ``folder`` (so
+    :meth:`stop` then :meth:`start` keeps queued messages, as a real broker restart does)."""
+
+    def __init__(self, folder: Path, max_queued_messages: int = 10_000) -> None:
+        self.folder = folder
+        self.max_queued_messages = max_queued_messages
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it and wait until it accepts connections."""
+        data = self.folder / "mosquitto-data"
+        data.mkdir(exist_ok=True)
+        conf = self.folder / "mosquitto.conf"
+        conf.write_text(
+            ("user root\n" if os.geteuid() == 0 else "")
+            + f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            + f"max_queued_messages {self.max_queued_messages}\n"
+            + f"persistence true\npersistence_location {data}/\n"
+        )
+        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen(
+            [mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("mosquitto did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM (it saves its persistence file), then wait for it."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -166,31 +233,13 @@ async def _run(seconds: float, stations: int, folder: Path, port: int) -> dict[s
 
 def bench_hub(seconds: float = 30.0, stations: int = 50) -> dict[str, Any]:
     """Run the benchmark; returns the JSON-able report."""
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(
-            ("user root\n" if os.geteuid() == 0 else "")
-            + f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 10000\n"
-        )
-        broker = subprocess.Popen(
-            [mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        broker = Mosquitto(Path(tmp))
+        broker.start()
         try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), 0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or broker.poll() is not None:
-                        raise RuntimeError("mosquitto did not start") from None
-                    time.sleep(0.05)
-            return asyncio.run(_run(seconds, stations, Path(tmp), port))
+            return asyncio.run(_run(seconds, stations, Path(tmp), broker.port))
         finally:
-            broker.terminate()
-            broker.wait(timeout=10)
+            broker.stop()
 
 
 def main() -> None:
@@ -202,8 +251,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--alarm-every-s", type=float, default=5.0)
     args = parser.parse_args()
-    asyncio.run(publish(args.port, args.stations, args.seconds, args.alarm_every_s))
-    print(json.dumps({"published": True}), file=sys.stderr)
+    alarms = asyncio.run(publish(args.port, args.stations, args.seconds, args.alarm_every_s))
+    print(json.dumps({"published": True, "alarms": alarms}), file=sys.stderr)
 
 
 if __name__ == "__main__":

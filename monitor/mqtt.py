@@ -25,8 +25,8 @@ import contextlib
 import logging
 import ssl
 import time
-from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -43,6 +43,7 @@ from monitor.mqtt_protocol import (
     Acknowledge,
     CommandRefused,
     EndSession,
+    Rejections,
     Silence,
     Topics,
     alarm_payload,
@@ -52,6 +53,7 @@ from monitor.mqtt_protocol import (
 )
 from monitor.status import station_state
 from monitor.store import Store, StoreError, now_iso
+from monitor.supervise import cancel_and_wait, first_done, supervise
 
 if TYPE_CHECKING:
     from monitor.core import SafetyCore
@@ -65,6 +67,9 @@ TELEMETRY_BUFFER = 100
 """Samples kept at most between two telemetry messages (10 s at 10 Hz); older ones drop."""
 REPLY_BUFFER = 32
 INCOMING_BUFFER = 64
+AUDIT_REFUSED_MAX = 100
+"""Refused commands written to the audit log per source; later ones are only counted (a flood
+of bad commands must not become a flood of disk writes)."""
 
 LinkHook = Callable[[bool, float], None]
 """``on_link_change(up, down_for_s)``: the broker link was lost (``up`` False, silent for
@@ -211,6 +216,10 @@ class MqttBridge:
         self._lost_at: float | None = None
         self._last_error = "not connected yet"
         self._store_error: str | None = None
+        self.rejections = Rejections()
+        """Refused commands, per source (the hub: the only writer of ``cmd``) and topic."""
+        self.crashes: Counter[str] = Counter()
+        """Crashes of the bridge's task (each logged, shown as a problem, restarted)."""
         saved = store.setting(station_name, LAST_SEQ_KEY)
         self._last_seq = int(saved) if saved is not None else self._start_here()
 
@@ -310,32 +319,46 @@ class MqttBridge:
         self.station = station
         if self not in station.sinks:
             station.sinks.append(self)
-        backoff = self.config.backoff_min_s
         waker = asyncio.create_task(stop.wait())
         waker.add_done_callback(lambda _: self._wake.set())
         try:
-            while not stop.is_set():
-                try:
-                    async with self._client() as client:
-                        backoff = self.config.backoff_min_s
-                        await self._session(client, stop)
-                except aiomqtt.MqttError as exc:
-                    self._went_down(exc)
-                except Exception as exc:  # a bug here must not end the station: log, retry
-                    log.exception("MQTT bridge failed; reconnecting")
-                    self._went_down(exc)
-                if stop.is_set():
-                    break
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(backoff):
-                        await stop.wait()
-                backoff = min(backoff * 2, self.config.backoff_max_s)
+            # A bug in here must not end the station's link: supervised (logged with its
+            # traceback, a problem on the station's status, restarted).
+            await supervise(
+                "MQTT bridge",
+                lambda: self._link(stop),
+                stop,
+                station.problems,
+                self.crashes,
+                backoff_min_s=self.config.backoff_min_s,
+                backoff_max_s=self.config.backoff_max_s,
+            )
         finally:
-            waker.cancel()
+            await cancel_and_wait(waker)
             self._connected = False
             with contextlib.suppress(ValueError):
                 station.sinks.remove(self)
             self.station = None
+
+    async def _link(self, stop: asyncio.Event) -> None:
+        """Connect, serve, and reconnect with back-off after a lost connection, until stop."""
+        backoff = self.config.backoff_min_s
+        while not stop.is_set():
+            try:
+                async with self._client() as client:
+                    backoff = self.config.backoff_min_s
+                    await self._session(client, stop)
+            except aiomqtt.MqttError as exc:
+                self._went_down(exc)
+            except Exception as exc:
+                self._went_down(exc)
+                raise
+            if stop.is_set():
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(backoff):
+                    await stop.wait()
+            backoff = min(backoff * 2, self.config.backoff_max_s)
 
     def _client(self) -> aiomqtt.Client:
         c = self.config
@@ -382,7 +405,7 @@ class MqttBridge:
             birth = homeassistant.birth_topic(self.config.discovery_prefix)
             await client.subscribe(birth, qos=1, timeout=timeout)
         self._ok()
-        await _first(self._reader(client), self._writer(client, stop))
+        await first_done(self._reader(client), self._writer(client, stop))
 
     async def _publish(
         self, client: aiomqtt.Client, topic: str, payload: str, *, qos: int, retain: bool = False
@@ -515,10 +538,7 @@ class MqttBridge:
                 raise CommandRefused("retained command ignored (publish commands unretained)")
             command = parse_command(payload)
         except CommandRefused as exc:
-            log.warning("MQTT command refused: %s", exc)
-            excerpt = payload[:200].decode("utf-8", "replace")
-            self._audit("mqtt", "mqtt command refused", {"reason": str(exc), "payload": excerpt})
-            self._reply(command_id(payload), None, str(exc))
+            self._refused(payload, str(exc), retained)
             return
         if station is None:  # not attached (cannot happen while connected)
             return
@@ -535,6 +555,28 @@ class MqttBridge:
         self._audit(command.by, "mqtt command", {**_detail(command), "listed": listed})
         note = None if listed else f"alarm {alarm} is not listed: nothing to do"
         self._reply(command.id, command.cmd, None, note)
+
+    def _refused(self, payload: bytes, reason: str, retained: bool) -> None:
+        """A bad command: counted, logged once, audited (up to a bound), answered; dropped."""
+        source = "hub"  # the broker's ACL lets only the hub write a station's cmd topic
+        what = "retained command" if retained else "command"
+        if self.rejections.add(source, "cmd", reason):
+            log.warning(
+                "MQTT %s from the %s refused: %s (further ones are counted, not logged)",
+                what,
+                source,
+                reason,
+            )
+        n = self.rejections.total
+        if n <= AUDIT_REFUSED_MAX:
+            excerpt = payload[:200].decode("utf-8", "replace")
+            self._audit("mqtt", "mqtt command refused", {"reason": reason, "payload": excerpt})
+        if self.station is not None:
+            self.station.problems["mqtt commands"] = (
+                f"{n} bad MQTT command{'s' if n != 1 else ''} refused "
+                f"(last: {self.rejections.last[source]})"
+            )
+        self._reply(command_id(payload), None, reason)
 
     def _reply(
         self, cid: str | None, cmd: str | None, error: str | None, note: str | None = None
@@ -586,16 +628,3 @@ def _version() -> str:
         return metadata.version("inversion-spotter")
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-async def _first(*aws: Coroutine[Any, Any, None] | asyncio.Task[Any]) -> None:
-    """Run these together until the first ends; cancel the rest; its exception propagates."""
-    tasks = [a if isinstance(a, asyncio.Task) else asyncio.create_task(a) for a in aws]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in done:
-        task.result()

@@ -196,6 +196,13 @@ async def test_a_broker_outage_loses_nothing_and_duplicates_nothing(
         assert received == committed  # every event, in order, none twice
         assert lost_link  # the station raised its own link.lost while the broker was away
         assert run.origin is not None
+        # Both hub links came back by themselves: no supervised task crashed, nothing the
+        # station sent across the outage was refused, nothing was dropped as a flood.
+        assert not hub.crashes
+        assert hub.rejections.total == 0
+        assert not hub.rate_limited
+        assert hub.connected.is_set()
+        assert "home" in hub.state_subscribed
     finally:
         stop.set()
         await running

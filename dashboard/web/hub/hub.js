@@ -86,6 +86,14 @@ function renderEscalations(chases) {
       el('button', { type: 'button', text: 'Reject', onclick: () => act(`/hub/api/escalations/${c.station}/${c.alarm}/reject`) })))));
 }
 
+// The hub's own problems (a crashed task, restarted; a station sending malformed messages or
+// flooding): what the hub cannot fix itself, shown until it is gone.
+function renderProblems(problems) {
+  const entries = Object.entries(problems || {});
+  $('problems-section').hidden = entries.length === 0;
+  $('problems').replaceChildren(...entries.map(([key, text]) => el('li', { 'data-problem': key, text })));
+}
+
 function logEvent(data) {
   const key = data.kind === 'alarm' ? `${data.station}:${data.seq}` : null;
   if (key && seen.has(key)) return;
@@ -107,6 +115,7 @@ function stream() {
     renderTiles(snap.stations);
     renderAlarms(snap.alarms);
     renderEscalations(snap.escalations);
+    renderProblems(snap.problems);
   });
   source.addEventListener('event', (e) => { lastBeat = Date.now(); logEvent(JSON.parse(e.data)); });
   setInterval(() => {

@@ -1,0 +1,130 @@
+"""The one supervisor of long-lived tasks (:mod:`monitor.supervise`): a crash is logged with
+its traceback, shown as a problem, counted, and the task starts again; the problem goes once
+the task has run well for a while; stopping ends it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+import pytest
+
+from monitor.benchfaults.mqtt import until
+from monitor.supervise import cancel_and_wait, supervise
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.mark.asyncio
+async def test_a_crash_is_logged_shown_counted_and_the_task_restarted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stop = asyncio.Event()
+    problems: dict[str, str] = {}
+    crashes: Counter[str] = Counter()
+    runs = 0
+    third = asyncio.Event()
+
+    async def body() -> None:
+        nonlocal runs
+        runs += 1
+        if runs <= 2:
+            raise RuntimeError(f"boom {runs}")
+        third.set()
+        await stop.wait()
+
+    caplog.set_level(logging.ERROR, logger="monitor.supervise")
+    task = asyncio.create_task(
+        supervise("worker", body, stop, problems, crashes, backoff_min_s=0.01, backoff_max_s=0.02)
+    )
+    await asyncio.wait_for(third.wait(), 10)
+    assert crashes == Counter({"worker": 2})
+    assert "boom 2" in problems["task worker"]
+    failures = [r for r in caplog.records if "worker crashed" in r.getMessage()]
+    assert len(failures) == 2
+    assert all(r.exc_info is not None for r in failures)  # with its traceback
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert runs == 3
+
+
+@pytest.mark.asyncio
+async def test_the_problem_clears_once_the_restarted_task_runs_well() -> None:
+    stop = asyncio.Event()
+    problems: dict[str, str] = {"other": "kept"}
+    runs = 0
+
+    async def body() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            raise ValueError("once")
+        await stop.wait()
+
+    task = asyncio.create_task(
+        supervise("w", body, stop, problems, backoff_min_s=0.01, healthy_after_s=0.05)
+    )
+    await until(lambda: runs == 2, 10, "restarted")
+    await until(lambda: "task w" not in problems, 10, "problem cleared")
+    assert problems == {"other": "kept"}
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+
+@pytest.mark.asyncio
+async def test_a_task_that_ends_on_its_own_is_a_problem_and_restarted() -> None:
+    stop = asyncio.Event()
+    problems: dict[str, str] = {}
+    runs = 0
+
+    async def body() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 3:
+            stop.set()
+
+    await asyncio.wait_for(supervise("quitter", body, stop, problems, backoff_min_s=0.01), 10)
+    assert runs == 3
+    assert "ended on its own" in problems["task quitter"]
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_supervisor_cancels_the_task() -> None:
+    stop = asyncio.Event()
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def body() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    task = asyncio.create_task(supervise("c", body, stop, {}))
+    await asyncio.wait_for(started.wait(), 10)
+    await asyncio.wait_for(cancel_and_wait(task), 10)
+    assert cancelled.is_set()
+    assert task.cancelled()
+
+
+@pytest.mark.asyncio
+async def test_cancel_and_wait_logs_a_task_that_fails_while_stopping(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started = asyncio.Event()
+
+    async def bad() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            raise RuntimeError("failed on the way out")
+
+    task = asyncio.create_task(bad(), name="bad")
+    await asyncio.wait_for(started.wait(), 10)
+    await asyncio.wait_for(cancel_and_wait(task), 10)
+    logged = [r for r in caplog.records if "bad failed while being stopped" in r.getMessage()]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from dashboard.auth import HASHING, HasherBusy
 from dashboard.guard import Policy, StrictBody, Upload, allowed_hosts, harden
-from dashboard.hub import Hub
+from dashboard.hub import Hub, UnknownStation
 from dashboard.limiter import Limiter
 from dashboard.live import Message, next_message, sse
 from monitor.profiles import BUILTIN, PROFILE_NAME
@@ -269,10 +269,10 @@ def create_hub_app(
     @app.post("/hub/api/escalations/{station}/{alarm}/reject", tags=["escalation"])
     async def reject(station: Name, alarm: Name, who: Actor) -> dict[str, Any]:
         """I cannot take this alarm: it goes to the next person at once."""
-        if station not in hub.core.stations:
-            raise _problem(404, f"no station {station!r}")
-        people = [p["name"] for p in hub.store.escalation_list()]
-        notice = hub.escalation.reject(hub.now(), station, alarm, who["name"], people)
+        try:
+            notice = hub.reject_escalation(station, alarm, who["name"])
+        except UnknownStation as exc:
+            raise _problem(404, str(exc)) from None
         hub.store.escalation_step(station, alarm, "", who["name"], "rejected")
         hub.store.audit(who["name"], "escalation rejected", {"station": station, "alarm": alarm})
         if notice is not None:

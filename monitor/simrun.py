@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from monitor.recorder import TraceRecorder
 from monitor.station import Sink, Station, StationClock
 from monitor.store import Store
 from monitor.trace import Record, TraceHeader, TraceReader, UserInput
+from monitor.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 SIM_STORE = "sim.db"
@@ -126,6 +127,8 @@ class SimRun:
 
 
 class _Collect:
+    at_once = True  # what the station showed, in the step it happened
+
     def __init__(self, run: SimRun) -> None:
         self.run = run
 
@@ -148,11 +151,14 @@ async def run_simulation(
     attach: Attach | None = None,
     result: SimRun | None = None,
     stay: bool = False,
+    before_commit: Callable[[], None] | None = None,
 ) -> SimRun:
     """Play ``source`` through simulated sensors into a live station until it ends.
 
     ``for_s`` stops the run after that many station seconds; ``stop`` stops it from outside;
-    ``stay`` keeps the station (and its dashboard) running after the scenario ends.
+    ``stay`` keeps the station (and its dashboard) running after the scenario ends;
+    ``before_commit`` runs in the store's writer thread before each commit (the fault bench
+    stalls or fails the disk with it).
     """
     result = result if result is not None else SimRun()
     stop = stop or asyncio.Event()
@@ -160,9 +166,10 @@ async def run_simulation(
     sensors = dict(source.header.sensors)
     started_at = datetime.now().astimezone()
     core = SafetyCore(sensors, profile, age_years=age_years, started_at=started_at)
-    recorder = TraceRecorder(data_dir / "traces", station_name, sensors, started_at)
     store = Store.open(data_dir / SIM_STORE)
-    journal = Journal(store, station_name, core, recorder)
+    writer = await StoreWriter.start(store.path, before_commit=before_commit)
+    recorder = TraceRecorder(data_dir / "traces", station_name, sensors, started_at, writer=writer)
+    journal = Journal(store, station_name, core, recorder, writer)
     station = Station(core, clock, [_Collect(result), *sinks], recorder, journal)
     result.station = station
     result.store_path = store.path
@@ -221,6 +228,7 @@ async def run_simulation(
             for task in helpers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await writer.aclose()
             stop.set()
             if beside is not None:
                 await beside

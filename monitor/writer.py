@@ -264,6 +264,17 @@ class StoreWriter:
         """Writes submitted and not yet reported done."""
         return len(self._pending)
 
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is decided (and its callbacks have run)."""
+        written = self._loop.create_future()
+
+        def mark(_: object) -> None:
+            if not written.done():
+                written.set_result(None)
+
+        self.submit(lambda store: None, mark, mark)
+        await written
+
     async def aclose(self) -> None:
         """Write everything queued, then stop the thread (its callbacks have all run)."""
         if self._closing:

@@ -81,6 +81,8 @@ class _Item:
 
     @property
     def part(self) -> str:
+        if self.job is None and self.file_job is None:
+            return "mark"  # a flush: rides along with any group, writes nothing
         return "trace" if self.file_job is not None else "store"
 
 
@@ -272,7 +274,7 @@ class StoreWriter:
             if not written.done():
                 written.set_result(None)
 
-        self.submit(lambda store: None, mark, mark)
+        self._enqueue(_Item(None, None, mark, mark, self._clock()))
         await written
 
     async def aclose(self) -> None:
@@ -297,7 +299,9 @@ class StoreWriter:
         for item, (result, error) in zip(batch, outcomes, strict=True):
             head = self._pending.popleft()
             assert head is item, "the writer reported out of order"
-            if error is None:
+            if item.part == "mark":
+                callback, arg = item.done, None
+            elif error is None:
                 self.failures.pop(item.part, None)
                 callback, arg = item.done, result
             else:
@@ -349,20 +353,24 @@ class StoreWriter:
 
     def _take(self) -> list[_Item]:
         """The leading run of jobs of one part (store or trace), marked started."""
-        part = self._queue[0].part
+        part = "mark"
         batch: list[_Item] = []
         for item in self._queue:
-            if item.part != part or len(batch) >= MAX_GROUP:
+            if part == "mark":
+                part = item.part
+            if item.part not in (part, "mark") or len(batch) >= MAX_GROUP:
                 break
             item.started = True
             batch.append(item)
         return batch
 
     def _write(self, store: Store, batch: list[_Item]) -> list[tuple[Any, Exception | None]]:
-        if batch[0].file_job is not None:
+        if all(item.job is None for item in batch):
             files: list[tuple[Any, Exception | None]] = []
             for item in batch:
-                assert item.file_job is not None
+                if item.file_job is None:  # a mark
+                    files.append((None, None))
+                    continue
                 try:
                     item.file_job()
                 except Exception as exc:  # reported on the loop, with its traceback if a bug
@@ -374,7 +382,9 @@ class StoreWriter:
         try:
             with store.group():
                 for item in batch:
-                    assert item.job is not None
+                    if item.job is None:  # a mark
+                        outcomes.append((None, None))
+                        continue
                     try:
                         with store.group():  # a savepoint: this job alone rolls back
                             outcomes.append((item.job(store), None))

@@ -73,6 +73,11 @@ class StationTime:
         self.t = 0.0
         self._cond = threading.Condition()
         self._released = False
+        self._loop = asyncio.get_running_loop()
+        self.stalling = False
+        """A commit is stalled now, waiting for station time to pass."""
+        self.stall_began = asyncio.Event()
+        self._flushes: list[asyncio.Future[None]] = []
 
     def __call__(self) -> float:
         return self.t
@@ -89,11 +94,38 @@ class StationTime:
             self._released = True
             self._cond.notify_all()
 
+    async def drain(self) -> None:
+        """Every flush :meth:`settle` started has finished."""
+        await asyncio.gather(*self._flushes)
+
     def wait_until(self, t: float) -> None:
         """Block (the writer thread) until the station clock reaches ``t``."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self.t >= t or self._released, WAIT_S):
-                raise TimeoutError("the station clock stopped: the safety loop waits on the disk")
+            self.stalling = True
+            self._loop.call_soon_threadsafe(self.stall_began.set)
+            try:
+                if not self._cond.wait_for(lambda: self.t >= t or self._released, WAIT_S):
+                    raise TimeoutError("the station clock stopped: the loop waits on the disk")
+            finally:
+                self.stalling = False
+
+    async def settle(self, writer: StoreWriter) -> None:
+        """Let the disk be as fast as it is: before time moves on, wait until the writer has
+        done what it was given, or until it stalls (then time must move on to end the stall).
+        The station never waits; this stands in for the world not outrunning the real disk."""
+        await asyncio.sleep(0)  # the writer's reports come in
+        if not writer.queued or self.stalling:
+            return
+        self.stall_began.clear()
+        flushed = asyncio.ensure_future(writer.flush())
+        stalled = asyncio.ensure_future(self.stall_began.wait())
+        done, _ = await asyncio.wait(
+            {flushed, stalled}, timeout=WAIT_S, return_when=asyncio.FIRST_COMPLETED
+        )
+        stalled.cancel()
+        if not done:
+            raise TimeoutError("the store writer neither finished nor stalled")
+        self._flushes.append(flushed)
 
 
 def slow_disk(clock: StationTime, seed: int, lo_s: float = 0.5, hi_s: float = 3.0) -> Any:
@@ -140,14 +172,19 @@ class Beyond:
         self.got: list[tuple[float, AlarmEvent]] = []
         self.uncommitted = 0
         """Events handed over that were not in the store (a failed commit)."""
+        self._on_disk: list[AlarmEvent] = []
 
     def alarm_events(self, events: Sequence[AlarmEvent]) -> None:
-        stored = self.store.events_since(self.last_seq)
+        stored = self.store.events_since(self.last_seq)  # a group may hold later ones too
         if stored:
             self.last_seq = stored[-1].seq
-        on_disk = [s.event for s in stored]
-        self.uncommitted += sum(1 for e in events if e not in on_disk)
-        self.got.extend((self.clock.t, e) for e in events if e in on_disk)
+        self._on_disk.extend(s.event for s in stored)
+        for event in events:
+            if event in self._on_disk:
+                self._on_disk.remove(event)
+                self.got.append((self.clock.t, event))
+            else:
+                self.uncommitted += 1
 
 
 @dataclass
@@ -210,9 +247,10 @@ async def drive(
             station.tick()
             problems |= {f"{part}: {text}" for part, text in station.problems.items()}
             k += 1
-            await asyncio.sleep(0)  # the writer's reports come in between ticks
+            await clock.settle(writer)
         clock.release()
         await asyncio.wait_for(writer.flush(), WAIT_S)
+        await clock.drain()
         station.tick()  # the same time: only the problems are looked at again
         lag_cleared = STORE_LAG not in station.problems
         store_cleared = "store" not in station.problems

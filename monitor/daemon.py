@@ -133,10 +133,11 @@ async def run_daemon(
     finally:
         if timer is not None:
             timer.cancel()
-        await writer.aclose()  # everything committed (and sent on) before the bridge's last word
+        await writer.flush()  # everything committed (and sent on) before the bridge's last word
         stop.set()  # whatever ended the run, the things beside it end too
         if beside is not None:
             await beside
+        await writer.aclose()
         await backend.close()
         store.close()
     return station

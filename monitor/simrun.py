@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -151,14 +151,11 @@ async def run_simulation(
     attach: Attach | None = None,
     result: SimRun | None = None,
     stay: bool = False,
-    before_commit: Callable[[], None] | None = None,
 ) -> SimRun:
     """Play ``source`` through simulated sensors into a live station until it ends.
 
     ``for_s`` stops the run after that many station seconds; ``stop`` stops it from outside;
-    ``stay`` keeps the station (and its dashboard) running after the scenario ends;
-    ``before_commit`` runs in the store's writer thread before each commit (the fault bench
-    stalls or fails the disk with it).
+    ``stay`` keeps the station (and its dashboard) running after the scenario ends.
     """
     result = result if result is not None else SimRun()
     stop = stop or asyncio.Event()
@@ -167,7 +164,7 @@ async def run_simulation(
     started_at = datetime.now().astimezone()
     core = SafetyCore(sensors, profile, age_years=age_years, started_at=started_at)
     store = Store.open(data_dir / SIM_STORE)
-    writer = await StoreWriter.start(store.path, before_commit=before_commit)
+    writer = await StoreWriter.start(store.path)  # the safety loop never waits on the disk
     recorder = TraceRecorder(data_dir / "traces", station_name, sensors, started_at, writer=writer)
     journal = Journal(store, station_name, core, recorder, writer)
     station = Station(core, clock, [_Collect(result), *sinks], recorder, journal)
@@ -228,10 +225,11 @@ async def run_simulation(
             for task in helpers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await writer.aclose()
+            await writer.flush()
             stop.set()
             if beside is not None:
                 await beside
+            await writer.aclose()
             source.close()
             store.close()
             result.trace_paths = list(recorder.paths)

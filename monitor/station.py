@@ -320,6 +320,8 @@ class Station:
             self.tick()
             if self.recorder is not None:
                 self.recorder.close(self._now())
+            if self.journal is not None:  # the last events reach every sink before it closes
+                await self.journal.writer.flush()
             self._store_problems()
             for sink in self.sinks:
                 close = getattr(sink, "close", None)

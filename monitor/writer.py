@@ -107,6 +107,9 @@ class Writer(Protocol):
     def lag_s(self) -> float:
         """Age of the oldest write not yet committed (0: none waits)."""
 
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is decided (and its callbacks have run)."""
+
 
 def _as_store_error(exc: Exception, path: Path) -> Exception:
     if isinstance(exc, sqlite3.Error):
@@ -160,6 +163,9 @@ class InlineWriter:
     def lag_s(self) -> float:
         """Nothing ever waits."""
         return 0.0
+
+    async def flush(self) -> None:
+        """Everything is written already."""
 
 
 class StoreWriter:

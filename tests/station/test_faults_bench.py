@@ -49,4 +49,4 @@ def test_station_faults_quick_figures_hold_their_invariants() -> None:
         assert radio["technical_alarms_as_replay"] is True, name
         assert radio["technical_alarm_max_offset_s"] <= 0.3, name
     assert figures["flapping"]["station_s"] == 300
-    assert figures["flapping"]["tilt_link_drops"] > 1
+    assert figures["flapping"]["tilt_link_drops"] >= 1

@@ -28,7 +28,7 @@ from monitor.recorder import TraceRecorder
 from monitor.replay import grid_between
 from monitor.store import StoreError
 from monitor.trace import InputKind
-from monitor.writer import BEHIND_AFTER_S, STORE_LAG
+from monitor.writer import BEHIND_AFTER_S, STORE_LAG, WRITER_PARTS
 
 log = logging.getLogger(__name__)
 TICK_S = 0.1
@@ -256,7 +256,7 @@ class Station:
         if self.journal is None:
             return
         writer = self.journal.writer
-        for part in ("store", "trace"):
+        for part in WRITER_PARTS:
             failure = writer.failures.get(part)
             if failure is None:
                 self.problems.pop(part, None)

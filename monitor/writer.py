@@ -46,6 +46,8 @@ BEHIND_AFTER_S = 1.0
 """A write older than this and not committed yet is a station problem ("falling behind")."""
 STORE_LAG = "store lag"
 """The station problem's key for a writer falling behind (its text says by how much)."""
+WRITER_PARTS = ("store", "trace", "store callback")
+"""What can fail in the writer, as the station names it among its problems."""
 MAX_GROUP = 500
 """At most this many jobs in one transaction."""
 QUEUE_WARN = 10_000

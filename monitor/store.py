@@ -233,7 +233,7 @@ class Database:
         """Open (creating, 0600) and migrate the store at ``path``."""
         path = path.expanduser()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not path.exists():
                 fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
                 try:

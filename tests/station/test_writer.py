@@ -212,8 +212,9 @@ def test_the_store_and_traces_are_0600_whatever_the_umask(tmp_path: Path, umask:
         recorder.close(1.0)
     finally:
         os.umask(old)
-    wal = store.path.with_name(store.path.name + "-wal")
-    for made in (store.path, wal, path):
+    wal, shm = (store.path.with_name(store.path.name + end) for end in ("-wal", "-shm"))
+    for made in (store.path, wal, shm, path):
         assert stat.S_IMODE(made.stat().st_mode) == 0o600, made
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    for folder in (store.path.parent, path.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     store.close()

@@ -243,12 +243,10 @@ class Station:
     def _guard(self, write: Callable[[Any], object], arg: Any) -> None:
         """A store that fails must not silence the station: the alarm still sounds and shows
         (the station is the primary alarm source), and the failure is logged and reported.
-        (Only an inline writer raises here; the writer thread reports on the loop.)"""
-        try:
+        (Only an inline writer raises here, having logged it and kept it in its ``failures``;
+        the writer thread reports on the loop instead.)"""
+        with contextlib.suppress(StoreError):  # logged and shown: see _store_problems
             write(arg)
-        except StoreError as exc:
-            if self.problems.get("store") != str(exc):
-                log.error("store failing, alarms continue without it: %s", exc)
         self._store_problems()
 
     def _store_problems(self) -> None:

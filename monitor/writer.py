@@ -141,6 +141,8 @@ class InlineWriter:
             result = job(self.store)
         except (StoreError, sqlite3.Error) as exc:
             error = _as_store_error(exc, self.store.path)
+            if self.failures.get("store") != str(error):
+                log.error("store write failed; the station goes on alarming without it: %s", error)
             self.failures["store"] = str(error)
             if failed is None:
                 raise error from None

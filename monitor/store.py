@@ -286,6 +286,10 @@ class Database:
                     self._conn.execute(statement)
                 self._conn.execute(f"PRAGMA user_version = {version}")
 
+    def intact(self) -> bool:
+        """Whether SQLite's own integrity check finds the file sound."""
+        return str(self._one("PRAGMA integrity_check")[0]) == "ok"
+
     def close(self) -> None:
         """Close the file."""
         self._conn.close()

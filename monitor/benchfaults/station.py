@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import signal
@@ -396,7 +397,7 @@ def kill_figures(folder: Path, runs: int, seed: int = 14) -> dict[str, Any]:
     seen: dict[int, tuple[Any, ...]] = {}
     lost = in_flight = shown_total = committed_seen = 0
     prefix_ok = True
-    for _ in range(runs):
+    for run_no in range(runs):
         before = max(_rows(db), default=0)
         proc = subprocess.Popen(
             [*SPOTTER, "--config", str(config), "--sim", str(scenario), "--speed", "4", "--json"],
@@ -405,9 +406,17 @@ def kill_figures(folder: Path, runs: int, seed: int = 14) -> dict[str, Any]:
             env=env,
         )
         try:
-            kill_at = time.monotonic() + rng.uniform(1.0, 5.0)
+            # half the kills at a random moment from the start (starting up, recovering),
+            # half at a random moment once this run has committed its first event
+            delay_s = rng.uniform(0.5, 4.0) if run_no % 2 else rng.uniform(0.0, 3.0)
+            kill_at = time.monotonic() + delay_s if run_no % 2 else math.inf
+            started = time.monotonic()
             while time.monotonic() < kill_at and proc.poll() is None:
                 seen.update(_rows(db))
+                if kill_at == math.inf and (
+                    max(seen, default=0) > before or time.monotonic() - started > WAIT_S
+                ):
+                    kill_at = time.monotonic() + delay_s
                 time.sleep(0.05)  # a moment to look again, not a synchronisation
             seen.update(_rows(db))
             proc.send_signal(signal.SIGKILL)
@@ -425,8 +434,14 @@ def kill_figures(folder: Path, runs: int, seed: int = 14) -> dict[str, Any]:
         prefix_ok &= mine == shown_keys[: len(mine)]
         in_flight += len(shown_keys) - len(mine)
         shown_total += len(shown_keys)
+    store = Store.open(db)  # opens, migrates and recovers as a restarted daemon would
+    try:
+        intact = store.intact()
+    finally:
+        store.close()
     return {
         "kill_runs": runs,
+        "store_intact_after_kills": intact,
         "events_seen_committed_before_kills": committed_seen,
         "committed_events_lost": lost,
         "shown_events": shown_total,

@@ -39,6 +39,7 @@ def test_station_faults_quick_figures_hold_their_invariants() -> None:
     kills = figures["kills"]
     assert kills["kill_runs"] == 20
     assert kills["committed_events_lost"] == 0
+    assert kills["store_intact_after_kills"] is True
     assert kills["committed_is_what_was_shown_in_order"] is True
     assert kills["events_seen_committed_before_kills"] > 0
 

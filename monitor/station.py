@@ -265,6 +265,8 @@ class Station:
             if STORE_LAG not in self.problems:
                 log.error("store falling behind: %.1f s (the station alarms on regardless)", lag_s)
             self.problems[STORE_LAG] = f"store falling behind: {lag_s:.1f} s"
+        elif lag_s > BEHIND_AFTER_S / 2 and STORE_LAG in self.problems:
+            self.problems[STORE_LAG] = f"store falling behind: {lag_s:.1f} s"  # not caught up yet
         elif self.problems.pop(STORE_LAG, None) is not None:
             log.warning("store caught up")
 

@@ -24,6 +24,7 @@ from monitor.sinks.push import PushSink
 from monitor.sinks.sound import SoundSink
 from monitor.station import Sink, Station, StationClock
 from monitor.store import Store
+from monitor.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 Attach = Callable[[Station, asyncio.Event], Coroutine[Any, Any, None]]
@@ -98,14 +99,21 @@ async def run_daemon(
         started_at=started_at,
         day_inverted_before_s=store.inverted_today_s(name, midnight.isoformat()),
     )
+    try:
+        writer = await StoreWriter.start(store.path)  # the safety loop never waits on the disk
+    except BaseException:
+        await backend.close()
+        store.close()
+        raise
     recorder = TraceRecorder(
         settings.station.data_path / "traces",
         name,
         sensors,
         started_at,
         retention_days=settings.station.trace_retention_days,
+        writer=writer,
     )
-    journal = Journal(store, name, core, recorder)
+    journal = Journal(store, name, core, recorder, writer)
     journal.recover()
     # The sound sink probes the audio device and renders prompts: off the event loop.
     sound = await asyncio.to_thread(SoundSink, core, settings.sound, name)
@@ -125,9 +133,11 @@ async def run_daemon(
     finally:
         if timer is not None:
             timer.cancel()
+        await writer.flush()  # everything committed (and sent on) before the bridge's last word
         stop.set()  # whatever ended the run, the things beside it end too
         if beside is not None:
             await beside
+        await writer.aclose()
         await backend.close()
         store.close()
     return station

@@ -22,9 +22,10 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from monitor.alarms import AlarmEvent
+from monitor.writer import STORE_LAG
 
 if TYPE_CHECKING:
     from monitor.station import Station
@@ -75,14 +76,17 @@ def status_text(station: Station) -> str:
     """One line for ``systemctl status``: the phase, each link state's sensors, failing parts
     of the station (the store), the alarms.
 
-    E.g. ``inverted; streaming: tilt, hr; alarms: 1 high``.
+    E.g. ``inverted; streaming: tilt, hr; alarms: 1 high``; a store falling behind says by
+    how much (``store falling behind: 2.3 s``).
     """
     parts = [station.core.phase.value]
     by_status: dict[str, list[str]] = {}
     for link in station.links:
         by_status.setdefault(link.state.status.value, []).append(link.name)
     parts += [f"{status}: {', '.join(names)}" for status, names in by_status.items()]
-    parts += [f"{part} failing" for part in station.problems]
+    parts += [
+        text if part == STORE_LAG else f"{part} failing" for part, text in station.problems.items()
+    ]
     counts = Counter(alarm.priority for alarm in station.core.alarms.alarms.values())
     if counts:
         listed = (f"{counts[p]} {p.label}" for p in sorted(counts, reverse=True))
@@ -99,6 +103,9 @@ class ServiceNotifier:
     ``clock`` is a monotonic clock in seconds: the watchdog counts real time, not station time
     (a simulation may run the station clock faster).
     """
+
+    at_once: ClassVar[bool] = True
+    """Local to the station (systemd): ticked at once, never held behind the disk."""
 
     def __init__(
         self,

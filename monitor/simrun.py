@@ -36,6 +36,7 @@ from monitor.recorder import TraceRecorder
 from monitor.station import Sink, Station, StationClock
 from monitor.store import Store
 from monitor.trace import Record, TraceHeader, TraceReader, UserInput
+from monitor.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 SIM_STORE = "sim.db"
@@ -127,6 +128,8 @@ class SimRun:
 
 
 class _Collect:
+    at_once = True  # what the station showed, in the step it happened
+
     def __init__(self, run: SimRun) -> None:
         self.run = run
 
@@ -163,9 +166,10 @@ async def run_simulation(
     sensors = dict(source.header.sensors)
     started_at = datetime.now().astimezone()
     core = SafetyCore(sensors, profile, age_years=age_years, started_at=started_at)
-    recorder = TraceRecorder(data_dir / "traces", station_name, sensors, started_at)
     store = Store.open(data_dir / SIM_STORE)
-    journal = Journal(store, station_name, core, recorder)
+    writer = await StoreWriter.start(store.path)  # the safety loop never waits on the disk
+    recorder = TraceRecorder(data_dir / "traces", station_name, sensors, started_at, writer=writer)
+    journal = Journal(store, station_name, core, recorder, writer)
     station = Station(core, clock, [_Collect(result), *sinks], recorder, journal)
     result.station = station
     result.store_path = store.path
@@ -228,9 +232,11 @@ async def run_simulation(
             for task in helpers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await writer.flush()
             stop.set()
             if beside is not None:
                 await beside
+            await writer.aclose()
             source.close()
             store.close()
             result.trace_paths = list(recorder.paths)

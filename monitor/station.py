@@ -2,8 +2,13 @@
 
 Every notification is stamped with the station clock on arrival, written to the flight
 recorder and fed to the core at once; a ticker advances the core between readings so
-time-based alarms fire even when every sensor is silent. Alarm events go to the sinks in the
-order given (the store first, once there is one), never before the core has produced them.
+time-based alarms fire even when every sensor is silent.
+
+The publish order (SPEC 7): the station's own sinks (:attr:`Sink.at_once`: sound, terminal
+view, JSON lines, sd_notify) get an alarm event in the same step the core produced it; the
+event is queued for the store's writer thread, and everything that carries it beyond the
+station (dashboard, MQTT, push: every other sink) gets it only once it is committed. The
+safety loop never waits on the disk: a store that fails or falls behind is a station problem.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from monitor.recorder import TraceRecorder
 from monitor.replay import grid_between
 from monitor.store import StoreError
 from monitor.trace import InputKind
+from monitor.writer import BEHIND_AFTER_S, STORE_LAG, WRITER_PARTS
 
 log = logging.getLogger(__name__)
 TICK_S = 0.1
@@ -33,10 +39,20 @@ RESTART_AFTER_S = 1.0
 
 
 class Sink(Protocol):
-    """Somewhere alarm events go (terminal, JSON lines, store, dashboard, MQTT, sound...)."""
+    """Somewhere alarm events go (terminal, JSON lines, dashboard, MQTT, sound, push...).
+
+    A sink of the station itself (sound, display, its log) sets ``at_once = True`` and gets
+    events in the step that produced them; any other sink carries them beyond the station and
+    gets them after they are committed to the store (with a journal; at once without one).
+    """
 
     def alarm_events(self, events: Sequence[AlarmEvent]) -> None:
         """Take events, oldest first. Must not block."""
+
+
+def at_once(sink: object) -> bool:
+    """Whether a sink is the station's own and acts on an alarm without waiting for the disk."""
+    return getattr(sink, "at_once", False) is True
 
 
 class Ticking(Protocol):
@@ -91,6 +107,10 @@ class Station:
         self.last_tick = 0.0
         self.tilt_rate = RateWatch()
         """The tilt sensor's measured sample rate: too low for impact detection is a problem."""
+        self._in_flight = 0
+        """Alarm-event commits queued and not yet decided."""
+        self._deferred_tick: float | None = None
+        """A tick for the sinks beyond the station, held while events are in flight."""
 
     # -- inputs (LinkListener and the user) -------------------------------------------------
 
@@ -130,8 +150,9 @@ class Station:
         t = self._now()
         if self.recorder is not None:
             self.recorder.user_input(t, kind, alarm, by)
-        if self.journal is not None:
-            self.journal.user_input(kind, alarm, by)
+        journal = self.journal
+        if journal is not None:
+            self._guard(lambda _: journal.user_input(kind, alarm, by), None)
         self._publish(self.core.user_input(t, kind, alarm, by))
 
     def condition(self, alarm_id: str, want: Want | None) -> None:
@@ -155,10 +176,24 @@ class Station:
             self._guard(self.journal.tick, t)
         if self.recorder is not None:
             self.recorder.tick(t)
+        self._store_problems()
         for sink in self.sinks:
-            beat = getattr(sink, "tick", None)
-            if beat is not None:
-                self._deliver(sink, beat, t)
+            if at_once(sink):
+                self._beat(sink, t)
+        if self._in_flight:
+            self._deferred_tick = t  # an alarm's commit is pending: it goes out first
+        else:
+            self._beat_beyond(t)
+
+    def _beat(self, sink: object, t: float) -> None:
+        beat = getattr(sink, "tick", None)
+        if beat is not None:
+            self._deliver(sink, beat, t)
+
+    def _beat_beyond(self, t: float) -> None:
+        for sink in self.sinks:
+            if not at_once(sink):
+                self._beat(sink, t)
 
     def _watch_rate(self, t: float) -> None:
         """Measure the tilt rate; a rate too low for impact detection is a station problem
@@ -176,20 +211,41 @@ class Station:
             self.problems["impact detection"] = problem
 
     def _publish(self, events: list[AlarmEvent]) -> None:
-        """After every core call: sessions that began are opened in the store, the events are
-        committed, only then shown or sent; sessions that ended are closed."""
+        """After every core call: sessions that began are opened in the store; the station's
+        own sinks get the events now; the events are queued for commit, and the sinks beyond
+        the station get them once committed; sessions that ended are closed."""
         core = self.core
         changes = core.drain_phase_changes() if core.session.changes else []
         journal = self.journal
         if changes and journal is not None:
             self._guard(journal.opened, changes)
         if events:
-            if journal is not None:
-                self._guard(journal.commit, events)
             for sink in self.sinks:
-                self._deliver(sink, sink.alarm_events, events)
+                if at_once(sink) or journal is None:
+                    self._deliver(sink, sink.alarm_events, events)
+            if journal is not None:
+                self._in_flight += 1
+                journal.commit(
+                    events,
+                    lambda _seqs: self._committed(events),
+                    lambda _error: self._committed(events),
+                )
         if changes and journal is not None:
             self._guard(journal.closed, changes)
+
+    def _committed(self, events: list[AlarmEvent]) -> None:
+        """Events are decided (on disk; or failed, which the store's problem shows): the sinks
+        beyond the station get them. The dashboard and MQTT send from the store, so a failed
+        commit sends nothing there; push still gets its call, so a full disk does not keep a
+        high alarm from the spotter's phone. Then a tick held back meanwhile goes out."""
+        self._in_flight -= 1
+        for sink in self.sinks:
+            if not at_once(sink):
+                self._deliver(sink, sink.alarm_events, events)
+        if not self._in_flight and self._deferred_tick is not None:
+            t, self._deferred_tick = self._deferred_tick, None
+            self._beat_beyond(t)
+        self._store_problems()
 
     def _deliver(self, sink: object, call: Callable[[Any], object], arg: Any) -> None:
         """One broken sink must not keep the alarm from the others (a failing terminal view
@@ -207,15 +263,33 @@ class Station:
 
     def _guard(self, write: Callable[[Any], object], arg: Any) -> None:
         """A store that fails must not silence the station: the alarm still sounds and shows
-        (the station is the primary alarm source), and the failure is logged and reported."""
-        try:
+        (the station is the primary alarm source), and the failure is logged and reported.
+        (Only an inline writer raises here, having logged it and kept it in its ``failures``;
+        the writer thread reports on the loop instead.)"""
+        with contextlib.suppress(StoreError):  # logged and shown: see _store_problems
             write(arg)
-        except StoreError as exc:
-            if self.problems.get("store") != str(exc):
-                log.error("store failing, alarms continue without it: %s", exc)
-            self.problems["store"] = str(exc)
-        else:
-            self.problems.pop("store", None)
+        self._store_problems()
+
+    def _store_problems(self) -> None:
+        """The store's and the trace's failures, and a writer falling behind, as problems."""
+        if self.journal is None:
+            return
+        writer = self.journal.writer
+        for part in WRITER_PARTS:
+            failure = writer.failures.get(part)
+            if failure is None:
+                self.problems.pop(part, None)
+            else:
+                self.problems[part] = failure
+        lag_s = writer.lag_s()
+        if lag_s > BEHIND_AFTER_S:
+            if STORE_LAG not in self.problems:
+                log.error("store falling behind: %.1f s (the station alarms on regardless)", lag_s)
+            self.problems[STORE_LAG] = f"store falling behind: {lag_s:.1f} s"
+        elif lag_s > BEHIND_AFTER_S / 2 and STORE_LAG in self.problems:
+            self.problems[STORE_LAG] = f"store falling behind: {lag_s:.1f} s"  # not caught up yet
+        elif self.problems.pop(STORE_LAG, None) is not None:
+            log.warning("store caught up")
 
     # -- tasks -----------------------------------------------------------------------------
 
@@ -267,6 +341,9 @@ class Station:
             self.tick()
             if self.recorder is not None:
                 self.recorder.close(self._now())
+            if self.journal is not None:  # the last events reach every sink before it closes
+                await self.journal.writer.flush()
+            self._store_problems()
             for sink in self.sinks:
                 close = getattr(sink, "close", None)
                 if close is not None:

@@ -1,7 +1,9 @@
 """The station's store: SQLite in WAL mode, schema versioned with migrations, file mode 0600.
 
-Alarm events are committed (and synced) before any sink sees them. Everything here is the
-shell: the core never imports it. Errors are :class:`StoreError` with a message that says
+Alarm events are committed (and synced) before anything beyond the station sees them; on the
+station, every write goes through one writer thread (:mod:`monitor.writer`), which groups
+what queued up into one transaction (one fsync) with a savepoint per write. Everything here
+is the shell: the core never imports it. Errors are :class:`StoreError` with a message that says
 what is wrong with which file, never a bare traceback.
 """
 
@@ -11,7 +13,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -201,7 +203,8 @@ class StoredEvent:
 
 
 class Database:
-    """One SQLite file with a versioned schema. Not thread-safe: one event loop owns it.
+    """One SQLite file with a versioned schema. Not thread-safe: one thread owns a connection
+    (the station's writes go through its writer thread's own connection).
 
     Subclasses give their ``migrations``; the file's ``PRAGMA user_version`` says how many
     have been applied.
@@ -212,6 +215,11 @@ class Database:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
+        self._depth = 0
+        """Open transactions: 0 none, 1 a transaction, more: savepoints inside it."""
+        self.before_commit: Callable[[], None] | None = None
+        """Called inside each transaction just before COMMIT (tests and the fault bench use it
+        to stall or fail the disk, as a slow or full SD card would); None in production."""
 
     @property
     def schema_version(self) -> int:
@@ -225,11 +233,14 @@ class Database:
         """Open (creating, 0600) and migrate the store at ``path``."""
         path = path.expanduser()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not path.exists():
                 fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-                os.close(fd)
-            elif stat.S_IMODE(path.stat().st_mode) & 0o077:
+                try:
+                    os.fchmod(fd, 0o600)  # whatever the umask (SQLite copies it to -wal, -shm)
+                finally:
+                    os.close(fd)
+            elif stat.S_IMODE(path.stat().st_mode) != 0o600:
                 os.chmod(path, 0o600)
         except OSError as exc:
             raise StoreError(f"{path}: cannot create the store: {exc.strerror or exc}") from None
@@ -275,26 +286,59 @@ class Database:
                     self._conn.execute(statement)
                 self._conn.execute(f"PRAGMA user_version = {version}")
 
+    def intact(self) -> bool:
+        """Whether SQLite's own integrity check finds the file sound."""
+        return str(self._one("PRAGMA integrity_check")[0]) == "ok"
+
     def close(self) -> None:
         """Close the file."""
         self._conn.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """A transaction; inside one already open (a writer's group), a savepoint, so one
+        failing write rolls back alone and the group's other writes still commit."""
+        if self._depth:
+            name = f"w{self._depth}"
+            self._conn.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute(f"ROLLBACK TO {name}")
+                self._conn.execute(f"RELEASE {name}")
+                raise
+            finally:
+                self._depth -= 1
+            self._conn.execute(f"RELEASE {name}")
+            return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StoreError(_explain(self.path, exc)) from None
+        self._depth = 1
         try:
             yield self._conn
         except BaseException:
+            self._depth = 0
             self._conn.execute("ROLLBACK")
             raise
+        self._depth = 0
         try:
+            if self.before_commit is not None:
+                self.before_commit()
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:  # SQLite may have rolled back already (I/O error)
+                self._conn.execute("ROLLBACK")
             raise StoreError(_explain(self.path, exc)) from None
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """One transaction around many writes (each its own savepoint): one commit, one fsync
+        for everything the writer found queued."""
+        with self._tx():
+            yield
 
     def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         return self._conn.execute(sql, args).fetchone()
@@ -329,10 +373,15 @@ class Store(Database):
     # -- alarms ----------------------------------------------------------------------------
 
     def commit_events(
-        self, station: str, session_id: int | None, events: Iterable[AlarmEvent]
+        self,
+        station: str,
+        session_id: int | None,
+        events: Iterable[AlarmEvent],
+        at: str | None = None,
     ) -> list[int]:
-        """Commit alarm events durably; returns their sequence numbers. Call before any sink."""
-        at = now_iso()
+        """Commit alarm events durably; returns their sequence numbers. Call before anything
+        beyond the station sees them. ``at``: when they happened (default: now)."""
+        at = at or now_iso()
         seqs: list[int] = []
         with self._tx() as c:
             for e in events:
@@ -482,14 +531,21 @@ class Store(Database):
             )
         ]
 
-    def checkpoint(self, station: str, session_id: int | None, snapshot: dict[str, Any]) -> None:
-        """Save what a restarted daemon needs to resume (every second while a session runs)."""
+    def checkpoint(
+        self,
+        station: str,
+        session_id: int | None,
+        snapshot: dict[str, Any],
+        at: str | None = None,
+    ) -> None:
+        """Save what a restarted daemon needs to resume (every second while a session runs);
+        ``at`` is when the snapshot was taken (default: now), which recovery's gap counts from."""
         with self._tx() as c:
             c.execute(
                 "INSERT INTO checkpoints (station, session_id, at, snapshot) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (station) DO UPDATE SET session_id = excluded.session_id, "
                 "at = excluded.at, snapshot = excluded.snapshot",
-                (station, session_id, now_iso(), json.dumps(snapshot)),
+                (station, session_id, at or now_iso(), json.dumps(snapshot)),
             )
 
     def last_checkpoint(self, station: str) -> tuple[int | None, str, dict[str, Any]] | None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import ClassVar, TextIO
 
 from monitor.alarms import AlarmEvent
 
 
 class JsonLinesSink:
     """Writes each event as one JSON line, ``t`` shifted to another origin (a scenario's)."""
+
+    at_once: ClassVar[bool] = True
+    """The station's own log on stdout: at once, never waits for the disk."""
 
     def __init__(self, stream: TextIO, origin: Callable[[], float] = lambda: 0.0) -> None:
         self.stream = stream

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -233,6 +234,9 @@ class SoundSink:
     (no audio device, no espeak-ng) are in :attr:`problem` for status views and are logged
     once at WARNING when they appear.
     """
+
+    at_once: ClassVar[bool] = True
+    """The station's own sound: acts on an alarm at once, never waits for the disk."""
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Sequence
+from typing import ClassVar
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -31,6 +32,9 @@ def _mmss(seconds: float) -> str:
 
 class TerminalView:
     """Renders the station four times a second; keeps the last events for a log."""
+
+    at_once: ClassVar[bool] = True
+    """The station's own display: shows an alarm at once, never waits for the disk."""
 
     def __init__(self, station: Station, console: Console | None = None) -> None:
         self.station = station

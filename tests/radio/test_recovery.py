@@ -94,9 +94,11 @@ def test_sigkill_mid_inversion_then_restart_continues_the_session(
     try:
         (session,) = store.sessions()  # the same session went on: no second one
         committed = [e.event.to_json() for e in store.session_events(session["id"])]
-        # nothing the first daemon showed was lost: every event shown was committed first
-        for event in shown:
-            assert event in committed
+        # the station's own display shows an event at once, before its commit (SPEC 7): a
+        # SIGKILL may lose only the tail still in flight, never one before a committed one
+        kept = [event in committed for event in shown]
+        assert kept[0], (shown, committed)
+        assert kept == sorted(kept, reverse=True), (shown, committed)
         # the restarted daemon did not raise the hold alarm again: it was still listed ...
         assert ("inversion.hold_limit", "raised") not in [(e["id"], e["event"]) for e in after]
         # ... and it cleared when the user came up, staying listed (high latches) until acked

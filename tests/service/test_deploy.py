@@ -80,6 +80,18 @@ def test_the_unit_has_the_keys_the_service_depends_on() -> None:
     assert one(install, "WantedBy") == "multi-user.target"
 
 
+def test_the_station_gets_the_cpu_and_the_disk_before_a_kiosk_browser() -> None:
+    service = parse_unit(UNIT.read_text(encoding="utf-8"))["Service"]
+    default_weight = 100  # what a kiosk browser's unit or scope gets unless told otherwise
+    assert int(one(service, "CPUWeight")) >= 10 * default_weight
+    assert int(one(service, "StartupCPUWeight")) >= 10 * default_weight
+    assert int(one(service, "IOWeight")) >= 10 * default_weight
+    assert -20 <= int(one(service, "Nice")) < 0  # above any default-nice process
+    assert one(service, "IOSchedulingClass") == "best-effort"
+    assert one(service, "IOSchedulingPriority") == "0"  # the highest best-effort level
+    assert one(service, "RestrictRealtime") == "yes"  # never realtime: it could freeze the Pi
+
+
 def test_the_hardening_keeps_dbus_bluetooth_and_alsa() -> None:
     service = parse_unit(UNIT.read_text(encoding="utf-8"))["Service"]
     keys = {k for k, _ in service}

@@ -23,6 +23,7 @@ from monitor.sensors import SensorKind
 from monitor.service import ServiceNotifier, socket_address, status_text, watchdog_interval_s
 from monitor.station import Station, StationClock
 from monitor.trace import InputKind
+from monitor.writer import STORE_LAG
 from tests.core.rig import make_core
 
 PID = os.getpid()
@@ -375,4 +376,9 @@ def test_status_text_names_links_by_state_problems_and_alarms() -> None:
     [alarm] = station.core.alarms.alarms.values()
     assert status_text(station) == (
         f"idle; streaming: tilt, hr; store failing; alarms: 1 {alarm.priority.label}"
+    )
+    station.problems[STORE_LAG] = "store falling behind: 2.3 s"
+    assert status_text(station) == (
+        "idle; streaming: tilt, hr; store failing; store falling behind: 2.3 s; "
+        f"alarms: 1 {alarm.priority.label}"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -300,6 +301,16 @@ class AlarmManager:
             and t - alarm.unacked_since >= ESCALATE_AFTER_S
         ):
             self._escalate(t, alarm, Priority.HIGH, events)
+
+    def next_change(self, t: float) -> float:
+        """The earliest time after ``t`` at which a timer may change an alarm with no change
+        of condition: sounding again after an acknowledge, escalation, a silence's end."""
+        times: list[float] = []
+        for alarm in self.alarms.values():
+            if alarm.acked_at is not None:
+                times.append(alarm.acked_at + RESOUND_AFTER_S)
+            times += (alarm.unacked_since + ESCALATE_AFTER_S, alarm.silenced_until)
+        return min((x for x in times if x > t), default=math.inf)
 
     # -- people --------------------------------------------------------------------------
 

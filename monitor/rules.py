@@ -8,6 +8,7 @@ only during a session (``user.symptom`` also outside one: the user asked for hel
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import deque
 from collections.abc import Callable
@@ -485,6 +486,62 @@ class RuleEngine:
         if lowest <= self.p.battery_low_percent:
             return (LOW, float(lowest), self.p.battery_low_percent)
         return None
+
+    # -- time --------------------------------------------------------------------------
+
+    def next_change(self, t: float) -> float:
+        """The earliest time after ``t`` at which a rule's answer may change with no new
+        reading: a "for d s" delay running out, a signal growing stale, an inverted-time
+        limit reached, the theta trail moving on. Letting time pass up to it changes nothing
+        but the values of time-measuring conditions (replay jumps gaps with it). Conservative:
+        a time too early only costs a step; a time too late would be a bug."""
+        p, s, session = self.p, self.s, self.session
+        times: list[float] = []
+
+        def held(timer: Held, *delays: float) -> None:
+            if timer.since is not None:
+                times.extend(timer.since + d for d in delays)
+
+        held(self._angle[0], p.angle_delay_s)
+        held(self._angle[1], p.angle_delay_s)
+        held(self._motion[0], p.motion_delay_s)
+        held(self._motion[1], p.motion_delay_s)
+        held(self._hr_high[0], p.hr_high_delay_s)
+        held(self._hr_high[1], p.hr_critical_high_delay_s)
+        held(self._hr_low[0], p.hr_low_delay_s)
+        held(self._hr_low[1], p.hr_critical_low_delay_s)
+        held(self._spike, p.hr_spike_delay_s)
+        held(self._artifacts, p.hr_artifact_delay_s)
+        held(self._not_returning, p.not_returning_window_s)
+        times += (
+            s.tilt_seen_t + p.tilt_lost_delay_s,
+            s.tilt_seen_t + p.tilt_lost_high_s,
+            s.hr_seen_t + p.hr_lost_delay_s,
+            s.hr_seen_t + p.hr_lost_high_s,
+            s.zero_cross_t + p.hr_spike_posture_s,
+        )
+        if s.impact_g is not None:
+            times.append(s.impact_at + IMPACT_PRESENT_S)
+        if s.symptom_t is not None:
+            times.append(s.symptom_t + p.symptom_window_s)
+        if s.hr_checks:
+            times.append(s.hr_checks[0][0] + p.hr_artifact_window_s)
+        trail = s.theta_trail
+        window = p.not_returning_window_s
+        # The trail's head moves on when the horizon passes its second entry (or, with one
+        # entry, an entry the gap itself adds, after ``t``).
+        times.append(trail[1][0] + window if len(trail) > 1 else t + window)
+        start = session.inversion_started_at
+        if start is not None:
+            closed = session.session_closed_s
+            times += (
+                start + p.max_hold_s,
+                start + 2 * p.max_hold_s,
+                start + p.max_session_inverted_s - closed,
+                start + SESSION_HARD_CAP_S - closed,
+                t + p.max_day_inverted_s - session.day_inverted_s(t),
+            )
+        return min((x for x in times if x > t), default=math.inf)
 
     # -- messages ------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from monitor.ble.link import SensorLink
 from monitor.core import SafetyCore
 from monitor.journal import Journal
 from monitor.recorder import TraceRecorder
-from monitor.replay import grid_between
+from monitor.replay import catch_up
 from monitor.store import StoreError
 from monitor.trace import InputKind
 
@@ -103,8 +103,8 @@ class Station:
         return t
 
     def _catch_up(self, t: float) -> None:
-        for k in grid_between(self.core.t, t):
-            self._publish(self.core.advance(k / TICKS_PER_S))
+        for events in catch_up(self.core, self.core.t, t):
+            self._publish(events)
 
     def on_data(self, sensor: str, char: str, data: bytes) -> None:
         """A sensor's bytes: record, then feed the core, then publish."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import enum
 import json
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from monitor.deadline import earliest
 
 RESOUND_AFTER_S = 120.0
 SILENCE_S = 120.0
@@ -310,7 +311,7 @@ class AlarmManager:
             if alarm.acked_at is not None:
                 times.append(alarm.acked_at + RESOUND_AFTER_S)
             times += (alarm.unacked_since + ESCALATE_AFTER_S, alarm.silenced_until)
-        return min((x for x in times if x > t), default=math.inf)
+        return earliest(t, times)
 
     # -- people --------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from monitor.alarms import (
     Want,
 )
 from monitor.codecs import CodecError, battery, heart_rate, spotter_tilt, witmotion
+from monitor.deadline import earliest
 from monitor.estimator import HeartRateCleaner, HrOutcome, TiltEstimator, Verdict
 from monitor.profiles import Profile
 from monitor.rules import (
@@ -208,11 +209,14 @@ class SafetyCore:
         alarm timers, the session and the heart-rate cleaner (infinity: none). Until then,
         :meth:`advance` would only re-measure the same conditions."""
         t = self.t
-        return min(
-            self.rules.next_change(t),
-            self.alarms.next_change(t),
-            self.session.next_change(t),
-            self._hr.next_change(),
+        return earliest(
+            t,
+            (
+                self.rules.next_change(t),
+                self.alarms.next_change(t),
+                self.session.next_change(t),
+                self._hr.next_change(),
+            ),
         )
 
     def pass_marks(self, first: int, stop: int, per_s: int) -> None:

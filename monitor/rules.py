@@ -8,6 +8,7 @@ only during a session (``user.symptom`` also outside one: the user asked for hel
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections import deque
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.alarms import Latch, Priority, Want
+from monitor.deadline import earliest
 from monitor.profiles import SESSION_HARD_CAP_S, Profile
 from monitor.session import INVERTED_AT_DEG, SessionTracker
 
@@ -526,11 +528,7 @@ class RuleEngine:
             times.append(s.symptom_t + p.symptom_window_s)
         if s.hr_checks:
             times.append(s.hr_checks[0][0] + p.hr_artifact_window_s)
-        trail = s.theta_trail
-        window = p.not_returning_window_s
-        # The trail's head moves on when the horizon passes its second entry (or, with one
-        # entry, an entry the gap itself adds, after ``t``).
-        times.append(trail[1][0] + window if len(trail) > 1 else t + window)
+        times.append(self._trail_change(t))
         start = session.inversion_started_at
         if start is not None:
             closed = session.session_closed_s
@@ -541,7 +539,22 @@ class RuleEngine:
                 start + SESSION_HARD_CAP_S - closed,
                 t + p.max_day_inverted_s - session.day_inverted_s(t),
             )
-        return min((x for x in times if x > t), default=math.inf)
+        return earliest(t, times)
+
+    def _trail_change(self, t: float) -> float:
+        """When the theta trail's head (what ``not_returning`` compares with) may take a new
+        value: when the horizon reaches the first entry that differs from it, or, if none
+        does, an entry a gap adds (after ``t``, with the current theta)."""
+        trail = self.s.theta_trail
+        if not trail:
+            return math.inf
+        window = self.p.not_returning_window_s
+        head = trail[0][1]
+        for entry_t, theta in itertools.islice(trail, 1, None):
+            if theta != head:
+                # not before now: a pop that is due waits for the trail's next entry
+                return max(entry_t + window, t)
+        return math.inf if self.s.theta == head else t + window
 
     # -- messages ------------------------------------------------------------------------
 

@@ -11,9 +11,10 @@ still hanging head-down.
 from __future__ import annotations
 
 import enum
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from monitor.deadline import earliest
 
 INVERTED_AT_DEG = 10.0
 UPRIGHT_AT_DEG = 5.0
@@ -170,7 +171,7 @@ class SessionTracker:
         times = [self._next_midnight]
         if self.phase is Phase.UPRIGHT:
             times.append(self.upright_since + self.idle_end_s)
-        return min((x for x in times if x > t), default=math.inf)
+        return earliest(t, times)
 
     def _roll_day(self, t: float) -> None:
         while t >= self._next_midnight:

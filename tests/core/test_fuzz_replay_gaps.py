@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from monitor.alarms import AlarmEvent
 from monitor.codecs.heart_rate import Contact
 from monitor.core import SafetyCore
-from monitor.replay import TICKS_PER_S, grid_between, replay
+from monitor.replay import TICKS_PER_S, catch_up, grid_between, replay
 from monitor.rules import RULE_IDS
 from monitor.trace import End, InputKind, Record
 from tests.core.rig import (
@@ -30,6 +30,7 @@ from tests.core.rig import (
     link,
     make_core,
     tilt_payload,
+    tilt_stream,
 )
 
 
@@ -128,3 +129,21 @@ def test_jumping_a_gap_gives_the_events_of_stepping_through_it(
     jumped = list(replay(records, make_core(profile, started_at=started)))
     reference = list(stepped(records, make_core(profile, started_at=started)))
     assert jumped == reference
+
+
+def test_a_week_long_gap_costs_its_deadlines_not_its_length() -> None:
+    """Six million grid marks, a few dozen evaluated; the events are stepping's."""
+    readings = list(tilt_stream(lambda t: 30.0, until=1.0, hz=10))
+    core = make_core("beginner")
+    events = [e for r in readings for e in core.apply(r)]
+    evaluated = 0
+    for step in catch_up(core, core.t, 600_000.0):
+        evaluated += 1
+        events += step
+    assert evaluated < 200
+    assert events == list(stepped([*readings, End(1500.0)], make_core("beginner")))
+    assert [(e.t, e.id, e.event.value) for e in events][:3] == [
+        (3.0, "tilt.signal_lost", "raised"),
+        (5.0, "hr.signal_lost", "raised"),
+        (11.0, "tilt.signal_lost", "escalated"),
+    ]

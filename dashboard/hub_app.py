@@ -4,7 +4,6 @@ audit log (CSV too), and review of any recorded session by uploading its trace."
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import hashlib
 import hmac
@@ -27,9 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from dashboard.hub import Hub
 from dashboard.live import Message, next_message, sse
 from monitor.profiles import ProfileError, load_profile
-from monitor.replay import replay
+from monitor.review import ReviewError, review_upload
 from monitor.store import StoreError
-from monitor.trace import Notification, TraceError, TraceReader
 
 STATIC = Path(__file__).parent / "static"
 COOKIE = "spotter_hub"
@@ -248,7 +246,10 @@ def create_hub_app(hub: Hub) -> FastAPI:
             chosen = load_profile(profile)
         except ProfileError as exc:
             raise _problem(422, str(exc)) from None
-        return await asyncio.to_thread(_review, body, chosen, age)
+        try:
+            return await review_upload(body, chosen, age)
+        except ReviewError as exc:
+            raise _problem(exc.status, exc.message) from None
 
     @app.get("/hub/api/escalations", tags=["escalation"])
     async def escalation_log(who: Who) -> list[dict[str, Any]]:
@@ -309,34 +310,3 @@ def create_hub_app(hub: Hub) -> FastAPI:
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def _review(body: bytes, profile: Any, age: float | None) -> dict[str, Any]:
-    from monitor.core import SafetyCore
-
-    try:
-        reader = TraceReader(io.StringIO(body.decode("utf-8")), "upload")
-        core = SafetyCore(
-            reader.header.sensors, profile, age_years=age, started_at=reader.header.started_at
-        )
-        events = []
-        trend: dict[str, list[Any]] = {"t": [], "theta_deg": [], "hr_bpm": []}
-        next_sample = 0.0
-
-        def sampled(records: Any) -> Any:
-            nonlocal next_sample
-            for record in records:
-                yield record
-                if isinstance(record, Notification) and record.t >= next_sample:
-                    next_sample = record.t + 1.0
-                    trend["t"].append(round(record.t, 2))
-                    trend["theta_deg"].append(core.signals.theta)
-                    trend["hr_bpm"].append(core.signals.hr_bpm)
-
-        for event in replay(sampled(reader), core):
-            events.append(event.to_json())
-    except TraceError as exc:
-        raise _problem(422, str(exc)) from None
-    except UnicodeDecodeError:
-        raise _problem(422, "the trace is not UTF-8 text") from None
-    return {"station": reader.header.station, "events": events, "trend": trend}

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
+import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 
+from dashboard.hub_app import COOKIE
 from monitor.profiles import BUILTIN
 from monitor.review import ReviewError, ReviewLimits, ReviewPool, review_trace
+from tests.mqtt.rig import free_port
 
 pytestmark = [pytest.mark.timeout(180)]
 BEGINNER = BUILTIN["beginner"]
@@ -158,3 +166,99 @@ async def test_six_evil_uploads_neither_block_the_loop_nor_a_normal_review(
     assert ticks_during > 0  # the loop ran while the workers replayed
     result = await pool.review(symptom_trace, BEGINNER, None)
     assert result["events"][0]["id"] == "user.symptom"
+
+
+def _review_workers(pid: int) -> list[int]:
+    """The review worker processes the process ``pid`` has started (spawned interpreters)."""
+    children: list[str] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():  # a child belongs to the thread that made it
+        with contextlib.suppress(FileNotFoundError):
+            children += (task / "children").read_text().split()
+    workers = []
+    for child in children:
+        with contextlib.suppress(FileNotFoundError):
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in cmdline:
+                workers.append(int(child))
+    return workers
+
+
+@pytest.fixture(scope="module")
+def long_trace() -> bytes:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "sim", "trace", "calm-beginner"],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    ).stdout
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_stops_the_hub_while_reviews_run(tmp_path: Path, long_trace: bytes) -> None:
+    """A hub with reviews in their workers stops on SIGTERM and leaves no worker running
+    (today's code replayed in threads the interpreter waits for at exit)."""
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        f'[hub]\ndata_dir = "{tmp_path}"\nport = 0\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {free_port()}\n'  # nobody listens there
+    )
+    env = {**os.environ, "SPOTTER_HUB_PASSWORD": "correct horse battery"}
+    spotter = [sys.executable, "-m", "monitor.cli", "hub", "--config", str(config)]
+    subprocess.run(
+        [*spotter, "person", "add", "vic", "--role", "viewer"], env=env, check=True, timeout=60
+    )
+    hub = subprocess.Popen(spotter, stderr=subprocess.PIPE, env=env)
+    uploads: list[threading.Thread] = []
+    closing = contextlib.ExitStack()
+    try:
+        assert hub.stderr is not None
+        url = ""
+        while not url:
+            line = hub.stderr.readline().decode()
+            assert line, "the hub ended before serving"
+            if line.startswith("Hub page: "):
+                url = line.split()[-1].rstrip("/")
+        client = httpx.Client(base_url=url, timeout=120)
+        closing.callback(client.close)
+        password = env["SPOTTER_HUB_PASSWORD"]
+        login = client.post("/hub/api/login", json={"name": "vic", "password": password})
+        assert login.status_code == 200, login.text
+        client.cookies.set(COOKIE, login.cookies[COOKIE])
+        client.headers["X-CSRF-Token"] = login.json()["csrf"]
+        answers: list[int] = []
+
+        def upload() -> None:
+            with contextlib.suppress(httpx.HTTPError):  # the hub may close it on shutdown
+                answers.append(client.post("/hub/api/review", content=long_trace).status_code)
+
+        uploads = [threading.Thread(target=upload) for _ in range(2)]
+        for thread in uploads:
+            thread.start()
+        workers: list[int] = []
+        while not workers:  # wait (polling /proc) until a review runs in its worker
+            assert hub.poll() is None
+            assert any(t.is_alive() for t in uploads), f"the reviews ended first: {answers}"
+            workers = _review_workers(hub.pid)
+            time.sleep(0.01)
+        hub.send_signal(signal.SIGTERM)
+        assert hub.wait(timeout=120) == 0
+        for worker in workers:
+            assert _gone(worker)
+    finally:
+        if hub.poll() is None:
+            hub.kill()
+            hub.wait()
+        for thread in uploads:
+            thread.join(timeout=120)
+        if hub.stderr is not None:
+            hub.stderr.close()
+        closing.close()
+
+
+def _gone(pid: int) -> bool:
+    """Whether a process has ended (gone, or a zombie nobody has reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"

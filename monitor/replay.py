@@ -66,7 +66,8 @@ def replay(records: Iterable[Record], core: SafetyCore) -> Iterator[AlarmEvent]:
     last = 0.0
     for record in records:
         t = record.t
-        for events in catch_up(core, last, t):
-            yield from events
+        if t - last > TICK_S:  # (the test grid_between makes, here to keep dense traces fast)
+            for events in catch_up(core, last, t):
+                yield from events
         last = t
         yield from core.apply(record)

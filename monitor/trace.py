@@ -176,6 +176,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
+
+
 def _too_deep(text: str) -> bool:
     """Whether arrays and objects nest deeper than :data:`MAX_DEPTH` (brackets in strings do
     not count). Cheap for ordinary lines: only a line with many brackets is scanned."""
@@ -226,7 +229,7 @@ def parse_line(text: str) -> Any:
     if _too_deep(text):
         raise ValueError(f"arrays or objects nested deeper than {MAX_DEPTH}")
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        return _DECODER.decode(text)
     except RecursionError:  # pragma: no cover - _too_deep keeps the parser shallow
         raise ValueError("nested too deep") from None
     except ValueError as exc:

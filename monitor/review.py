@@ -3,8 +3,8 @@
 A trace from the network is attacker-chosen input, so its replay is
 
 - bounded: at most :data:`MAX_REVIEW_BYTES` bytes, :data:`MAX_REVIEW_LINES` lines and
-  :data:`MAX_REVIEW_S` of trace time (a review is of one session; replay's work grows with
-  duration, and a gap costs only its deadlines — :func:`monitor.replay.catch_up`);
+  :data:`MAX_REVIEW_S` from its first record to its last (a review is of one session; a gap
+  costs only its deadlines — :func:`monitor.replay.catch_up`);
 - time-limited and cancellable: it runs in a separate process, killed when it takes longer
   than :data:`REVIEW_TIMEOUT_S` or when the request is cancelled (a client gone, a hub
   shutting down), so no thread is left replaying for ever and SIGTERM is not held up;
@@ -31,7 +31,7 @@ from typing import Any
 from monitor.core import SafetyCore
 from monitor.profiles import Profile
 from monitor.replay import replay
-from monitor.trace import Notification, Record, TraceError, TraceReader, open_trace_bytes
+from monitor.trace import Notification, TraceError, TraceReader, open_trace_bytes
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,11 @@ def review_trace(
 
         def bounded(records: TraceReader) -> Any:
             nonlocal next_sample
+            first_t: float | None = None
             for record in records:
-                _check_bounds(reader, record, limits)
+                if first_t is None:
+                    first_t = record.t  # a recorded trace starts at the station's uptime
+                _check_bounds(reader, record.t - first_t, limits)
                 yield record
                 if isinstance(record, Notification) and record.t >= next_sample:
                     next_sample = record.t + 1.0
@@ -99,16 +102,16 @@ def review_trace(
     return {"station": header.station, "events": events, "trend": trend}
 
 
-def _check_bounds(reader: TraceReader, record: Record, limits: ReviewLimits) -> None:
+def _check_bounds(reader: TraceReader, duration_s: float, limits: ReviewLimits) -> None:
     if reader.line > limits.max_lines:
         raise ReviewError(
             413, f"{SOURCE}:{reader.line}: a review replays at most {limits.max_lines} lines"
         )
-    if record.t > limits.max_duration_s:
+    if duration_s > limits.max_duration_s:
         raise ReviewError(
             413,
-            f"{SOURCE}:{reader.line}: t {record.t:g} s is past the {limits.max_duration_s:g} s "
-            "a review replays",
+            f"{SOURCE}:{reader.line}: the trace goes on for more than the "
+            f"{limits.max_duration_s:g} s a review replays",
         )
 
 

@@ -8,9 +8,7 @@ A trace can come from anyone (an upload to the hub, a file sent by mail), so eac
 checked before it is parsed and parsed into a typed record before anything uses it: at most
 :data:`MAX_LINE_CHARS` characters, nesting at most :data:`MAX_DEPTH` deep (so the JSON
 parser cannot recurse without bound), UTF-8 text, finite numbers only, strings where strings
-belong, and ``t`` finite, not negative, non-decreasing and at most :data:`MAX_TRACE_S` (a week:
-no session lasts that long, and replay's work grows with the trace's duration, not with its
-size).
+belong, and ``t`` finite, not negative, non-decreasing and at most :data:`MAX_TRACE_S`.
 """
 
 from __future__ import annotations
@@ -31,8 +29,11 @@ MAX_LINE_CHARS = 65_536
 """The longest line a trace may have (a notification is under 1.1 kB; a header a few)."""
 MAX_DEPTH = 16
 """The deepest nesting of arrays and objects a line may have (a header needs 4)."""
-MAX_TRACE_S = 7 * 86_400.0
-"""The latest ``t`` a trace may reach: a week."""
+MAX_TRACE_S = 366 * 86_400.0
+"""The latest ``t`` a trace may reach: a year. The flight recorder writes the station's clock
+(seconds since the daemon started), so a real trace's ``t`` is the station's uptime, and a
+week would refuse traces of a station up longer. A year keeps every time exact to well under
+the trace's 0.1 ms, and replay's work does not grow with ``t``: a gap costs its deadlines."""
 
 
 class TraceError(Exception):
@@ -311,7 +312,7 @@ class TraceReader:
             raise self._fail(f"t must be a number of seconds, not {t!r}")
         if not (0 <= t <= MAX_TRACE_S):
             raise self._fail(
-                f"t must be finite, not negative and at most {MAX_TRACE_S:.0f} s (a week), "
+                f"t must be finite, not negative and at most {MAX_TRACE_S:.0f} s (a year), "
                 f"not {t!r}"
             )
         t = float(t)

@@ -173,8 +173,8 @@ def replay_cli(data: bytes, path: Path) -> subprocess.CompletedProcess[bytes]:
 
 
 def evil_gap_seconds() -> tuple[float, int]:
-    """Replay of a trace that goes silent for just under a week (the longest allowed):
-    the wall time and the number of grid marks evaluated (of six million)."""
+    """Replay of a trace that goes silent until just before the latest ``t`` allowed (a
+    year): the wall time and the number of grid marks evaluated (of 316 million)."""
     lines = [
         json.dumps(HEADER),
         json.dumps({"t": 0.5, "sensor": "tilt", "char": TILT, "hex": "0001000a00c409"}),

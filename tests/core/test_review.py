@@ -83,7 +83,20 @@ def test_too_many_bytes_lines_or_seconds_are_413_naming_the_line() -> None:
     assert (lines.status, lines.message) == (413, "upload:3: a review replays at most 2 lines")
     long = refusal(LONG_GAP, ReviewLimits(max_duration_s=3600))
     assert long.status == 413
-    assert long.message.startswith("upload:4: t 5000 s is past the 3600 s")
+    assert long.message == "upload:4: the trace goes on for more than the 3600 s a review replays"
+
+
+def test_a_trace_recorded_after_days_of_uptime_is_bounded_by_its_own_duration() -> None:
+    """The flight recorder's t is the station's clock: a session recorded on day 5 starts at
+    t = 432 000 s; it is one short session, and reviewed as such."""
+    later = trace(
+        {"t": 432_000.5, "sensor": "hr", "link": "connected"},
+        {"t": 432_009.0, "input": "symptom"},
+        {"t": 432_030.0, "end": True},
+    )
+    result = review_trace(later, BEGINNER, None, ReviewLimits(max_duration_s=3600))
+    first = result["events"][0]
+    assert (first["t"], first["id"], first["event"]) == (432_009.0, "user.symptom", "raised")
 
 
 def test_bytes_that_are_not_utf8_are_a_400_naming_the_line() -> None:

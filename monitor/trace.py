@@ -16,7 +16,6 @@ from __future__ import annotations
 import enum
 import io
 import json
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -170,14 +169,10 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number a trace may hold")
 
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text} is too large")
-    return value
-
-
-_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+"""NaN and Infinity are refused; a number too large for a float (1e400) parses as infinity,
+which every number a record uses is range-checked against (``t``; a calibration's offset,
+by :class:`monitor.sensors.Calibration`)."""
 
 
 def _too_deep(text: str) -> bool:
@@ -326,7 +321,7 @@ class TraceReader:
                 data = bytes.fromhex(hexstr)
             except ValueError:
                 raise self._fail(f"hex {hexstr!r} is not hexadecimal bytes") from None
-            if not _is_text(char):
+            if not (char.isascii() or _is_text(char)):
                 raise self._fail(f"char {char!r} is not UTF-8 text")
             return Notification(t, sensor, char.lower(), data)
         if "link" in obj:

@@ -200,7 +200,7 @@ LINK_UP = json.dumps({"t": 0.5, "sensor": "hr", "link": "connected"}).encode()
         (b'{"t": 1.0, "sensor": {"a": 1}, "char": "x", "hex": "00"}', "not in the header"),
         (b'{"t": 1e308, "end": true}', "at most 31622400 s (a year)"),
         (b'{"t": 1e12, "end": true}', "at most 31622400 s (a year)"),
-        (b'{"t": 1e400, "end": true}', "number 1e400 is too large"),
+        (b'{"t": 1e400, "end": true}', "not inf"),
         (b'{"t": NaN, "end": true}', "NaN is not a number"),
         (b'{"t": 1, "end": true, "x": ' + DEEP.encode() + b"}", "nested deeper than 16"),
         (DEEP.encode(), "nested deeper than 16"),

@@ -123,6 +123,11 @@ def test_the_reader_streams_and_never_reads_ahead() -> None:
             "sign must be 1 or -1",
         ),
         (
+            '{"spotter_trace": 1, "sensors": {"a": {"kind": "spotter_tilt", "calibration": {"offset_deg": 1e400}}}}\n',
+            1,
+            "offset_deg inf outside -180..180",
+        ),
+        (
             '{"spotter_trace": 1, "sensors": {"a": {"kind": "heart_rate"}}}\n{"t": 1, "end": true}\n{"spotter_trace": 1}\n',
             3,
             "a second header",

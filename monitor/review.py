@@ -150,7 +150,8 @@ class _Job:
         result: Any
         try:
             with self._lock:
-                if self._stopped:
+                if self._stopped:  # stopped before it started: nobody waits for an answer
+                    self._send.close()
                     return
                 self.process.start()
             self._send.close()

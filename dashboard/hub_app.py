@@ -4,7 +4,6 @@ audit log (CSV too), and review of any recorded session by uploading its trace."
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import hashlib
 import hmac
@@ -32,15 +31,14 @@ from dashboard.hub import Hub, UnknownStation
 from dashboard.limiter import Limiter
 from dashboard.live import Message, next_message, sse
 from monitor.profiles import BUILTIN, PROFILE_NAME
-from monitor.replay import replay
+from monitor.review import MAX_REVIEW_BYTES, ReviewError, review_upload
 from monitor.store import StoreError
-from monitor.trace import Notification, TraceError, TraceReader
 
 STATIC = PathLib(__file__).parent / "static"
 COOKIE = "spotter_hub"
 CSRF_HEADER = "X-CSRF-Token"
 LOGIN_TTL = timedelta(hours=12)
-MAX_TRACE_BYTES = 50_000_000
+MAX_TRACE_BYTES = MAX_REVIEW_BYTES
 TRACE_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/octet-stream"})
 """What a review upload may say it is (JSON lines)."""
 HASHER = PasswordHasher()
@@ -304,13 +302,16 @@ def create_hub_app(
         age: Annotated[float | None, Query(gt=0, lt=130, allow_inf_nan=False)] = None,
     ) -> dict[str, Any]:
         """Review a recorded session: upload its trace (the body, JSON lines, at most 50 MB);
-        the hub replays it through the safety core with a built-in profile chosen by name and
-        returns the alarm events and 1 Hz theta and HR for charts."""
+        the hub replays it through the safety core with a built-in profile chosen by name, in a
+        bounded, time-limited worker process (monitor/review.py), and returns the alarm events
+        and 1 Hz theta and HR for charts."""
         if profile not in BUILTIN:
             raise _problem(422, f"no profile named {profile!r} (built in: {', '.join(BUILTIN)})")
-        chosen = BUILTIN[profile]
         body = await request.body()  # the boundary refused more than MAX_TRACE_BYTES already
-        return await asyncio.to_thread(_review, body, chosen, age)
+        try:
+            return await review_upload(body, BUILTIN[profile], age)
+        except ReviewError as exc:
+            raise _problem(exc.status, exc.message) from None
 
     @app.get("/hub/api/escalations", tags=["escalation"])
     async def escalation_log(who: Who) -> list[dict[str, Any]]:
@@ -371,34 +372,3 @@ def create_hub_app(
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def _review(body: bytes, profile: Any, age: float | None) -> dict[str, Any]:
-    from monitor.core import SafetyCore
-
-    try:
-        reader = TraceReader(io.StringIO(body.decode("utf-8")), "upload")
-        core = SafetyCore(
-            reader.header.sensors, profile, age_years=age, started_at=reader.header.started_at
-        )
-        events = []
-        trend: dict[str, list[Any]] = {"t": [], "theta_deg": [], "hr_bpm": []}
-        next_sample = 0.0
-
-        def sampled(records: Any) -> Any:
-            nonlocal next_sample
-            for record in records:
-                yield record
-                if isinstance(record, Notification) and record.t >= next_sample:
-                    next_sample = record.t + 1.0
-                    trend["t"].append(round(record.t, 2))
-                    trend["theta_deg"].append(core.signals.theta)
-                    trend["hr_bpm"].append(core.signals.hr_bpm)
-
-        for event in replay(sampled(reader), core):
-            events.append(event.to_json())
-    except TraceError as exc:
-        raise _problem(422, str(exc)) from None
-    except UnicodeDecodeError:
-        raise _problem(422, "the trace is not UTF-8 text") from None
-    return {"station": reader.header.station, "events": events, "trend": trend}

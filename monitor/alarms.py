@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.deadline import earliest
+
 RESOUND_AFTER_S = 120.0
 SILENCE_S = 120.0
 MAX_SILENCE_S = 300.0
@@ -300,6 +302,16 @@ class AlarmManager:
             and t - alarm.unacked_since >= ESCALATE_AFTER_S
         ):
             self._escalate(t, alarm, Priority.HIGH, events)
+
+    def next_change(self, t: float) -> float:
+        """The earliest time after ``t`` at which a timer may change an alarm with no change
+        of condition: sounding again after an acknowledge, escalation, a silence's end."""
+        times: list[float] = []
+        for alarm in self.alarms.values():
+            if alarm.acked_at is not None:
+                times.append(alarm.acked_at + RESOUND_AFTER_S)
+            times += (alarm.unacked_since + ESCALATE_AFTER_S, alarm.silenced_until)
+        return earliest(t, times)
 
     # -- people --------------------------------------------------------------------------
 

@@ -44,11 +44,15 @@ PRIORITY_STYLE = {Priority.HIGH: "bold red", Priority.MEDIUM: "yellow", Priority
 
 @contextlib.contextmanager
 def open_text(path: str) -> Iterator[tuple[TextIO, str]]:
-    """``-`` is standard input; anything else a UTF-8 file."""
+    """``-`` is standard input; anything else a UTF-8 file. Bytes that are not UTF-8 are kept
+    as surrogates, so the trace reader can name the line they are on."""
     if path == "-":
-        yield io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8"), "<stdin>"
+        yield (
+            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape"),
+            ("<stdin>"),
+        )
         return
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
         yield fh, path
 
 

@@ -24,6 +24,7 @@ from monitor.alarms import (
     Want,
 )
 from monitor.codecs import CodecError, battery, heart_rate, spotter_tilt, witmotion
+from monitor.deadline import earliest
 from monitor.estimator import HeartRateCleaner, HrOutcome, TiltEstimator, Verdict
 from monitor.profiles import Profile
 from monitor.rules import (
@@ -202,6 +203,55 @@ class SafetyCore:
         assert isinstance(record, End)
         return self.advance(record.t)
 
+    # -- letting a gap pass in one step ---------------------------------------------------
+
+    def next_change(self) -> float:
+        """The earliest time after ``self.t`` at which letting time pass, with no reading or
+        input, may change anything an alarm event shows: the next deadline of the rules, the
+        alarm timers, the session and the heart-rate cleaner (infinity: none). Until then,
+        :meth:`advance` would only re-measure the same conditions."""
+        t = self.t
+        return earliest(
+            t,
+            (
+                self.rules.next_change(t),
+                self.alarms.next_change(t),
+                self.session.next_change(t),
+                self._hr.next_change(),
+            ),
+        )
+
+    def pass_marks(self, first: int, stop: int, per_s: int) -> None:
+        """Let the grid marks ``first/per_s`` .. ``(stop-1)/per_s`` pass without evaluating
+        them, keeping what stepping through them would have kept: the theta trail (the only
+        record of time the core writes while nothing changes). The caller guarantees, with
+        :meth:`next_change`, that nothing else changes at those marks, and then evaluates the
+        next two marks with :meth:`advance` (re-measuring every condition)."""
+        theta = self.signals.theta
+        if stop <= first or theta is None:
+            return
+        step = THETA_TRAIL_STEP_S
+
+        def appends(j: int) -> bool:
+            return j / per_s - self._trail_t >= step
+
+        j1 = first
+        while j1 < stop and not appends(j1):
+            j1 += 1
+        if j1 >= stop:
+            return
+        last = _last_append(j1, stop, per_s, step)
+        trail = self.signals.theta_trail
+        window = self.profile.not_returning_window_s
+        for j in (j1, last) if last != j1 else (j1,):
+            mark = j / per_s
+            trail.append((mark, theta))
+            horizon = mark - window
+            while len(trail) > 1 and trail[1][0] <= horizon:
+                trail.popleft()
+        self._trail_t = last / per_s
+        self.t = (stop - 1) / per_s
+
     # -- what the shell shows ------------------------------------------------------------
 
     @property
@@ -307,6 +357,37 @@ class SafetyCore:
             s.hr_new = True
             while history and history[0][0] < t - HR_HISTORY_S:
                 history.popleft()
+
+
+def _last_append(j1: int, stop: int, per_s: int, step: float) -> int:
+    """The last mark before ``stop`` at which stepping from an append at mark ``j1`` appends
+    to the theta trail again. Each append is one or two marks after the one before (two when
+    the float difference of the marks falls a hair short of ``step``), so the chain passes
+    through one of any two neighbouring marks: two chains started side by side near ``stop``
+    meet within a few marks and from there are the real one. Never walks the whole gap."""
+
+    def after(j: int) -> int:
+        return j + 1 if (j + 1) / per_s - j / per_s >= step else j + 2
+
+    back = 64
+    while True:
+        start = stop - back
+        if start <= j1:
+            a = j1
+            while after(a) < stop:
+                a = after(a)
+            return a
+        a, b = start, start + 1
+        while a != b and max(a, b) < stop:
+            if a < b:
+                a = after(a)
+            else:
+                b = after(b)
+        if a == b and a < stop:
+            while after(a) < stop:
+                a = after(a)
+            return a
+        back *= 8
 
 
 def _age(now: float, then: float | None) -> float | None:

@@ -162,6 +162,10 @@ class HeartRateCleaner:
             return HrOutcome(Verdict.REJECTED, (), (st,))
         return None
 
+    def next_change(self) -> float:
+        """When :meth:`expire` would settle the suspect reading (infinity when there is none)."""
+        return math.inf if self.suspect is None else self.suspect[0] + CONFIRM_WITHIN_S
+
     def update(self, t: float, bpm: float, has_reading: bool) -> HrOutcome:
         """Clean one reading taken at ``t``."""
         rejected: list[float] = []

@@ -8,12 +8,15 @@ only during a session (``user.symptom`` also outside one: the user asked for hel
 
 from __future__ import annotations
 
+import itertools
+import math
 import statistics
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.alarms import Latch, Priority, Want
+from monitor.deadline import earliest
 from monitor.profiles import SESSION_HARD_CAP_S, Profile
 from monitor.session import INVERTED_AT_DEG, SessionTracker
 
@@ -485,6 +488,73 @@ class RuleEngine:
         if lowest <= self.p.battery_low_percent:
             return (LOW, float(lowest), self.p.battery_low_percent)
         return None
+
+    # -- time --------------------------------------------------------------------------
+
+    def next_change(self, t: float) -> float:
+        """The earliest time after ``t`` at which a rule's answer may change with no new
+        reading: a "for d s" delay running out, a signal growing stale, an inverted-time
+        limit reached, the theta trail moving on. Letting time pass up to it changes nothing
+        but the values of time-measuring conditions (replay jumps gaps with it). Conservative:
+        a time too early only costs a step; a time too late would be a bug."""
+        p, s, session = self.p, self.s, self.session
+        times: list[float] = []
+
+        def held(timer: Held, *delays: float) -> None:
+            if timer.since is not None:
+                times.extend(timer.since + d for d in delays)
+
+        held(self._angle[0], p.angle_delay_s)
+        held(self._angle[1], p.angle_delay_s)
+        held(self._motion[0], p.motion_delay_s)
+        held(self._motion[1], p.motion_delay_s)
+        held(self._hr_high[0], p.hr_high_delay_s)
+        held(self._hr_high[1], p.hr_critical_high_delay_s)
+        held(self._hr_low[0], p.hr_low_delay_s)
+        held(self._hr_low[1], p.hr_critical_low_delay_s)
+        held(self._spike, p.hr_spike_delay_s)
+        held(self._artifacts, p.hr_artifact_delay_s)
+        held(self._not_returning, p.not_returning_window_s)
+        times += (
+            s.tilt_seen_t + p.tilt_lost_delay_s,
+            s.tilt_seen_t + p.tilt_lost_high_s,
+            s.hr_seen_t + p.hr_lost_delay_s,
+            s.hr_seen_t + p.hr_lost_high_s,
+            s.zero_cross_t + p.hr_spike_posture_s,
+        )
+        if s.impact_g is not None:
+            times.append(s.impact_at + IMPACT_PRESENT_S)
+        if s.symptom_t is not None:
+            times.append(s.symptom_t + p.symptom_window_s)
+        if s.hr_checks:
+            times.append(s.hr_checks[0][0] + p.hr_artifact_window_s)
+        times.append(self._trail_change(t))
+        start = session.inversion_started_at
+        if start is not None:
+            closed = session.session_closed_s
+            times += (
+                start + p.max_hold_s,
+                start + 2 * p.max_hold_s,
+                start + p.max_session_inverted_s - closed,
+                start + SESSION_HARD_CAP_S - closed,
+                t + p.max_day_inverted_s - session.day_inverted_s(t),
+            )
+        return earliest(t, times)
+
+    def _trail_change(self, t: float) -> float:
+        """When the theta trail's head (what ``not_returning`` compares with) may take a new
+        value: when the horizon reaches the first entry that differs from it, or, if none
+        does, an entry a gap adds (after ``t``, with the current theta)."""
+        trail = self.s.theta_trail
+        if not trail:
+            return math.inf
+        window = self.p.not_returning_window_s
+        head = trail[0][1]
+        for entry_t, theta in itertools.islice(trail, 1, None):
+            if theta != head:
+                # not before now: a pop that is due waits for the trail's next entry
+                return max(entry_t + window, t)
+        return math.inf if self.s.theta == head else t + window
 
     # -- messages ------------------------------------------------------------------------
 

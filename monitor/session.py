@@ -14,6 +14,8 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from monitor.deadline import earliest
+
 INVERTED_AT_DEG = 10.0
 UPRIGHT_AT_DEG = 5.0
 
@@ -162,6 +164,14 @@ class SessionTracker:
                 return
         if phase is Phase.UPRIGHT and t - self.upright_since >= self.idle_end_s:
             self._go(t, Phase.IDLE)
+
+    def next_change(self, t: float) -> float:
+        """The earliest time after ``t`` at which time alone may change the phase or the day's
+        totals (the idle end of a session, local midnight); theta changes only with readings."""
+        times = [self._next_midnight]
+        if self.phase is Phase.UPRIGHT:
+            times.append(self.upright_since + self.idle_end_s)
+        return earliest(t, times)
 
     def _roll_day(self, t: float) -> None:
         while t >= self._next_midnight:

@@ -26,7 +26,7 @@ from monitor.core import SafetyCore
 from monitor.journal import Journal
 from monitor.ratewatch import RateWatch
 from monitor.recorder import TraceRecorder
-from monitor.replay import grid_between
+from monitor.replay import catch_up
 from monitor.store import StoreError
 from monitor.trace import InputKind
 from monitor.writer import BEHIND_AFTER_S, STORE_LAG, WRITER_PARTS
@@ -126,8 +126,8 @@ class Station:
         return t
 
     def _catch_up(self, t: float) -> None:
-        for k in grid_between(self.core.t, t):
-            self._publish(self.core.advance(k / TICKS_PER_S))
+        for events in catch_up(self.core, self.core.t, t):
+            self._publish(events)
 
     def on_data(self, sensor: str, char: str, data: bytes) -> None:
         """A sensor's bytes: record, then feed the core, then publish."""

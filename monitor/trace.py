@@ -3,13 +3,19 @@
 JSON Lines, one object per line: a header, then notifications, link changes, user inputs and
 an end marker, with ``t`` in seconds since the trace started, non-decreasing. The reader
 streams: a trace of hours is never held in memory. Every problem names the file and line.
+
+A trace can come from anyone (an upload to the hub, a file sent by mail), so each line is
+checked before it is parsed and parsed into a typed record before anything uses it: at most
+:data:`MAX_LINE_CHARS` characters, nesting at most :data:`MAX_DEPTH` deep (so the JSON
+parser cannot recurse without bound), UTF-8 text, finite numbers only, strings where strings
+belong, and ``t`` finite, not negative, non-decreasing and at most :data:`MAX_TRACE_S`.
 """
 
 from __future__ import annotations
 
 import enum
+import io
 import json
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +25,15 @@ from monitor import gatt
 from monitor.sensors import SensorKind, SensorSpec, SensorSpecError
 
 TRACE_VERSION = 1
+MAX_LINE_CHARS = 65_536
+"""The longest line a trace may have (a notification is under 1.1 kB; a header a few)."""
+MAX_DEPTH = 16
+"""The deepest nesting of arrays and objects a line may have (a header needs 4)."""
+MAX_TRACE_S = 366 * 86_400.0
+"""The latest ``t`` a trace may reach: a year. The flight recorder writes the station's clock
+(seconds since the daemon started), so a real trace's ``t`` is the station's uptime, and a
+week would refuse traces of a station up longer. A year keeps every time exact to well under
+the trace's 0.1 ms, and replay's work does not grow with ``t``: a gap costs its deadlines."""
 
 
 class TraceError(Exception):
@@ -106,6 +121,7 @@ class End:
 
 
 Record = Notification | LinkChange | UserInput | End
+INPUT_KINDS = frozenset(k.value for k in InputKind)
 
 
 def _header(obj: Any, source: str) -> TraceHeader:
@@ -120,6 +136,8 @@ def _header(obj: Any, source: str) -> TraceHeader:
         raise TraceError(source, 1, "header: sensors must be an object naming each sensor")
     sensors: dict[str, SensorSpec] = {}
     for name, raw in raw_sensors.items():
+        if not _is_text(name):
+            raise TraceError(source, 1, f"header: sensor name {name!r} is not UTF-8 text")
         try:
             sensors[name] = SensorSpec.from_json(raw)
         except SensorSpecError as exc:
@@ -130,8 +148,8 @@ def _header(obj: Any, source: str) -> TraceHeader:
             what = "tilt" if tilt else "heart-rate"
             raise TraceError(source, 1, f"header: more than one {what} sensor ({', '.join(names)})")
     station = obj.get("station", "")
-    if not isinstance(station, str):
-        raise TraceError(source, 1, "header: station must be a string")
+    if not _is_text(station):
+        raise TraceError(source, 1, "header: station must be a string of UTF-8 text")
     started_at = None
     if obj.get("started_at") is not None:
         try:
@@ -148,8 +166,84 @@ def _header(obj: Any, source: str) -> TraceHeader:
     return TraceHeader(sensors, station, started_at, extra)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a trace may hold")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+"""NaN and Infinity are refused; a number too large for a float (1e400) parses as infinity,
+which every number a record uses is range-checked against (``t``; a calibration's offset,
+by :class:`monitor.sensors.Calibration`)."""
+
+
+def _too_deep(text: str) -> bool:
+    """Whether arrays and objects nest deeper than :data:`MAX_DEPTH` (brackets in strings do
+    not count). Cheap for ordinary lines: only a line with many brackets is scanned."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+def _is_text(value: object) -> bool:
+    """A string that is UTF-8 text (JSON can spell lone surrogates, which are not)."""
+    if not isinstance(value, str):
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_line(text: str) -> Any:
+    """One line's JSON value, after the checks that keep parsing bounded; ValueError (with
+    the reason) when the line cannot be a trace line."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("not UTF-8 text") from None
+    if _too_deep(text):
+        raise ValueError(f"arrays or objects nested deeper than {MAX_DEPTH}")
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:  # pragma: no cover - _too_deep keeps the parser shallow
+        raise ValueError("nested too deep") from None
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+
+
+def open_trace_bytes(data: bytes) -> TextIO:
+    """A trace held in memory (an upload) as the text stream :class:`TraceReader` reads.
+    Bytes that are not UTF-8 are kept as surrogates, so the reader names their line."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape")
+
+
 class TraceReader:
     """Reads a trace line by line. The header is parsed at once; records stream on iteration.
+
+    The stream should be opened with ``errors="surrogateescape"`` (as :func:`open_trace_bytes`
+    and ``spotter replay`` do) so bytes that are not UTF-8 are a trace error naming the line.
 
     >>> reader = TraceReader(open("session.jsonl"), "session.jsonl")  # doctest: +SKIP
     >>> for record in reader: ...                                      # doctest: +SKIP
@@ -166,36 +260,43 @@ class TraceReader:
         self._sensors = self.header.sensors
 
     def _next_object(self) -> Any:
-        for text in self._stream:
+        while True:
+            try:
+                text = self._stream.readline(MAX_LINE_CHARS + 1)
+            except UnicodeDecodeError as exc:  # a stream opened without surrogateescape
+                raise TraceError(self.source, self.line + 1, f"not UTF-8: {exc}") from None
+            if not text:
+                return None
             self.line += 1
+            if len(text) > MAX_LINE_CHARS and not text.endswith("\n"):
+                raise self._fail(f"line longer than {MAX_LINE_CHARS} characters")
             if not text.strip():
                 continue
             try:
-                return json.loads(text)
+                return parse_line(text)
             except ValueError as exc:
-                raise TraceError(self.source, self.line, f"not valid JSON: {exc}") from None
-        return None
+                raise self._fail(str(exc)) from None
 
     def __iter__(self) -> Iterator[Record]:
         last_t = 0.0
-        src = self.source
         while True:
-            try:
-                obj = self._next_object()
-            except UnicodeDecodeError as exc:
-                raise TraceError(src, self.line + 1, f"not UTF-8: {exc}") from None
+            obj = self._next_object()
             if obj is None:
                 return
             record = self._record(obj)
             if record.t < last_t:
-                raise TraceError(
-                    src, self.line, f"t {record.t} goes back in time (previous {last_t})"
-                )
+                raise self._fail(f"t {record.t} goes back in time (previous {last_t})")
             last_t = record.t
             yield record
 
     def _fail(self, problem: str) -> TraceError:
         return TraceError(self.source, self.line, problem)
+
+    def _sensor(self, obj: dict[str, Any], what: str) -> str:
+        sensor = obj.get("sensor")
+        if not isinstance(sensor, str) or sensor not in self._sensors:
+            raise self._fail(f"{what} sensor {sensor!r}, not in the header")
+        return sensor
 
     def _record(self, obj: Any) -> Record:
         if not isinstance(obj, dict):
@@ -205,13 +306,14 @@ class TraceReader:
         t = obj.get("t")
         if t.__class__ is not float and (t.__class__ is not int):
             raise self._fail(f"t must be a number of seconds, not {t!r}")
-        if not (t >= 0 and math.isfinite(t)):
-            raise self._fail(f"t must be finite and not negative, not {t!r}")
+        if not (0 <= t <= MAX_TRACE_S):
+            raise self._fail(
+                f"t must be finite, not negative and at most {MAX_TRACE_S:.0f} s (a year), "
+                f"not {t!r}"
+            )
         t = float(t)
         if "hex" in obj:
-            sensor = obj.get("sensor")
-            if sensor not in self._sensors:
-                raise self._fail(f"notification from sensor {sensor!r}, not in the header")
+            sensor = self._sensor(obj, "notification from")
             char = obj.get("char")
             hexstr = obj["hex"]
             if not isinstance(char, str) or not isinstance(hexstr, str):
@@ -220,29 +322,29 @@ class TraceReader:
                 data = bytes.fromhex(hexstr)
             except ValueError:
                 raise self._fail(f"hex {hexstr!r} is not hexadecimal bytes") from None
+            if not (char.isascii() or _is_text(char)):
+                raise self._fail(f"char {char!r} is not UTF-8 text")
             return Notification(t, sensor, gatt.canonical(char), data)
         if "link" in obj:
-            sensor = obj.get("sensor")
-            if sensor not in self._sensors:
-                raise self._fail(f"link change of sensor {sensor!r}, not in the header")
+            sensor = self._sensor(obj, "link change of")
             link = obj["link"]
             if link not in ("connected", "disconnected"):
                 raise self._fail(f"link must be connected or disconnected, not {link!r}")
             return LinkChange(t, sensor, link == "connected")
         if "input" in obj:
-            try:
-                kind = InputKind(obj["input"])
-            except ValueError:
+            raw = obj["input"]
+            if not isinstance(raw, str) or raw not in INPUT_KINDS:
                 known = ", ".join(k.value for k in InputKind)
-                raise self._fail(f"unknown input {obj['input']!r} (known: {known})") from None
+                raise self._fail(f"unknown input {raw!r} (known: {known})")
+            kind = InputKind(raw)
             alarm = obj.get("alarm")
             by = obj.get("by")
             if kind is InputKind.ACKNOWLEDGE and not isinstance(alarm, str):
                 raise self._fail("acknowledge needs the alarm it acknowledges")
-            if alarm is not None and not isinstance(alarm, str):
-                raise self._fail(f"alarm must be a string, not {alarm!r}")
-            if by is not None and not isinstance(by, str):
-                raise self._fail(f"by must be a string, not {by!r}")
+            if alarm is not None and not _is_text(alarm):
+                raise self._fail(f"alarm must be a string of UTF-8 text, not {alarm!r}")
+            if by is not None and not _is_text(by):
+                raise self._fail(f"by must be a string of UTF-8 text, not {by!r}")
             return UserInput(t, kind, alarm, by)
         if obj.get("end") is True:
             return End(t)

@@ -187,3 +187,71 @@ def test_a_bad_profile_is_a_clear_error(tmp_path: Path, over_hold: Path) -> None
     err = result.stderr.decode()
     assert "max_hold_s" in err
     assert "favourite_colour: unknown key" in err
+
+
+DEEP = "[" * 10_000 + "]" * 10_000
+LINK_UP = json.dumps({"t": 0.5, "sensor": "hr", "link": "connected"}).encode()
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (b'{"t": 1.0, "sensor": ["tilt"], "link": "connected"}', "not in the header"),
+        (b'{"t": 1.0, "sensor": {"a": 1}, "char": "x", "hex": "00"}', "not in the header"),
+        (b'{"t": 1e308, "end": true}', "at most 31622400 s (a year)"),
+        (b'{"t": 1e12, "end": true}', "at most 31622400 s (a year)"),
+        (b'{"t": 1e400, "end": true}', "not inf"),
+        (b'{"t": NaN, "end": true}', "NaN is not a number"),
+        (b'{"t": 1, "end": true, "x": ' + DEEP.encode() + b"}", "nested deeper than 16"),
+        (DEEP.encode(), "nested deeper than 16"),
+        (b"[" * 100_000 + b"]" * 100_000, "line longer than 65536"),
+        (b'{"t": 1.0, "input": "symptom", "by": "\xff\xfe"}', "not UTF-8"),
+        (b'{"t": 1.0, "input": "symptom", "by": "\\ud800"}', "by must be a string of UTF-8"),
+        (b'{"t": 1.0, "input": ["symptom"]}', "unknown input"),
+        (b'{"t": 1.0, "end": true, "pad": "' + b"x" * 70_000 + b'"}', "line longer than 65536"),
+        (b'{"t": 1' + b"0" * 5000 + b', "end": true}', "not valid JSON"),
+    ],
+    ids=lambda v: v.decode(errors="replace")[:40] if isinstance(v, bytes) else v,
+)
+def test_a_hostile_line_is_status_2_naming_file_and_line(
+    tmp_path: Path, line: bytes, problem: str
+) -> None:
+    path = tmp_path / "evil.jsonl"
+    path.write_bytes(json.dumps(HEADER).encode() + b"\n" + LINK_UP + b"\n" + line + b"\n")
+    result = spotter("replay", str(path), "--json")
+    assert result.returncode == 2, result.stderr.decode()
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines  # one line, no traceback
+    assert f"{path}:3: " in lines[0]
+    assert problem in lines[0]
+
+
+def test_non_utf8_bytes_in_the_header_are_line_1(tmp_path: Path) -> None:
+    result = spotter("replay", "-", stdin=b'{"spotter_trace": 1, "station": "\xc3("}\n')
+    assert result.returncode == 2
+    assert result.stderr.decode().strip().endswith("<stdin>:1: not UTF-8 text")
+
+
+def test_a_week_long_gap_replays_at_once_with_the_events_of_its_first_minutes(
+    tmp_path: Path,
+) -> None:
+    """The user inverts, then the trace says nothing for almost a week: replay ends (today's
+    code stepped 6 million marks) with the events stepping gives in the gap's first 25 min;
+    nothing changes after them."""
+    from monitor.sensors import SensorKind, SensorSpec
+    from monitor.trace import End, TraceHeader, TraceWriter
+    from tests.core.rig import make_core, tilt_stream
+    from tests.core.test_fuzz_replay_gaps import stepped
+
+    readings = list(tilt_stream(lambda t: 30.0, until=1.0, hz=10))
+    sensors = {"tilt": SensorSpec(SensorKind.SPOTTER_TILT), "hr": SensorSpec(SensorKind.HEART_RATE)}
+    path = tmp_path / "gap.jsonl"
+    with open(path, "w", encoding="utf-8") as fh:
+        writer = TraceWriter(fh, TraceHeader(sensors, "home"))
+        for record in [*readings, End(600_000.0)]:
+            writer.write(record)
+    expected = list(stepped([*readings, End(1500.0)], make_core("beginner")))
+    assert len(expected) >= 8
+    result = spotter("replay", str(path), "--json", "--profile", "beginner")
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().splitlines() == [e.to_json_line() for e in expected]

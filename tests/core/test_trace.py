@@ -90,7 +90,16 @@ def test_the_reader_streams_and_never_reads_ahead() -> None:
             pulled += 1
             yield json.dumps({"t": i * 0.01, "sensor": "hr", "link": "connected"}) + "\n"
 
-    reader = TraceReader(lines(), "endless")  # type: ignore[arg-type]
+    class Stream:
+        """An endless text stream: reads from the generator, one line per readline."""
+
+        def __init__(self) -> None:
+            self.lines = lines()
+
+        def readline(self, limit: int) -> str:
+            return next(self.lines)
+
+    reader = TraceReader(Stream(), "endless")  # type: ignore[arg-type]
     first = list(itertools.islice(reader, 1000))
     assert len(first) == 1000
     assert pulled == 1000  # an endless trace is read one line at a time
@@ -112,6 +121,11 @@ def test_the_reader_streams_and_never_reads_ahead() -> None:
             '{"spotter_trace": 1, "sensors": {"a": {"kind": "spotter_tilt", "calibration": {"sign": 2}}}}\n',
             1,
             "sign must be 1 or -1",
+        ),
+        (
+            '{"spotter_trace": 1, "sensors": {"a": {"kind": "spotter_tilt", "calibration": {"offset_deg": 1e400}}}}\n',
+            1,
+            "offset_deg inf outside -180..180",
         ),
         (
             '{"spotter_trace": 1, "sensors": {"a": {"kind": "heart_rate"}}}\n{"t": 1, "end": true}\n{"spotter_trace": 1}\n',

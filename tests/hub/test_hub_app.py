@@ -308,7 +308,7 @@ async def test_reviewing_an_uploaded_trace_replays_it(hub: Hub, symptom_trace: b
     assert result["events"][0]["id"] == "user.symptom"
     assert len(result["trend"]["t"]) >= 90
     broken = await vic.post("/hub/api/review", content=b'{"spotter_trace": 1, "sensors": {}}\n')
-    assert broken.status_code == 422
+    assert broken.status_code == 400
     assert "upload:1:" in broken.json()["detail"]
     bad_profile = await vic.post("/hub/api/review?profile=heroic", content=trace)
     assert bad_profile.status_code == 422

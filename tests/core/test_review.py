@@ -242,7 +242,13 @@ def test_sigterm_stops_the_hub_while_reviews_run(tmp_path: Path, long_trace: byt
 
         def upload() -> None:
             with contextlib.suppress(httpx.HTTPError):  # the hub may close it on shutdown
-                answers.append(client.post("/hub/api/review", content=long_trace).status_code)
+                answers.append(
+                    client.post(
+                        "/hub/api/review",
+                        content=long_trace,
+                        headers={"Content-Type": "application/x-ndjson"},
+                    ).status_code
+                )
 
         uploads = [threading.Thread(target=upload) for _ in range(2)]
         for thread in uploads:

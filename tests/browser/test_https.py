@@ -5,7 +5,6 @@ HOME, made with certutil from libnss3-tools), never by ignoring certificate erro
 from __future__ import annotations
 
 import datetime
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,13 +53,16 @@ def trusting_home(home: Path, ca_pem: bytes) -> Path:
 
 
 @pytest.fixture
-def trusting_browser(tmp_path: Path) -> Iterator[Callable[[bytes], Browser]]:
-    """trusting_browser(ca_pem): a headless Chromium that trusts that CA."""
+def chromium(tmp_path: Path) -> Iterator[Callable[[bytes | None], Browser]]:
+    """chromium(ca_pem): a headless Chromium that trusts that CA too (None: only the
+    system's CAs). All are closed after the test."""
     with sync_playwright() as playwright:
         launched: list[Browser] = []
 
-        def launch(ca_pem: bytes) -> Browser:
-            home = trusting_home(tmp_path / "home", ca_pem)
+        def launch(ca_pem: bytes | None) -> Browser:
+            home = None
+            if ca_pem is not None:
+                home = trusting_home(tmp_path / f"home{len(launched)}", ca_pem)
             launched.append(launch_chromium(playwright, home=home))
             return launched[-1]
 
@@ -69,13 +71,11 @@ def trusting_browser(tmp_path: Path) -> Iterator[Callable[[bytes], Browser]]:
         finally:
             for browser in launched:
                 browser.close()
-            shutil.rmtree(tmp_path / "home", ignore_errors=True)
 
 
 @pytest.mark.timeout(120)
 def test_chromium_pairs_over_https_trusting_the_station_ca(
-    trusting_browser: Callable[[bytes], Browser],
-    browser: Browser,
+    chromium: Callable[[bytes | None], Browser],
     station: Callable[..., SimDaemon],
     flat_scenario: Path,
     tmp_path: Path,
@@ -88,13 +88,13 @@ def test_chromium_pairs_over_https_trusting_the_station_ca(
     assert daemon.url.startswith("https://127.0.0.1:")
 
     # A browser that does not trust the station's CA is refused: the trust below is real.
-    stranger = browser.new_context()
+    stranger = chromium(None).new_context()
     with pytest.raises(Error, match="ERR_CERT_AUTHORITY_INVALID"):
         stranger.new_page().goto(daemon.base_url + "/healthz")
     stranger.close()
 
     errors: list[str] = []
-    trusted = trusting_browser(files.ca_pem)
+    trusted = chromium(files.ca_pem)
     context: BrowserContext = trusted.new_context(viewport={"width": 390, "height": 844})
     page: Page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -322,7 +322,9 @@ def launch_chromium(playwright: Playwright, home: Path | None = None) -> Browser
             f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium); "
             "Playwright cannot download a browser here"
         )
-    env = None if home is None else {**os.environ, "HOME": str(home)}
+    env: dict[str, str | float | bool] | None = None
+    if home is not None:
+        env = {**os.environ, "HOME": str(home)}
     return playwright.chromium.launch(
         executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS), env=env
     )

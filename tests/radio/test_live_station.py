@@ -67,6 +67,18 @@ def assert_declared(got: list[tuple[str, str, str]], declared: list[tuple[str, s
 
 
 BATTERY = str(BATTERY_LEVEL)
+
+
+def notifications(path: Path, sensor: str) -> list[Notification]:
+    """The readings of ``sensor`` in a trace (not its battery level)."""
+    with open(path, encoding="utf-8") as fh:
+        return [
+            r
+            for r in TraceReader(fh, str(path))
+            if isinstance(r, Notification) and r.sensor == sensor and r.char != BATTERY
+        ]
+
+
 KEPT_PACE_S = 0.3
 """Readings at most this late on the station's clock: the run played the scenario as written."""
 
@@ -148,7 +160,7 @@ async def test_live_alarms_match_the_replay_of_the_recorded_trace(
 
 @pytest.mark.timeout(120)
 @pytest.mark.asyncio
-async def test_disconnect_mid_inversion_alarms_within_2_s_and_reconnects_within_10_s(
+async def test_disconnect_mid_inversion_alarms_2_s_after_the_last_reading_and_reconnects(
     tmp_path: Path,
 ) -> None:
     scenario = load_scenario("tilt-disconnect")
@@ -169,17 +181,26 @@ async def test_disconnect_mid_inversion_alarms_within_2_s_and_reconnects_within_
         ("escalated", "high"),
         ("cleared", "high"),
     ]
-    # the sensor dropped the link at scenario t = 25 s and came back at 40 s
-    assert lost[0].t - origin <= 25 + 2 + 0.2
+    # Judged on the station's clock, whatever the load: raised 2 s after the last reading the
+    # station got (on its 0.1 s grid), cleared by the first reading after the link came back.
+    assert lost[0].value is not None
+    assert 2.0 <= lost[0].value <= 2.0 + 0.1 + 1e-6
     links = link_changes(run.trace_path, "tilt")
     down = [r.t - origin for r in links if not r.connected]
     up = [r.t - origin for r in links if r.connected]
     assert len(down) == 2
     assert len(up) == 2
-    assert 25 <= down[0] <= 25 + 0.5
-    assert 40 <= up[1] <= 40 + 10
+    readings = [r.t - origin for r in notifications(run.trace_path, "tilt")]
     cleared = lost[2].t - origin
-    assert up[1] <= cleared <= up[1] + 1.0  # readings flow again: the alarm clears at once
+    first_back = min(t for t in readings if t >= up[1])
+    assert first_back <= cleared <= first_back + 0.1 + 1e-6  # readings flow: it clears at once
+    # The sensor dropped the link at scenario t = 25 s and came back at 40 s: never earlier,
+    # and on time when the readings reached the station on time (a busy machine is late).
+    assert down[0] >= 25
+    assert up[1] >= 40
+    if lateness_s(run.trace_path, origin, scenario) <= KEPT_PACE_S:
+        assert down[0] <= 25 + 0.5
+        assert up[1] <= 40 + 10
     assert lost[-2:][0].event.value == "acknowledged"  # latched (high) until acknowledged
 
 

@@ -314,14 +314,20 @@ class SimDaemon:
 # -- the browser ---------------------------------------------------------------------------
 
 
-def launch_chromium(playwright: Playwright) -> Browser:
-    """Debian's headless Chromium through Playwright; a clear error when it is missing."""
+def launch_chromium(playwright: Playwright, home: Path | None = None) -> Browser:
+    """Debian's headless Chromium through Playwright; a clear error when it is missing.
+    ``home``: its HOME, whose ``.pki/nssdb`` holds the CAs it trusts besides the system's."""
     if not CHROMIUM.exists():
         raise HarnessError(
             f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium); "
             "Playwright cannot download a browser here"
         )
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
+    env: dict[str, str | float | bool] | None = None
+    if home is not None:
+        env = {**os.environ, "HOME": str(home)}
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS), env=env
+    )
 
 
 def open_dashboard(

@@ -23,6 +23,7 @@ from monitor.replay import core_for, replay
 from monitor.trace import TraceError, TraceReader
 
 if TYPE_CHECKING:
+    from dashboard.server import DashboardConfig
     from monitor.station import Station
 
 app = typer.Typer(
@@ -226,6 +227,12 @@ def run_command(
     lan: Annotated[
         bool, typer.Option("--lan", help="Dashboard on the LAN: prints a pairing URL and QR code.")
     ] = False,
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-http", help="With --lan: plain HTTP instead of HTTPS (warned about)."
+        ),
+    ] = False,
     service: Annotated[
         bool,
         typer.Option(
@@ -294,11 +301,26 @@ def run_command(
 
         attachers.append(mqtt_attacher(settings.mqtt, station_name))
     if dashboard and settings.dashboard.enabled:
+        from dashboard.server import DashboardConfig, choose_tls
+        from dashboard.tls import TlsError
+
+        web = settings.dashboard
+        lan = lan or web.lan
+        try:
+            tls = choose_tls(
+                lan=lan,
+                tls=web.tls and not insecure_http,
+                cert_file=web.cert_file,
+                key_file=web.key_file,
+                data_dir=settings.station.data_path,
+                station=station_name,
+            )
+        except (TlsError, OSError) as exc:
+            raise fail("run", f"dashboard HTTPS: {exc}") from None
         attachers.append(
             dashboard_attacher(
                 station_name,
-                settings.dashboard.port if port is None else port,
-                lan or settings.dashboard.lan,
+                DashboardConfig(port=web.port if port is None else port, lan=lan, tls=tls),
                 quiet=json_out or service,
                 summary=config_summary(settings),
             )
@@ -371,20 +393,20 @@ def config_summary(settings: Any) -> dict[str, Any]:
 
 
 def dashboard_attacher(
-    name: str, port: int, lan: bool, *, quiet: bool, summary: dict[str, Any]
+    name: str, config: DashboardConfig, *, quiet: bool, summary: dict[str, Any]
 ) -> Any:
     """Serve the dashboard beside a station and print (or log) its pairing URL."""
     import asyncio
     import logging
 
+    lan = config.lan
+
     async def attach(station: Station, stop: asyncio.Event) -> None:
-        from dashboard.server import DashboardConfig, DashboardServer
+        from dashboard.server import CA_PATH, DashboardServer
 
         log = logging.getLogger("dashboard")
         assert station.journal is not None, "the dashboard needs the station's store"
-        server = DashboardServer(
-            station, station.journal.store, name, DashboardConfig(port=port, lan=lan), summary
-        )
+        server = DashboardServer(station, station.journal.store, name, config, summary)
         serving = asyncio.create_task(server.serve(stop))
         ready = asyncio.create_task(server.ready.wait())
         await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
@@ -399,10 +421,20 @@ def dashboard_attacher(
             )
             return
         url = server.pairing_url()
+        ca = None
+        if config.tls is not None and config.tls.ca_fingerprint is not None:
+            ca = (
+                f"HTTPS with the station's own CA: install {server.base_url()}{CA_PATH} on a "
+                f"phone once, SHA-256 {config.tls.ca_fingerprint} (docs/lan-https.md)"
+            )
         if quiet:
             log.warning("dashboard on port %s; pair a browser with: %s", server.port, url)
+            if ca is not None:
+                log.warning("dashboard: %s", ca)
         else:
             print(f"Dashboard: {url}  (this link logs one browser in, once)", file=sys.stderr)
+            if ca is not None:
+                print(f"Dashboard: {ca}", file=sys.stderr)
             if lan:
                 import segno
 

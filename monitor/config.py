@@ -115,6 +115,21 @@ class DashboardSettings(_Section):
     """0 picks a free port."""
     lan: bool = False
     """False: 127.0.0.1 only. True: every interface, for the phone on the LAN."""
+    tls: bool = True
+    """With ``lan``: serve HTTPS (the default; the station's own CA unless a certificate is
+    given). False: plain HTTP on the LAN, which the log and the page then say at every start."""
+    cert_file: Path | None = None
+    """A server certificate (PEM, chain included) to serve HTTPS with, on any interface."""
+    key_file: Path | None = None
+    """The private key of ``cert_file`` (PEM, unencrypted, not readable by others)."""
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> Self:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if self.cert_file is not None and not self.tls:
+            raise ValueError("cert_file is set but tls = false")
+        return self
 
 
 def _default_sensors() -> dict[str, SensorConfig]:

@@ -27,6 +27,10 @@ function unpaired() {
   showView('unpaired');
   document.body.dataset.link = 'unpaired';
   $('#lost').hidden = true;
+  // The station's own CA is offered only when it serves HTTPS with one (no login needed).
+  fetch('/ca.crt', { cache: 'no-store' })
+    .then((r) => { $('#ca-link').hidden = !r.ok; })
+    .catch(() => { $('#ca-link').hidden = true; });
 }
 
 async function boot() {
@@ -58,6 +62,9 @@ async function boot() {
   sound.onChange = banner;
   $('#unlock-sound').addEventListener('click', () => sound.unlock());
   banner();
+  get('/api/settings')
+    .then((s) => { $('#plain-http').hidden = !s.plain_http_on_lan; })
+    .catch((err) => console.warn('settings not loaded for the plain-HTTP banner', err));
 
   const go = (hash) => {
     if (location.hash === hash) route();

@@ -106,7 +106,7 @@ export class Settings {
         h('h3', {}, 'Dashboard'),
         table(s.dashboard),
       ),
-      this.me.role === 'owner' ? this.pairing() : null,
+      this.me.role === 'owner' ? this.pairing(s) : null,
     );
   }
 
@@ -186,12 +186,15 @@ export class Settings {
     );
   }
 
-  pairing() {
+  pairing(s) {
     const out = h('p', { class: 'pair-url' });
     return h(
       'div',
       { class: 'card' },
       h('h2', {}, 'Devices'),
+      s.ca_url
+        ? h('p', { class: 'hint', id: 'ca-hint' }, 'A new phone first installs ', h('a', { href: s.ca_url }, "the station's certificate"), ' (once; see docs/lan-https.md), then opens its pairing link.')
+        : null,
       h(
         'form',
         {

@@ -21,7 +21,7 @@ from dashboard.harness import (
     scenario_toml,
     swing_theta,
 )
-from tests.browser.rig import HOLD_PROFILE, STATIC
+from tests.browser.rig import HANG_GUARD_S, HOLD_PROFILE, STATIC
 
 
 @pytest.fixture
@@ -50,11 +50,15 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def dashboard(browser: Browser) -> Iterator[Callable[..., tuple[BrowserContext, Page]]]:
     """Open paired phone-sized pages: dashboard(pairing_url, scale=1). The test fails if any
-    page threw an uncaught error."""
+    page threw an uncaught error. Every wait in them is a hang guard (HANG_GUARD_S)."""
     errors: list[str] = []
 
     def open_page(url: str, **kwargs: Any) -> tuple[BrowserContext, Page]:
-        return open_dashboard(browser, url, errors=errors, **kwargs)
+        context, page = open_dashboard(
+            browser, url, errors=errors, timeout_s=HANG_GUARD_S, **kwargs
+        )
+        context.set_default_timeout(HANG_GUARD_S * 1000)
+        return context, page
 
     yield open_page
     assert not errors, f"uncaught errors in the dashboard: {errors}"

@@ -1,4 +1,6 @@
-"""A short run of ``spotter bench dashboard``: its JSON has the shape the CLI prints."""
+"""A short run of ``spotter bench dashboard``: its JSON has the shape the CLI prints, and
+every event reached every page. The latencies are figures for the README, not judged here:
+the suite must pass while other processes keep the cores busy."""
 
 from __future__ import annotations
 
@@ -29,4 +31,4 @@ def test_short_bench_reports_p50_and_p99_per_client_count() -> None:
         assert run["events"] >= 3, run
         assert run["missing"] == 0, run
         assert run["samples"] == run["events"] * run["clients"]
-        assert 0 <= run["p50_ms"] <= run["p99_ms"] <= run["max_ms"] < 1000, run
+        assert 0 <= run["p50_ms"] <= run["p99_ms"] <= run["max_ms"], run

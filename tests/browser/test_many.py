@@ -4,7 +4,6 @@ never reads: the others still get every alarm event, none twice, in order."""
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +13,13 @@ from playwright.sync_api import BrowserContext, Page
 
 from dashboard.auth import COOKIE
 from dashboard.harness import SimDaemon, more_pairings
-from tests.browser.rig import page_events, stored_events, wait_until_in_step
+from tests.browser.rig import (
+    HANG_GUARD_S,
+    LOAD_MADE,
+    page_events,
+    stored_events,
+    wait_until_in_step,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -60,18 +65,20 @@ def test_ten_pages_one_stalled_the_others_get_every_event(
     debugger.send("Debugger.enable")
     debugger.send("Debugger.pause")  # its script stops at the next timer or stream message
     with never_reading(daemon.port, cookie):
-        daemon.wait_for(lambda e: e["event"] == "resolved", timeout_s=60, count=SWINGS)
+        daemon.wait_for(
+            lambda e: e["id"] == "angle.over_limit" and e["event"] == "resolved",
+            timeout_s=HANG_GUARD_S,
+            count=SWINGS,
+        )
         live = pages[:-1]
         for page in live:
             wait_until_in_step(page, daemon)
         expected = stored_events(daemon)
         assert len(expected) >= 3 * SWINGS
-        assert {e["id"] for e in expected} == {"angle.over_limit"}
+        assert {e["id"] for e in expected} - LOAD_MADE == {"angle.over_limit"}
         for page in live:
             assert page_events(page)[: len(expected)] == expected
             assert page.evaluate("window.spotter.stream.log.duplicates") == 0
         assert paused, "the stalled page's script was paused all along"
-        started = time.monotonic()
         debugger.send("Debugger.resume")
-        wait_until_in_step(stalled, daemon, timeout_s=20)
-        assert time.monotonic() - started < 20
+        wait_until_in_step(stalled, daemon)  # it catches up: every event, once, in order

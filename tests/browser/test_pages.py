@@ -75,12 +75,12 @@ def test_guided_session_summary_history_and_settings(
 
     # The live view, in a session; then the end, with the pain after.
     page.wait_for_selector("body[data-view='live']")
-    page.wait_for_selector("#end-session:visible", timeout=5000)
+    page.wait_for_selector("#end-session:visible")
     assert page.is_hidden("#sound-banner")
     page.click("#end-session")
     page.click("#pain-after [data-pain='1']")
     page.click("#end-confirm")
-    page.wait_for_selector("#view-summary [data-session]", timeout=5000)
+    page.wait_for_selector("#view-summary [data-session]")
     summary = page.inner_text("#view-summary")
     assert "Session summary" in summary
     assert "Anna" in summary

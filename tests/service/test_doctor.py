@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -156,9 +157,7 @@ def test_redact_hides_everything_after_the_scheme() -> None:
 
 @pytest.mark.timeout(30)
 def test_no_dbus_system_bus_is_named_within_the_timeout() -> None:
-    started = time.monotonic()
-    result = check_bluetooth(BleConfig(), scan_s=0.5, timeout_s=5.0)
-    assert time.monotonic() - started < 5.0 + 1.0
+    result = check_bluetooth(BleConfig(), scan_s=0.5, timeout_s=5.0)  # a hang: the test timeout
     assert result.status is Status.FAIL
     assert "no D-Bus system bus" in result.found
     assert "bluez" in result.fix
@@ -230,9 +229,7 @@ def silent_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None
 
 @pytest.mark.timeout(30)
 def test_a_bus_that_never_answers_times_out(silent_bus: None) -> None:
-    started = time.monotonic()
-    result = check_bluetooth(BleConfig(), scan_s=0.5, timeout_s=1.0)
-    assert time.monotonic() - started < 1.0 + 1.5
+    result = check_bluetooth(BleConfig(), scan_s=0.5, timeout_s=1.0)  # a hang: the test timeout
     assert result.status is Status.FAIL
     assert "did not answer within 1 s" in result.found
     assert "restart bluetooth" in result.fix
@@ -240,13 +237,15 @@ def test_a_bus_that_never_answers_times_out(silent_bus: None) -> None:
 
 @pytest.mark.timeout(30)
 def test_a_scan_that_blocks_its_loop_still_times_out() -> None:
+    unblocked = threading.Event()
+
     async def stuck(scan_s: float) -> Sequence[object]:
-        time.sleep(2.5)  # noqa: ASYNC251 -- the point: a scan that blocks its loop
+        unblocked.wait(60)  # the point: a scan that blocks its loop (until the test says)
         return []
 
-    started = time.monotonic()
     result = check_bluetooth(None, discover=stuck, timeout_s=0.5)
-    assert time.monotonic() - started < 2.0
+    assert not unblocked.is_set()  # it answered while the scan was still blocked
+    unblocked.set()
     assert result.status is Status.FAIL
     assert "did not answer" in result.found
 
@@ -483,7 +482,7 @@ def test_run_command_reads_output_not_exit_codes_and_never_hangs() -> None:
 
     started = time.monotonic()
     hung = run_command(["sh", "-c", "sleep 30 & sleep 30"], 0.5)  # a grandchild too
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 30  # not waited for, however busy the machine
     assert hung.returncode is None
     assert "did not finish within 0.5 s" in str(hung.problem)
 
@@ -632,9 +631,7 @@ def render_text(results: Sequence[CheckResult]) -> str:
 def test_run_checks_here_every_problem_has_a_fix(tmp_path: Path) -> None:
     data = tmp_path / "data"
     path = write(tmp_path / "spotter.toml", GOOD.format(data=data))
-    started = time.monotonic()
-    results = run_checks(path)
-    assert time.monotonic() - started < 25
+    results = run_checks(path)  # every check has its own timeout; a hang: the test's
     assert [r.name for r in results] == [
         "configuration",
         "permissions",

@@ -4,7 +4,6 @@ pings that come only from the safety loop's heartbeat."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
 import socket
@@ -213,11 +212,9 @@ def test_a_vanished_socket_is_logged_once_never_raised(
 def test_a_full_socket_drops_the_message_instead_of_blocking(receiver: Receiver) -> None:
     clock = FakeClock()
     notifier = ServiceNotifier(receiver.env(WATCHDOG_USEC="2000"), pid=PID, clock=clock)
-    started = time.monotonic()
     for k in range(5000):  # nobody reads: the receiver's queue fills up
         clock.now = k
-        notifier.tick(clock.now)
-    assert time.monotonic() - started < 5.0
+        notifier.tick(clock.now)  # a blocking send would hang here (the test's timeout)
     assert 0 < len(receiver.drain()) < 5000
 
 
@@ -269,7 +266,6 @@ class Staller:
     armed: bool = False
     before: list[str] = field(default_factory=list)
     during: list[str] = field(default_factory=list)
-    stalled_at: float | None = None
     resumed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def alarm_events(self, events: object) -> None:
@@ -280,7 +276,6 @@ class Staller:
             return
         self.armed = False
         self.before = self.receiver.drain()
-        self.stalled_at = time.monotonic()
         time.sleep(self.stall_s)  # blocks the whole loop: no ticker, no pings
         self.during = self.receiver.drain()
         self.resumed.set()
@@ -300,22 +295,20 @@ async def test_a_stalled_safety_loop_stops_the_pings_until_it_beats_again(
     running = asyncio.create_task(station.run([], stop))
     loop = asyncio.get_running_loop()
     try:
-        pings: list[float] = []
-        while len(pings) < 3:  # the heartbeat pings while the loop runs
-            message = await asyncio.wait_for(loop.sock_recv(receiver.sock, 4096), 5.0)
+        # The heartbeat pings while the loop runs (their cadence, half the watchdog interval,
+        # is judged on a fake clock above: a busy machine only delays them). The waits here
+        # and below are hang guards.
+        for _ in range(3):
+            message = await asyncio.wait_for(loop.sock_recv(receiver.sock, 4096), 60)
             assert message == b"WATCHDOG=1"
-            pings.append(time.monotonic())
-        assert max(b - a for a, b in itertools.pairwise(pings)) < 4 * watchdog_s
 
         staller.armed = True
-        await asyncio.wait_for(staller.resumed.wait(), 5.0)
+        await asyncio.wait_for(staller.resumed.wait(), 60)
         assert set(staller.before) <= {"WATCHDOG=1"}
         assert staller.during == []  # systemd would have seen silence for the whole stall
 
-        message = await asyncio.wait_for(loop.sock_recv(receiver.sock, 4096), 5.0)
+        message = await asyncio.wait_for(loop.sock_recv(receiver.sock, 4096), 60)
         assert message == b"WATCHDOG=1"  # beating again: pings resume
-        assert staller.stalled_at is not None
-        assert time.monotonic() - staller.stalled_at >= staller.stall_s > watchdog_s
     finally:
         stop.set()
         await running

@@ -273,6 +273,8 @@ class SensorRow(_Wire):
     malformed: Count
     lost: Count
     last_error: Text | None
+    rate_hz: Num | None = None
+    """The tilt sensor's measured sample rate (absent for a strap)."""
 
 
 class AlarmRow(_Wire):

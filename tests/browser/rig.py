@@ -51,6 +51,18 @@ def page_events(page: Page) -> list[dict[str, Any]]:
     return [{k: e[k] for k in ("seq", "id", "event")} for e in event_log(page)]
 
 
+def wait_for_js(page: Page, expression: str, timeout_s: float = HANG_GUARD_S) -> None:
+    """Wait until ``expression`` is truthy in the page. Playwright's ``wait_for_function``
+    builds its predicate with ``eval``, which the dashboard's CSP (script-src 'self') refuses;
+    ``evaluate`` goes through the DevTools protocol, which the CSP does not govern."""
+    waited_ms = 0.0
+    while not page.evaluate(expression):
+        if waited_ms >= timeout_s * 1000:
+            pytest.fail(f"{expression!r} still false after {timeout_s} s")
+        page.wait_for_timeout(100)
+        waited_ms += 100
+
+
 def wait_until_in_step(page: Page, daemon: SimDaemon, timeout_s: float = HANG_GUARD_S) -> None:
     """Wait until the page's event log holds every event the store has (and no more)."""
     deadline = timeout_s * 1000

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page
 
 from dashboard.harness import SimDaemon
-from tests.browser.rig import HANG_GUARD_S, HOLD_PROFILE, stored_actions, stored_events
+from tests.browser.rig import HANG_GUARD_S, HOLD_PROFILE, stored_actions, stored_events, wait_for_js
 
 pytestmark = pytest.mark.browser
 
@@ -116,7 +116,7 @@ def test_stop_button_raises_user_symptom_and_sounds_it(
 
     # The medium tone: 3 pulses a burst, repeating while the alarm sounds.
     page.wait_for_selector("body[data-sound='medium']")
-    page.wait_for_function("window.spotter.sound.bursts.medium >= 1")
+    wait_for_js(page, "window.spotter.sound.bursts.medium >= 1")
     assert page.is_hidden("#sound-banner")
     page.click("#alarm-list [data-alarm='user.symptom'] button[data-act='silence']")
     daemon.wait_event("user.symptom", "silenced", timeout_s=HANG_GUARD_S)

@@ -12,7 +12,13 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Route
 
 from dashboard.harness import SimDaemon
-from tests.browser.rig import HANG_GUARD_S, page_events, stored_events, wait_until_in_step
+from tests.browser.rig import (
+    HANG_GUARD_S,
+    page_events,
+    stored_events,
+    wait_for_js,
+    wait_until_in_step,
+)
 
 HEARTBEAT_LOST_MS = 3000  # dashboard/web/logic.js
 
@@ -53,7 +59,7 @@ def test_connection_lost_then_catch_up_without_gaps_or_duplicates(
     assert "CONNECTION LOST" in page.inner_text("#lost")
     assert page.get_attribute("body", "data-link") == "lost"
     page.wait_for_selector("body[data-sound='lost']")
-    page.wait_for_function("window.spotter.sound.bursts.lost >= 1")
+    wait_for_js(page, "window.spotter.sound.bursts.lost >= 1")
 
     # The station comes back on the same port with the same store (the page's login lives in
     # it). The page is kept off the stream until the new run has committed alarm events, so

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page
 
 from dashboard.harness import SimDaemon
-from tests.browser.rig import ARTIFACTS
+from tests.browser.rig import ARTIFACTS, wait_for_js
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +29,7 @@ def test_screenshots_of_live_view_alarm_and_session(
     daemon = station(hold_scenario)
     _, page = dashboard(daemon.url, scale=2)
 
-    page.wait_for_function("document.querySelector('#phase').textContent === 'inverted'")
+    wait_for_js(page, "document.querySelector('#phase').textContent === 'inverted'")
     page.wait_for_timeout(1200)  # a little of the charts
     page.screenshot(path=ARTIFACTS / "live.png")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, "no sideways scrolling"

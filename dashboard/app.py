@@ -229,7 +229,7 @@ def create_app(d: Dashboard) -> FastAPI:
         """Pair another device (owners only): a one-time URL."""
         if who.role != "owner":
             raise _problem(403, "only the owner pairs devices")
-        token = d.access.new_pairing(body.role, body.name)
+        token = await d.access.pairing(body.role, body.name)
         base = str(request.base_url).rstrip("/")
         return {"url": f"{base}/pair?token={token}", "role": body.role, "expires_in_s": 900}
 

@@ -138,16 +138,29 @@ class Access:
         self.pin_tries = Limiter()
         """Wrong PINs per client and overall (back-off, see :class:`Limiter`)."""
 
-    def new_pairing(self, role: str = "owner", name: str = "owner") -> str:
-        """A one-time token to put in a pairing URL (valid for 15 minutes). Its row is queued
-        for the writer and not waited for: :meth:`pair` spends it in a later job of the same
-        writer, so it finds it; a failed write is the writer's (logged, a station problem)."""
+    def _pairing(self, role: str, name: str) -> tuple[str, Callable[[Store], None]]:
+        """A new one-time token and the write that keeps its hash (valid for 15 minutes)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         token = secrets.token_urlsafe(24)
         until = (datetime.now().astimezone() + PAIR_TTL).isoformat()
         hashed = _hash(token)
-        self.writer.submit(lambda store: store.add_pairing(hashed, role, name, until))
+        return token, lambda store: store.add_pairing(hashed, role, name, until)
+
+    def new_pairing(self, role: str = "owner", name: str = "owner") -> str:
+        """A one-time token to put in a pairing URL, its row queued for the writer and not
+        waited for (the URL ``spotter run`` prints): :meth:`pair` spends it in a later job of
+        the same writer, so it finds it; a failed write is the writer's (logged, a station
+        problem)."""
+        token, job = self._pairing(role, name)
+        self.writer.submit(job)
+        return token
+
+    async def pairing(self, role: str = "owner", name: str = "owner") -> str:
+        """A one-time token, returned once its row is committed (the dashboard's "pair another
+        device": a full disk is the caller's error, not a URL that cannot work)."""
+        token, job = self._pairing(role, name)
+        await self.writer.run(job)
         return token
 
     async def pair(self, token: str) -> tuple[str, Login] | None:

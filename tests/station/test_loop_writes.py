@@ -173,6 +173,7 @@ async def test_dashboard_writes_wait_for_the_disk_and_the_safety_loop_does_not(
                 )
             ),
             asyncio.create_task(owner.put("/api/settings/pin", json={"new": "2468"})),
+            asyncio.create_task(owner.post("/api/pairings", json={"role": "viewer", "name": "tv"})),
             asyncio.create_task(
                 clinician.put("/api/settings/profile", json={"user": "anna", "profile": "standard"})
             ),
@@ -186,12 +187,13 @@ async def test_dashboard_writes_wait_for_the_disk_and_the_safety_loop_does_not(
         assert not any(r.done() for r in requests)  # ... and the requests wait for it
         assert signal_lost(s.station) == []
         s.disk.let_go()
-        paired, screened, uploaded, pin, chosen = await asyncio.gather(*requests)
+        paired, screened, uploaded, pin, tv, chosen = await asyncio.gather(*requests)
         assert paired.status_code == 303, paired.text
         assert COOKIE in paired.cookies
         assert screened.status_code == 200, screened.text
         assert uploaded.status_code == 201, uploaded.text
         assert pin.status_code == 200, pin.text
+        assert tv.status_code == 200, tv.text
         assert chosen.status_code == 200, chosen.text
         # Committed: what the answers said is on disk, read on the loop's own connection.
         anna = s.store.user("anna")
@@ -201,6 +203,8 @@ async def test_dashboard_writes_wait_for_the_disk_and_the_safety_loop_does_not(
         assert s.server.dashboard.flow.stored_profiles() == ["gentle"]
         assert s.server.access.pin_set()
         assert s.server.access.login(paired.cookies[COOKIE]) is not None
+        tv_token = tv.json()["url"].split("token=")[1]
+        assert (await s.rig.app_client.get(f"/pair?token={tv_token}")).status_code == 303
         actions = [a["action"] for a in s.store.audit_log()]
         for done in (
             "device paired",

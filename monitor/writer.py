@@ -11,9 +11,11 @@ writes are jobs on the same thread, in the same order.
 
 When a group has committed, each job's ``done`` callback runs on the event loop with its
 result (for alarm events: their sequence numbers), which is how the dashboard, MQTT and push
-learn of an alarm only after it is on disk. A failure calls ``failed`` on the loop, is logged,
-and stays in :attr:`StoreWriter.failures` (by part: ``store``, ``trace``) until a later write
-of that part succeeds; the station shows it as a problem.
+learn of an alarm only after it is on disk. Code on the loop that must know its write is
+on disk before it answers (a dashboard route, a login) awaits :meth:`StoreWriter.run` instead:
+only that caller waits for the commit, the loop goes on. A failure calls ``failed`` on the
+loop, is logged, and stays in :attr:`StoreWriter.failures` (by part: ``store``, ``trace``)
+until a later write of that part succeeds; the station shows it as a problem.
 
 Queue policy. Records (alarm events, sessions, inversions, actions, audit) are never dropped
 and never merged. The 1 Hz job (trend sample + checkpoint) is *coalesced*: while the newest

@@ -22,7 +22,7 @@ from dashboard.live import LiveHub, Message, alarm_message, next_message, sse
 from monitor.flow import CHECKLIST, CONTRAINDICATIONS, FlowError, SessionFlow
 from monitor.profiles import BUILTIN, MAX_PROFILE_BYTES, PROFILE_NAME, ProfileError
 from monitor.station import Station
-from monitor.store import StoreError
+from monitor.store import Store, StoreError
 from monitor.trace import InputKind
 
 STATIC = PathLib(__file__).parent / "static"
@@ -204,7 +204,7 @@ def create_app(d: Dashboard) -> FastAPI:
     @app.get("/pair", tags=["access"], response_class=RedirectResponse)
     async def pair(request: Request, token: Annotated[str, Query(max_length=100)]) -> Response:
         """Spend a one-time pairing token: sets the session cookie and opens the dashboard."""
-        paired = d.access.pair(token)
+        paired = await d.access.pair(token)
         if paired is None:
             return HTMLResponse(
                 "<h1>This pairing link is used up or expired.</h1>"
@@ -229,14 +229,14 @@ def create_app(d: Dashboard) -> FastAPI:
         """Pair another device (owners only): a one-time URL."""
         if who.role != "owner":
             raise _problem(403, "only the owner pairs devices")
-        token = d.access.new_pairing(body.role, body.name)
+        token = await d.access.pairing(body.role, body.name)
         base = str(request.base_url).rstrip("/")
         return {"url": f"{base}/pair?token={token}", "role": body.role, "expires_in_s": 900}
 
     @app.post("/api/logout", tags=["access"])
     async def logout(request: Request, who: Sender) -> Response:
         """End this device's session (any role, a viewer too); it is deleted at the station."""
-        d.access.logout(request.cookies.get(COOKIE, ""))
+        await d.access.logout(request.cookies.get(COOKIE, ""))
         response = JSONResponse({"ok": True})
         response.delete_cookie(COOKIE)
         return response
@@ -331,7 +331,7 @@ def create_app(d: Dashboard) -> FastAPI:
     async def start(body: StartBody, who: Writer) -> JSONResponse:
         """Screening, clearance and checklist decide; if allowed the session starts now."""
         items = {k: getattr(body, k) for k in CHECKLIST}
-        decision = d.flow.prepare(body.user, items, body.pain_before, who.name)
+        decision = await d.flow.prepare(body.user, items, body.pain_before, who.name)
         if not decision.allowed:
             return JSONResponse(
                 {"allowed": False, "reasons": list(decision.reasons)}, status_code=409
@@ -354,7 +354,7 @@ def create_app(d: Dashboard) -> FastAPI:
         session_id = None if journal is None else journal.session_id
         d.station.user_input(InputKind.SESSION_END, None, who.name)
         if body.pain_after is not None:
-            session_id = d.flow.pain_after(body.pain_after, session_id, who.name)
+            session_id = await d.flow.pain_after(body.pain_after, session_id, who.name)
         return {"ok": True, "session": session_id}
 
     # -- people ----------------------------------------------------------------------------
@@ -378,7 +378,7 @@ def create_app(d: Dashboard) -> FastAPI:
         """Add a user (owners and clinicians)."""
         if who.role not in ("owner", "clinician"):
             raise _problem(403, "only an owner or a clinician adds users")
-        user_id = d.flow.add_user(
+        user_id = await d.flow.add_user(
             body.name, role=body.role, profile=body.profile, age=body.age, by=who.name
         )
         return {"id": user_id, "name": body.name}
@@ -394,7 +394,7 @@ def create_app(d: Dashboard) -> FastAPI:
         if unknown:
             raise _problem(422, f"unknown condition(s): {', '.join(sorted(unknown))}")
         answers = {k: k in body.conditions for k in CONTRAINDICATIONS}
-        return {"contraindications": d.flow.record_screening(name, answers, who.name)}
+        return {"contraindications": await d.flow.record_screening(name, answers, who.name)}
 
     @app.post("/api/users/{name}/clearance", tags=["people"])
     async def clearance(
@@ -403,7 +403,7 @@ def create_app(d: Dashboard) -> FastAPI:
         """A clinician clears a user for named conditions (clinicians only)."""
         if who.role != "clinician":
             raise _problem(403, "only a clinician records a clearance")
-        d.flow.record_clearance(name, who.name, body.conditions, body.note)
+        await d.flow.record_clearance(name, who.name, body.conditions, body.note)
         return {"ok": True}
 
     # -- history and progress --------------------------------------------------------------
@@ -528,17 +528,18 @@ def create_app(d: Dashboard) -> FastAPI:
         if user is None:
             raise _problem(404, f"no user named {body.user!r}")
         chosen = d.flow.profile(body.profile)
-        d.flow.store.update_user(user["id"], profile=body.profile)
-        d.flow.store.audit(
-            who.name,
-            "profile changed",
-            {
-                "user": body.user,
-                "from": user["profile"],
-                "to": body.profile,
-                "by_pin": who.role != "clinician",
-            },
-        )
+        detail = {
+            "user": body.user,
+            "from": user["profile"],
+            "to": body.profile,
+            "by_pin": who.role != "clinician",
+        }
+
+        def change(store: Store) -> None:
+            store.update_user(user["id"], profile=body.profile)
+            store.audit(who.name, "profile changed", detail)
+
+        await d.flow.writer.run(change)
         return {"ok": True, "profile": chosen.model_dump()}
 
     @app.post("/api/profiles", tags=["settings"], status_code=201)
@@ -550,7 +551,7 @@ def create_app(d: Dashboard) -> FastAPI:
         await _owner_pin(d, who, body.pin, request)
         if body.name in BUILTIN:
             raise _problem(409, f"{body.name!r} is a built-in profile: choose another name")
-        profile = d.flow.store_profile(body.name, body.toml, who.name)
+        profile = await d.flow.store_profile(body.name, body.toml, who.name)
         return {"name": body.name, "profile": profile.model_dump()}
 
     @app.put("/api/settings/pin", tags=["settings"])

@@ -25,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from dashboard.limiter import Limiter
 from monitor.store import Store
+from monitor.writer import InlineWriter, Writer
 
 COOKIE = "spotter_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -115,58 +116,94 @@ class Login:
 
 
 class Access:
-    """Pairing tokens (one-time) and sessions, both kept hashed in the store."""
+    """Pairing tokens (one-time) and sessions, both kept hashed in the store.
+
+    Reads (is this cookie a session?) use ``store``, the caller's connection (WAL: never
+    waiting on the writer); every write goes through ``writer``, on a running station the
+    writer thread, so a login waits on a slow disk but the safety loop does not."""
 
     def __init__(
-        self, store: Store, station: str, clock: Callable[[], float] = time.monotonic
+        self,
+        store: Store,
+        station: str,
+        clock: Callable[[], float] = time.monotonic,
+        writer: Writer | None = None,
     ) -> None:
         self.store = store
         self.station = station
         self.clock = clock
         """The monotonic clock the PIN's back-off is judged on (a test passes its own)."""
+        self.writer: Writer = writer if writer is not None else InlineWriter(store)
         self._hasher = PasswordHasher()
         self.pin_tries = Limiter()
         """Wrong PINs per client and overall (back-off, see :class:`Limiter`)."""
 
-    def new_pairing(self, role: str = "owner", name: str = "owner") -> str:
-        """A one-time token to put in a pairing URL (valid for 15 minutes)."""
+    def _pairing(self, role: str, name: str) -> tuple[str, Callable[[Store], None]]:
+        """A new one-time token and the write that keeps its hash (valid for 15 minutes)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         token = secrets.token_urlsafe(24)
         until = (datetime.now().astimezone() + PAIR_TTL).isoformat()
-        self.store.add_pairing(_hash(token), role, name, until)
+        hashed = _hash(token)
+        return token, lambda store: store.add_pairing(hashed, role, name, until)
+
+    def new_pairing(self, role: str = "owner", name: str = "owner") -> str:
+        """A one-time token to put in a pairing URL, its row queued for the writer and not
+        waited for (the URL ``spotter run`` prints): :meth:`pair` spends it in a later job of
+        the same writer, so it finds it; a failed write is the writer's (logged, a station
+        problem)."""
+        token, job = self._pairing(role, name)
+        self.writer.submit(job)
         return token
 
-    def pair(self, token: str) -> tuple[str, Login] | None:
-        """Spend a pairing token; returns the new session's cookie value and login."""
-        entry = self.store.take_pairing(_hash(token))
-        if entry is None:
-            return None
-        role, name = entry["role"], entry["name"]
-        if datetime.now().astimezone() > datetime.fromisoformat(entry["expires_at"]):
-            return None
+    async def pairing(self, role: str = "owner", name: str = "owner") -> str:
+        """A one-time token, returned once its row is committed (the dashboard's "pair another
+        device": a full disk is the caller's error, not a URL that cannot work)."""
+        token, job = self._pairing(role, name)
+        await self.writer.run(job)
+        return token
+
+    async def pair(self, token: str) -> tuple[str, Login] | None:
+        """Spend a pairing token; returns the new session's cookie value and login (once the
+        session is committed, so the cookie works at once)."""
+        hashed = _hash(token)
         session = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(24)
-        until = (datetime.now().astimezone() + SESSION_TTL).isoformat()
-        self.store.add_web_session(_hash(session), role, name, csrf, until)
-        self.store.audit(name, "device paired", {"role": role})
-        return session, Login(role, name, csrf)
+
+        def job(store: Store) -> Login | None:
+            entry = store.take_pairing(hashed)
+            if entry is None:
+                return None
+            role, name = entry["role"], entry["name"]
+            now = datetime.now().astimezone()
+            if now > datetime.fromisoformat(entry["expires_at"]):
+                return None
+            until = (now + SESSION_TTL).isoformat()
+            store.add_web_session(_hash(session), role, name, csrf, until)
+            store.audit(name, "device paired", {"role": role})
+            return Login(role, name, csrf)
+
+        login = await self.writer.run(job)
+        return None if login is None else (session, login)
 
     def login(self, cookie: str | None) -> Login | None:
-        """The login a session cookie stands for, if valid."""
+        """The login a session cookie stands for, if valid (an expired one is deleted: queued,
+        not waited for)."""
         if not cookie:
             return None
         row = self.store.web_session(_hash(cookie))
         if row is None:
             return None
         if datetime.fromisoformat(row["expires_at"]) < datetime.now().astimezone():
-            self.store.drop_web_session(_hash(cookie))
+            hashed = _hash(cookie)
+            self.writer.submit(lambda store: store.drop_web_session(hashed))
             return None
         return Login(row["role"], row["name"], row["csrf"])
 
-    def logout(self, cookie: str) -> None:
-        """End a session."""
-        self.store.drop_web_session(_hash(cookie))
+    async def logout(self, cookie: str) -> None:
+        """End a session (once its deletion is committed)."""
+        hashed = _hash(cookie)
+        await self.writer.run(lambda store: store.drop_web_session(hashed))
 
     @staticmethod
     def csrf_ok(login: Login, header: str | None) -> bool:
@@ -178,8 +215,8 @@ class Access:
     def set_pin(self, pin: str, by: str) -> None:
         """Set the owner's PIN (4-12 digits), stored as an argon2 hash (the CLI: it blocks)."""
         self.valid_pin(pin)
-        self.store.set_setting(self.station, PIN_KEY, self._hasher.hash(pin))
-        self.store.audit(by, "owner PIN set", {})
+        hashed = self._hasher.hash(pin)
+        self.writer.submit(lambda store: self._pin_job(store, hashed, by))
 
     @staticmethod
     def valid_pin(pin: str) -> None:
@@ -212,6 +249,11 @@ class Access:
         self.valid_pin(new)
         if self.pin_set() and not await self.check_pin(old, client):
             return False
-        self.store.set_setting(self.station, PIN_KEY, await HASHING.hash(new))
-        self.store.audit(by, "owner PIN set", {})
+        hashed = await HASHING.hash(new)
+        await self.writer.run(lambda store: self._pin_job(store, hashed, by))
         return True
+
+    def _pin_job(self, store: Store, hashed: str, by: str) -> None:
+        """Write: the PIN's new hash and its audit line, together."""
+        store.set_setting(self.station, PIN_KEY, hashed)
+        store.audit(by, "owner PIN set", {})

@@ -122,7 +122,9 @@ class DashboardServer:
         config_summary: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
-        self.access = Access(store, name)
+        # the station's writer: a login or a screening never holds the safety loop on the disk
+        writer = None if station.journal is None else station.journal.writer
+        self.access = Access(store, name, writer=writer)
         self.live = LiveHub(station, store, name)
         station.sinks.append(self.live)
         # with --lan the phone names this machine by its LAN address (or host name)
@@ -136,7 +138,7 @@ class DashboardServer:
         }
         self.dashboard = Dashboard(
             station,
-            SessionFlow(store, name),
+            SessionFlow(store, name, writer),
             self.live,
             self.access,
             name,

@@ -3,6 +3,7 @@ and records, over the store named by the configuration."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import getpass
 import os
@@ -155,7 +156,7 @@ def user_add(
 ) -> None:
     """Add a user with a profile."""
     with _flow("user add", config) as flow:
-        flow.add_user(name, role=role, profile=profile, age=age, by=_who(by))
+        asyncio.run(flow.add_user(name, role=role, profile=profile, age=age, by=_who(by)))
     print(f"added {name} ({role}, profile {profile})")
 
 
@@ -208,7 +209,7 @@ def user_screen(
         )
     answers = {key: key in conditions for key in CONTRAINDICATIONS}
     with _flow("user screen", config) as flow:
-        flagged = flow.record_screening(name, answers, _who(by))
+        flagged = asyncio.run(flow.record_screening(name, answers, _who(by)))
     if flagged:
         names = ", ".join(CONTRAINDICATIONS[c] for c in flagged)
         print(f"{name}: contraindicated ({names}); a clinician's clearance is needed to start")
@@ -226,7 +227,7 @@ def user_clear(
 ) -> None:
     """Record a clinician's clearance for named contraindications."""
     with _flow("user clear", config) as flow:
-        flow.record_clearance(name, clinician, condition, note)
+        asyncio.run(flow.record_clearance(name, clinician, condition, note))
     print(f"{name}: cleared by {clinician} for {', '.join(condition)}")
 
 
@@ -252,7 +253,7 @@ def session_start(
         "warm_up_done": warm_up_done,
     }
     with _flow("session start", config) as flow:
-        decision = flow.prepare(user, checklist, pain, _who(by))
+        decision = asyncio.run(flow.prepare(user, checklist, pain, _who(by)))
         plan = flow.plan(user)
     if not decision.allowed:
         for reason in decision.reasons:
@@ -274,7 +275,7 @@ def session_end(
 ) -> None:
     """Log the pain score after a session."""
     with _flow("session end", config) as flow:
-        sid = flow.pain_after(pain, session, _who(by))
+        sid = asyncio.run(flow.pain_after(pain, session, _who(by)))
     print(f"session {sid}: pain after {pain}")
 
 
@@ -287,7 +288,7 @@ def session_plan(
 ) -> None:
     """The progression plan: today's target, a proposed raise, days per week, milestones."""
     with _flow("session plan", config) as flow:
-        plan = flow.raise_step(user, _who(by)) if raise_step else flow.plan(user)
+        plan = asyncio.run(flow.raise_step(user, _who(by))) if raise_step else flow.plan(user)
     t = plan.target
     print(
         f"step {plan.step + 1}: {t.angle_deg:.0f}°, holds {t.hold_s:.0f} s, "

@@ -62,7 +62,13 @@ def mqtt_attacher(config: MqttConfig, name: str) -> Attach:
         def link_changed(up: bool, down_for_s: float) -> None:
             station.condition("link.lost", None if up else (Priority.MEDIUM, down_for_s, limit))
 
-        bridge = MqttBridge(config, name, station.journal.store, on_link_change=link_changed)
+        bridge = MqttBridge(
+            config,
+            name,
+            station.journal.store,
+            on_link_change=link_changed,
+            writer=station.journal.writer,  # its progress is written off the safety loop
+        )
         await bridge.run(station, stop)  # on stop: the last events, then "offline"
 
     return attach

@@ -1,7 +1,8 @@
 """The session flow (SPEC section 6): screening, clearance, checklist, progression, pain.
 
 Pure decisions (``screen``, ``may_start``, ``plan_for``) and a thin ``SessionFlow`` that reads
-and writes the store and audits every decision. The dashboard uses the same API; the CLI's
+the store and writes it (through the station's writer, off the event loop) and audits every
+decision. The dashboard uses the same API; the CLI's
 ``spotter user`` / ``spotter session`` / ``spotter history`` commands are a front to it.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from monitor.profiles import Profile, profile_from_text, resolve_profile, stored_key
 from monitor.store import Store, StoreError
+from monitor.writer import InlineWriter, Writer
 
 CONTRAINDICATIONS: dict[str, str] = {
     "high_blood_pressure": "high blood pressure",
@@ -193,11 +195,17 @@ def plan_for(
 
 
 class SessionFlow:
-    """Users, screening, clearances, checklist and progression over a store, audited."""
+    """Users, screening, clearances, checklist and progression over a store, audited.
 
-    def __init__(self, store: Store, station: str) -> None:
+    Reads use the caller's connection (WAL: a read never waits on the writer); every write
+    goes through ``writer`` as one job (its rows and its audit line commit together), so on a
+    running station the dashboard's requests wait on the disk but the safety loop does not.
+    Commands with no station running get an :class:`InlineWriter` (the default)."""
+
+    def __init__(self, store: Store, station: str, writer: Writer | None = None) -> None:
         self.store = store
         self.station = station
+        self.writer: Writer = writer if writer is not None else InlineWriter(store)
 
     def profile(self, name: str) -> Profile:
         """A built-in or stored profile by name (a path only from the local command line)."""
@@ -209,15 +217,21 @@ class SessionFlow:
         names = self.store.setting(self.station, "profiles")
         return list(names) if isinstance(names, list) else []
 
-    def store_profile(self, name: str, text: str, by: str) -> Profile:
+    async def store_profile(self, name: str, text: str, by: str) -> Profile:
         """Validate a profile's TOML text and keep it under ``name`` (replacing one of that
         name); audited. Raises ProfileError naming the key at fault."""
         profile = profile_from_text(text, name)
-        self.store.set_setting(self.station, stored_key(name), text)
-        names = self.stored_profiles()
-        if name not in names:
-            self.store.set_setting(self.station, "profiles", sorted([*names, name]))
-        self.store.audit(by, "profile stored", {"name": name})
+        station = self.station
+
+        def job(store: Store) -> None:
+            store.set_setting(station, stored_key(name), text)
+            names = store.setting(station, "profiles")
+            names = list(names) if isinstance(names, list) else []
+            if name not in names:
+                store.set_setting(station, "profiles", sorted([*names, name]))
+            store.audit(by, "profile stored", {"name": name})
+
+        await self.writer.run(job)
         return profile
 
     def _user(self, name: str) -> dict[str, Any]:
@@ -226,7 +240,7 @@ class SessionFlow:
             raise FlowError(f"no user named {name!r} (spotter user add {name})")
         return user
 
-    def add_user(
+    async def add_user(
         self,
         name: str,
         *,
@@ -239,24 +253,35 @@ class SessionFlow:
         if role not in ROLES:
             raise FlowError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         self.profile(profile)  # refuse an unknown profile now, not at the first session
-        try:
-            user_id = self.store.add_user(name, role, profile, age)
-        except StoreError as exc:
-            raise FlowError(str(exc)) from None
-        self.store.audit(
-            by, "user added", {"user": name, "role": role, "profile": profile, "age": age}
-        )
-        return user_id
+        detail = {"user": name, "role": role, "profile": profile, "age": age}
 
-    def record_screening(self, name: str, answers: Mapping[str, bool], by: str) -> list[str]:
+        def job(store: Store) -> int | str:
+            try:
+                user_id = store.add_user(name, role, profile, age)
+            except StoreError as exc:  # the name is taken: the caller's mistake, not the disk's
+                return str(exc)
+            store.audit(by, "user added", detail)
+            return user_id
+
+        added = await self.writer.run(job)
+        if isinstance(added, str):
+            raise FlowError(added)
+        return added
+
+    async def record_screening(self, name: str, answers: Mapping[str, bool], by: str) -> list[str]:
         """Store a user's screening answers; returns the contraindications found."""
         user = self._user(name)
         flagged = screen(answers)
-        self.store.add_screening(user["id"], dict(answers), flagged)
-        self.store.audit(by, "screening recorded", {"user": name, "contraindications": flagged})
+        detail = {"user": name, "contraindications": flagged}
+
+        def job(store: Store) -> None:
+            store.add_screening(user["id"], dict(answers), flagged)
+            store.audit(by, "screening recorded", detail)
+
+        await self.writer.run(job)
         return flagged
 
-    def record_clearance(
+    async def record_clearance(
         self, name: str, clinician: str, conditions: Sequence[str], note: str = ""
     ) -> None:
         """A clinician clears the user despite the named contraindications."""
@@ -266,14 +291,15 @@ class SessionFlow:
             raise FlowError(f"unknown condition(s): {', '.join(sorted(unknown))}")
         if not conditions:
             raise FlowError("a clearance names the condition(s) it covers")
-        self.store.add_clearance(user["id"], clinician, list(conditions), note)
-        self.store.audit(
-            clinician,
-            "clearance recorded",
-            {"user": name, "conditions": sorted(conditions), "note": note},
-        )
+        detail = {"user": name, "conditions": sorted(conditions), "note": note}
 
-    def prepare(
+        def job(store: Store) -> None:
+            store.add_clearance(user["id"], clinician, list(conditions), note)
+            store.audit(clinician, "clearance recorded", detail)
+
+        await self.writer.run(job)
+
+    async def prepare(
         self, name: str, checklist: Mapping[str, bool], pain_before: int | None, by: str
     ) -> Decision:
         """Decide whether ``name`` may start now; if so, the next session at this station is
@@ -289,24 +315,32 @@ class SessionFlow:
             profile,
         )
         detail = {"user": name, "checklist": dict(checklist), "reasons": list(decision.reasons)}
-        if decision.allowed:
-            self.store.prepare(
-                self.station, user["id"], user["profile"], dict(checklist), pain_before
-            )
-            self.store.audit(by, "session start allowed", detail)
-        else:
-            self.store.audit(by, "session start blocked", detail)
+        station = self.station
+
+        def job(store: Store) -> None:
+            if decision.allowed:
+                store.prepare(station, user["id"], user["profile"], dict(checklist), pain_before)
+                store.audit(by, "session start allowed", detail)
+            else:
+                store.audit(by, "session start blocked", detail)
+
+        await self.writer.run(job)
         return decision
 
-    def pain_after(self, pain: int, session_id: int | None = None, by: str = "user") -> int:
+    async def pain_after(self, pain: int, session_id: int | None = None, by: str = "user") -> int:
         """Log the pain score after a session (the station's latest, unless given)."""
         if session_id is None:
             rows = self.store.sessions(where="s.station = ?", args=(self.station,), limit=1)
             if not rows:
                 raise FlowError("no session to score yet")
             session_id = int(rows[0]["id"])
-        self.store.set_pain(session_id, after=pain)
-        self.store.audit(by, "pain after recorded", {"session": session_id, "pain": pain})
+        scored = session_id
+
+        def job(store: Store) -> None:
+            store.set_pain(scored, after=pain)
+            store.audit(by, "pain after recorded", {"session": scored, "pain": pain})
+
+        await self.writer.run(job)
         return session_id
 
     def plan(self, name: str, now: datetime | None = None) -> Plan:
@@ -322,13 +356,18 @@ class SessionFlow:
             now or datetime.now().astimezone(),
         )
 
-    def raise_step(self, name: str, by: str, now: datetime | None = None) -> Plan:
+    async def raise_step(self, name: str, by: str, now: datetime | None = None) -> Plan:
         """Accept the plan's proposal: one step up (refused if the plan proposes none)."""
         plan = self.plan(name, now)
         if plan.proposal is None:
             why = "; ".join(plan.notes) or "already at the top step"
             raise FlowError(f"no raise proposed for {name}: {why}")
         user = self._user(name)
-        self.store.set_plan_step(user["id"], plan.step + 1, by)
-        self.store.audit(by, "plan step raised", {"user": name, "step": plan.step + 1})
+        step = plan.step + 1
+
+        def job(store: Store) -> None:
+            store.set_plan_step(user["id"], step, by)
+            store.audit(by, "plan step raised", {"user": name, "step": step})
+
+        await self.writer.run(job)
         return self.plan(name, now)

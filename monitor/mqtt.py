@@ -54,6 +54,7 @@ from monitor.mqtt_protocol import (
 from monitor.status import station_state
 from monitor.store import Store, StoreError, now_iso
 from monitor.supervise import cancel_and_wait, first_done, supervise
+from monitor.writer import InlineWriter, Writer
 
 if TYPE_CHECKING:
     from monitor.core import SafetyCore
@@ -193,10 +194,14 @@ class MqttBridge:
         *,
         on_link_change: LinkHook | None = None,
         clock: Callable[[], float] = time.monotonic,
+        writer: Writer | None = None,
     ) -> None:
         self.config = config
         self.topics = Topics.of(station_name)
         self.store = store
+        """For reads (events to send): WAL, so never waiting on the writer."""
+        self.writer: Writer = writer if writer is not None else InlineWriter(store)
+        """Where the bridge's writes go (the station's writer thread: never on the loop)."""
         self.on_link_change = on_link_change
         self._clock = clock
         self._tls = config.tls_context()  # read the certificates now: a bad path fails at start
@@ -490,14 +495,18 @@ class MqttBridge:
                 return
 
     def _save_seq(self, seq: int) -> None:
-        try:
-            self.store.set_setting(self.topics.station, LAST_SEQ_KEY, seq)
-        except StoreError as exc:  # kept in memory; a restart may then send some again
-            self._store_failing(exc)
-        else:
+        """Queue the progress for the writer (not waited for: it is kept in memory, and if it
+        is lost a restart sends some events again)."""
+        station = self.topics.station
+
+        def saved(_: object) -> None:
             self._store_error = None
 
-    def _store_failing(self, exc: StoreError) -> None:
+        self.writer.submit(
+            lambda store: store.set_setting(station, LAST_SEQ_KEY, seq), saved, self._store_failing
+        )
+
+    def _store_failing(self, exc: Exception) -> None:
         if self._store_error != str(exc):
             log.error("MQTT bridge cannot use the store: %s", exc)
         self._store_error = str(exc)
@@ -591,10 +600,10 @@ class MqttBridge:
         self._wake.set()
 
     def _audit(self, actor: str, action: str, detail: dict[str, Any]) -> None:
-        try:
-            self.store.audit(actor, action, {**detail, "via": "mqtt"})
-        except StoreError as exc:
-            self._store_failing(exc)
+        entry = {**detail, "via": "mqtt"}
+        self.writer.submit(
+            lambda store: store.audit(actor, action, entry), None, self._store_failing
+        )
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -11,9 +11,11 @@ writes are jobs on the same thread, in the same order.
 
 When a group has committed, each job's ``done`` callback runs on the event loop with its
 result (for alarm events: their sequence numbers), which is how the dashboard, MQTT and push
-learn of an alarm only after it is on disk. A failure calls ``failed`` on the loop, is logged,
-and stays in :attr:`StoreWriter.failures` (by part: ``store``, ``trace``) until a later write
-of that part succeeds; the station shows it as a problem.
+learn of an alarm only after it is on disk. Code on the loop that must know its write is
+on disk before it answers (a dashboard route, a login) awaits :meth:`StoreWriter.run` instead:
+only that caller waits for the commit, the loop goes on. A failure calls ``failed`` on the
+loop, is logged, and stays in :attr:`StoreWriter.failures` (by part: ``store``, ``trace``)
+until a later write of that part succeeds; the station shows it as a problem.
 
 Queue policy. Records (alarm events, sessions, inversions, actions, audit) are never dropped
 and never merged. The 1 Hz job (trend sample + checkpoint) is *coalesced*: while the newest
@@ -36,7 +38,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from monitor.store import Store, StoreError
 
@@ -55,6 +57,7 @@ QUEUE_WARN = 10_000
 
 Job = Callable[[Store], Any]
 """A write: runs on the writer thread with its store; its result goes to ``done``."""
+T = TypeVar("T")
 FileJob = Callable[[], None]
 """A trace file write: runs on the writer thread, in order with the store's jobs."""
 
@@ -106,6 +109,10 @@ class Writer(Protocol):
     def submit_file(self, job: FileJob, failed: Callable[[Exception], None] | None = None) -> None:
         """Queue a trace file write, in order with the store's."""
 
+    async def run(self, job: Callable[[Store], T]) -> T:
+        """Write ``job`` in order with every other write and wait for it: its result once
+        committed, or its error raised."""
+
     def lag_s(self) -> float:
         """Age of the oldest write not yet committed (0: none waits)."""
 
@@ -151,6 +158,12 @@ class InlineWriter:
         self.failures.pop("store", None)
         if done is not None:
             done(result)
+
+    async def run(self, job: Callable[[Store], T]) -> T:
+        """Run ``job`` now (a :class:`StoreError` is raised, as from :meth:`submit`)."""
+        results: list[T] = []
+        self.submit(job, results.append)
+        return results[0]
 
     def submit_file(self, job: FileJob, failed: Callable[[Exception], None] | None = None) -> None:
         """Write the trace now."""
@@ -237,6 +250,24 @@ class StoreWriter:
         """Queue a store write (never waits). ``coalesce``: ``job`` is :class:`Coalescing`."""
         item = _Item(job, None, done, failed, self._clock(), coalesce)
         self._enqueue(item)
+
+    async def run(self, job: Callable[[Store], T]) -> T:
+        """Queue ``job`` like :meth:`submit` and wait for the group it is in to commit: its
+        result, or its error raised (a :class:`StoreError` for the disk). The one way code on
+        the event loop writes the store and needs to know it did (a route answering with the
+        new row): the loop goes on ticking while the disk is slow, only this caller waits."""
+        outcome: asyncio.Future[T] = self._loop.create_future()
+
+        def done(result: T) -> None:
+            if not outcome.done():
+                outcome.set_result(result)
+
+        def failed(error: Exception) -> None:
+            if not outcome.done():
+                outcome.set_exception(error)
+
+        self.submit(job, done, failed)
+        return await outcome
 
     def submit_file(self, job: FileJob, failed: Callable[[Exception], None] | None = None) -> None:
         """Queue a trace file write (never waits)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,8 @@ from monitor.profiles import BUILTIN
 from monitor.sensors import SensorKind, SensorSpec
 from monitor.store import Store
 
+pytestmark = pytest.mark.timeout(30)
+
 ALL_CLEAR = dict.fromkeys(CONTRAINDICATIONS, False)
 CHECKED = {"ankle_clamps_locked": True, "spotter_present": True, "warm_up_done": True}
 
@@ -23,7 +26,7 @@ CHECKED = {"ankle_clamps_locked": True, "spotter_present": True, "warm_up_done":
 def flow(tmp_path: Path) -> Iterator[SessionFlow]:
     store = Store.open(tmp_path / "spotter.db")
     flow = SessionFlow(store, "home")
-    flow.add_user("anna", age=52, by="owner")
+    asyncio.run(flow.add_user("anna", age=52, by="owner"))
     yield flow
     store.close()
 
@@ -45,26 +48,30 @@ def test_the_screening_lists_every_contraindication_of_the_spec() -> None:
     assert screen({**ALL_CLEAR, "hernia": True}) == ["hernia"]
 
 
-def test_an_unscreened_user_is_blocked_and_the_decision_audited(flow: SessionFlow) -> None:
-    decision = flow.prepare("anna", CHECKED, 3, by="tom")
+@pytest.mark.asyncio
+async def test_an_unscreened_user_is_blocked_and_the_decision_audited(flow: SessionFlow) -> None:
+    decision = await flow.prepare("anna", CHECKED, 3, by="tom")
     assert not decision.allowed
     assert decision.reasons[0].startswith("not screened")
     assert decisions(flow) == [("tom", "session start blocked", list(decision.reasons))]
     assert flow.store.take_prepared("home", 60) is None
 
 
-def test_a_contraindication_blocks_until_a_clearance_covers_it(flow: SessionFlow) -> None:
-    flow.record_screening("anna", {**ALL_CLEAR, "eye_disease": True, "hernia": True}, by="anna")
-    blocked = flow.prepare("anna", CHECKED, None, by="anna")
+@pytest.mark.asyncio
+async def test_a_contraindication_blocks_until_a_clearance_covers_it(flow: SessionFlow) -> None:
+    await flow.record_screening(
+        "anna", {**ALL_CLEAR, "eye_disease": True, "hernia": True}, by="anna"
+    )
+    blocked = await flow.prepare("anna", CHECKED, None, by="anna")
     assert not blocked.allowed
     assert "glaucoma or other eye disease, hernia" in blocked.reasons[0]
-    flow.record_clearance("anna", "Dr Lee", ["eye_disease"], note="30° at most")
-    still = flow.prepare("anna", CHECKED, None, by="anna")
+    await flow.record_clearance("anna", "Dr Lee", ["eye_disease"], note="30° at most")
+    still = await flow.prepare("anna", CHECKED, None, by="anna")
     assert not still.allowed
     assert "hernia" in still.reasons[0]
     assert "eye disease" not in still.reasons[0]
-    flow.record_clearance("anna", "Dr Lee", ["hernia"])
-    assert flow.prepare("anna", CHECKED, 5, by="anna").allowed
+    await flow.record_clearance("anna", "Dr Lee", ["hernia"])
+    assert (await flow.prepare("anna", CHECKED, 5, by="anna")).allowed
     actions = [a["action"] for a in flow.store.audit_log()]
     assert actions.count("clearance recorded") == 2
     assert actions.count("session start blocked") == 2
@@ -74,38 +81,43 @@ def test_a_contraindication_blocks_until_a_clearance_covers_it(flow: SessionFlow
     assert prepared["pain_before"] == 5
 
 
-def test_the_checklist_needs_clamps_and_warm_up_and_a_spotter_for_beginners(
+@pytest.mark.asyncio
+async def test_the_checklist_needs_clamps_and_warm_up_and_a_spotter_for_beginners(
     flow: SessionFlow,
 ) -> None:
-    flow.record_screening("anna", ALL_CLEAR, by="anna")
-    decision = flow.prepare("anna", {"ankle_clamps_locked": False}, None, by="anna")
+    await flow.record_screening("anna", ALL_CLEAR, by="anna")
+    decision = await flow.prepare("anna", {"ankle_clamps_locked": False}, None, by="anna")
     assert set(decision.reasons) == {
         "lock the ankle clamps",
         "warm up first",
         "the beginner profile needs a spotter present",
     }
-    flow.add_user("ben", profile="standard", by="owner")
-    flow.record_screening("ben", ALL_CLEAR, by="ben")
+    await flow.add_user("ben", profile="standard", by="owner")
+    await flow.record_screening("ben", ALL_CLEAR, by="ben")
     alone = {"ankle_clamps_locked": True, "warm_up_done": True}
-    assert flow.prepare("ben", alone, None, by="ben").allowed  # standard: spotter advised only
+    assert (
+        await flow.prepare("ben", alone, None, by="ben")
+    ).allowed  # standard: spotter advised only
 
 
-def test_bad_requests_are_refused_with_a_reason(flow: SessionFlow) -> None:
+@pytest.mark.asyncio
+async def test_bad_requests_are_refused_with_a_reason(flow: SessionFlow) -> None:
     with pytest.raises(FlowError, match="no user named 'zoe'"):
-        flow.prepare("zoe", CHECKED, None, by="x")
+        await flow.prepare("zoe", CHECKED, None, by="x")
     with pytest.raises(FlowError, match="outside 0-10"):
-        flow.prepare("anna", CHECKED, 11, by="x")
+        await flow.prepare("anna", CHECKED, 11, by="x")
     with pytest.raises(FlowError, match="unknown condition"):
-        flow.record_clearance("anna", "Dr Lee", ["vertigo"])
+        await flow.record_clearance("anna", "Dr Lee", ["vertigo"])
     with pytest.raises(FlowError, match="role must be"):
-        flow.add_user("carl", role="admin")
+        await flow.add_user("carl", role="admin")
     with pytest.raises(FlowError, match=r"UNIQUE"):
-        flow.add_user("anna")
+        await flow.add_user("anna")
 
 
-def test_a_prepared_start_becomes_the_next_session_with_its_user(flow: SessionFlow) -> None:
-    flow.record_screening("anna", ALL_CLEAR, by="anna")
-    assert flow.prepare("anna", CHECKED, 4, by="anna").allowed
+@pytest.mark.asyncio
+async def test_a_prepared_start_becomes_the_next_session_with_its_user(flow: SessionFlow) -> None:
+    await flow.record_screening("anna", ALL_CLEAR, by="anna")
+    assert (await flow.prepare("anna", CHECKED, 4, by="anna")).allowed
     core = SafetyCore({"tilt": SensorSpec(SensorKind.SPOTTER_TILT)}, BUILTIN["beginner"])
     journal = Journal(flow.store, "home", core)
     core.session.start(1.0)
@@ -114,7 +126,7 @@ def test_a_prepared_start_becomes_the_next_session_with_its_user(flow: SessionFl
     assert session["user"] == "anna"
     assert session["pain_before"] == 4
     assert session["checklist"] == CHECKED
-    flow.pain_after(2)
+    await flow.pain_after(2)
     assert flow.store.session(session["id"])["pain_after"] == 2  # type: ignore[index]
 
 
@@ -155,6 +167,7 @@ def test_milestones_at_1_4_and_10_sessions() -> None:
     assert len(plan_for(0, None, sessions, BUILTIN["standard"], now).milestones) == 3
 
 
-def test_raising_needs_a_proposal_and_is_audited(flow: SessionFlow) -> None:
+@pytest.mark.asyncio
+async def test_raising_needs_a_proposal_and_is_audited(flow: SessionFlow) -> None:
     with pytest.raises(FlowError, match="no raise proposed"):
-        flow.raise_step("anna", by="Dr Lee")
+        await flow.raise_step("anna", by="Dr Lee")

@@ -24,6 +24,7 @@ from monitor.journal import Journal
 from monitor.mqtt import MqttBridge, MqttConfig
 from monitor.station import Station, StationClock
 from monitor.store import Store
+from monitor.writer import InlineWriter, StoreWriter, Writer
 from tests.core.rig import make_core
 
 REPO = Path(__file__).resolve().parents[2]
@@ -211,6 +212,8 @@ class Rig:
     link_changes: list[tuple[bool, float]]
     """What the bridge's on_link_change hook was told: (up, down_for_s)."""
     link_changed: asyncio.Event
+    writer: Writer
+    """Where the station's (and the bridge's) writes go."""
 
     async def next_link_change(self, timeout_s: float) -> tuple[bool, float]:
         await asyncio.wait_for(self.link_changed.wait(), timeout_s)
@@ -220,12 +223,22 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def running_station(
-    broker: Broker, folder: Path, name: str = "home", **config: Any
+    broker: Broker,
+    folder: Path,
+    name: str = "home",
+    *,
+    disk: Callable[[], None] | None = None,
+    **config: Any,
 ) -> AsyncIterator[Rig]:
-    """A real station (core, store, journal, 0.1 s ticker, no sensors) and its bridge."""
+    """A real station (core, store, journal, 0.1 s ticker, no sensors) and its bridge.
+    With ``disk`` (a ``before_commit`` hook) it writes through a :class:`StoreWriter` thread,
+    as ``spotter run`` does; without, inline."""
     core = make_core()
     store = Store.open(folder / f"{name}.db")
-    station = Station(core, StationClock(), [], None, Journal(store, name, core))
+    writer: Writer = InlineWriter(store)
+    if disk is not None:
+        writer = await StoreWriter.start(store.path, before_commit=disk)
+    station = Station(core, StationClock(), [], None, Journal(store, name, core, None, writer))
     changes: list[tuple[bool, float]] = []
     changed = asyncio.Event()
 
@@ -246,6 +259,7 @@ async def running_station(
         name,
         store,
         on_link_change=on_link_change,
+        writer=writer,
     )
     stop = asyncio.Event()
     tasks = [
@@ -253,10 +267,12 @@ async def running_station(
         asyncio.create_task(bridge.run(station, stop), name="bridge"),
     ]
     try:
-        yield Rig(station, store, bridge, changes, changed)
+        yield Rig(station, store, bridge, changes, changed, writer)
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 15)
+        if isinstance(writer, StoreWriter):
+            await writer.aclose()
         store.close()
 
 

@@ -332,6 +332,10 @@ class Database:
             if self._conn.in_transaction:  # SQLite may have rolled back already (I/O error)
                 self._conn.execute("ROLLBACK")
             raise StoreError(_explain(self.path, exc)) from None
+        except BaseException:
+            if self._conn.in_transaction:  # never leave the connection inside a transaction
+                self._conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def group(self) -> Iterator[None]:

@@ -265,13 +265,22 @@ def create_app(d: Dashboard) -> FastAPI:
         known = [n for n in (after, header) if n is not None]
         resume = max(known) if known else None
         client = d.live.connect()
+        # The catch-up reads the store, which may already hold events whose commit callback
+        # has not reached the fan-out yet: they then arrive on the queue too. Each alarm goes
+        # out once, by its sequence number.
+        sent = resume or 0
         try:
             if resume is not None:
                 for missed in d.live.catch_up(resume):
+                    sent = missed.id or sent
                     yield sse(missed)
             yield sse(Message("state", d.live.state()))
             while not client.dropped.is_set():
                 message = await next_message(client)
+                if message is not None and message.id is not None:
+                    if message.id <= sent:
+                        continue
+                    sent = message.id
                 if message is not None:
                     yield sse(message)
                 elif await request.is_disconnected():

@@ -13,6 +13,7 @@ import pytest
 from dashboard.auth import COOKIE
 from dashboard.live import QUEUE_SIZE
 from dashboard.server import DashboardConfig, DashboardServer
+from monitor.alarms import AlarmEvent, EventKind, Priority
 from monitor.trace import InputKind
 from tests.dashboard.conftest import Rig
 
@@ -101,6 +102,36 @@ async def test_reconnecting_with_last_event_id_catches_up_without_duplicates(rig
             if message["event"] == "state":
                 break
         assert got == [3, 4]
+    finally:
+        stop.set()
+        await client.aclose()
+        await task
+
+
+async def test_an_event_committed_before_its_callback_reaches_a_catching_up_client_once(
+    rig: Rig,
+) -> None:
+    """The store writer commits in its own thread and tells the fan-out afterwards: a client
+    catching up in between reads the event from the store and then sees it on its queue too.
+    It must go out once."""
+    server, stop, task = await serve(rig)
+    client = await login(server)
+    try:
+        event = AlarmEvent(1.0, "user.symptom", Priority.HIGH, EventKind.RAISED, 0, 0, "help")
+        # committed, but the commit callback (LiveHub.alarm_events) has not run yet
+        (seq,) = rig.store.commit_events("home", None, [event])
+        got: list[int] = []
+        async for message in sse(client, {"Last-Event-ID": "0"}):
+            if message["event"] == "state" and not got:
+                pytest.fail("the catch-up did not carry the committed event")
+            if message["event"] == "state":
+                server.live.alarm_events([event])  # now the callback arrives: seq again
+                rig.station.user_input(InputKind.SYMPTOM)  # and a newer event after it
+            if message["event"] == "alarm":
+                got.append(message["data"]["seq"])
+                if message["data"]["seq"] > seq:
+                    break
+        assert got == [seq, seq + 1]
     finally:
         stop.set()
         await client.aclose()

@@ -139,7 +139,8 @@ class Player:
         await (start if start is not None else self.wait_subscribed())
         loop = asyncio.get_running_loop()
         t0 = self._t0 = loop.time()
-        self._drops = self._links_lost()
+        if self._lockstep is not None:
+            self._drops = self._links_lost()
         stats = self.stats
         for record in stream:
             deadline = t0 + record.t / self.speed

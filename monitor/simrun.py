@@ -35,7 +35,7 @@ from monitor.daemon import Attach
 from monitor.journal import Journal
 from monitor.profiles import Profile
 from monitor.recorder import TraceRecorder
-from monitor.station import LockstepClock, Sink, Station
+from monitor.station import TICKS_PER_S, LockstepClock, Sink, Station
 from monitor.store import Store
 from monitor.trace import Record, TraceHeader, TraceReader, UserInput
 
@@ -146,7 +146,22 @@ class _Lockstep:
         self.station = station
         self.clock = clock
         self.links: dict[str, SensorLink] = {}
+        self.origin = 0.0
+        """Station time at which the play's time 0 began."""
         self._heard = asyncio.Event()
+
+    async def freewheel(self) -> None:
+        """Until the play starts (the links still connecting), let station time pass at the
+        clock's speed on the wall clock, in 0.1 s steps on the grid: nothing is sent yet, so
+        there is nothing to wait for, and a sensor that never comes still falls silent."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        k0 = k = round(self.clock() * TICKS_PER_S)
+        while True:
+            k += 1
+            due = start + self.clock.real_s((k - k0) / TICKS_PER_S)
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            self.clock.advance_to(k / TICKS_PER_S)
 
     def listen(self, link: SensorLink) -> SensorLink:
         """Count ``link``'s notifications as the station's."""
@@ -170,7 +185,7 @@ class _Lockstep:
         self._heard = asyncio.Event()
 
     def advance_to(self, t: float) -> None:
-        self.clock.advance_to(t)
+        self.clock.advance_to(self.origin + t)
 
     def received(self, sensor: str) -> int:
         link = self.links.get(sensor)
@@ -252,8 +267,14 @@ async def run_simulation(
 
         async def play() -> None:
             try:
-                await player.wait_subscribed()
-                result.origin = clock()
+                freewheel = asyncio.create_task(lockstep.freewheel())
+                try:
+                    await player.wait_subscribed()
+                finally:
+                    freewheel.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await freewheel
+                result.origin = lockstep.origin = clock()
                 if started is not None:
                     started.set()
                 result.play = await player.play(source.records(), start=asyncio.sleep(0))

@@ -15,6 +15,13 @@ the caller gives). Each record is due at an absolute deadline computed from that
 delays never accumulate; a record that is late goes out at once, in order. Notifications
 sent while no central is subscribed are lost, as they would be over the air.
 
+Lock-step (``lockstep=``, for a station in the same event loop): the player also drives the
+station's clock. Station time moves only when the player moves it, in steps of at most 0.1 s
+on the replay's grid, each at its wall-clock deadline; before each step the player waits
+until the station has received every notification sent to a subscriber (a bounded wait: a
+notification the link lost is written off, logged and counted). A stalled machine makes the
+player fall behind real time; it never makes station time jump past data not yet received.
+
 ``python -m firmware_sim.player --hub PORT SCENARIO`` plays a scenario into a hub.
 """
 
@@ -24,9 +31,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from firmware_sim.generate import records
 from firmware_sim.peripherals import SimPeripheral, peripheral_for
@@ -38,6 +47,25 @@ from monitor.trace import End, LinkChange, Notification, Record, UserInput
 logger = logging.getLogger(__name__)
 
 InputCallback = Callable[[UserInput], None]
+STEP_PER_S = 10
+"""Lock-step: station time moves on the replay's 0.1 s grid between records."""
+BARRIER_TIMEOUT_S = 2.0
+"""Lock-step: real seconds to wait for the station to receive what was sent before the
+shortfall is written off as lost by the link."""
+
+
+class Lockstep(Protocol):
+    """The station side of a lock-step play: its clock, and what it has received."""
+
+    def advance_to(self, t: float) -> None:
+        """Let station time reach ``t`` (seconds since the play started)."""
+
+    def received(self, sensor: str) -> int:
+        """Notifications from ``sensor`` the station has taken in so far."""
+
+    def heard(self) -> Awaitable[object]:
+        """What completes at the station's next notification or link change (bound now, so
+        one that comes before it is awaited is not missed)."""
 
 
 class PlayerError(ValueError):
@@ -56,6 +84,8 @@ class PlayStats:
     inputs: int = 0
     end_t: float | None = None
     """The end marker's ``t``, if the stream had one."""
+    written_off: int = 0
+    """Lock-step: notifications sent to a subscriber that never reached the station."""
 
 
 class Player:
@@ -63,7 +93,8 @@ class Player:
 
     ``speed`` scales time (2.0 plays twice as fast). ``jitter_s`` delays each record by a
     random amount in ``[0, jitter_s]`` wall-clock seconds, drawn from ``random.Random(seed)``;
-    it never reorders records. ``on_input`` receives the user inputs.
+    it never reorders records. ``on_input`` receives the user inputs. ``lockstep`` makes the
+    player drive the station's clock (see the module's docstring).
     """
 
     def __init__(
@@ -74,6 +105,8 @@ class Player:
         jitter_s: float = 0.0,
         seed: int = 0,
         on_input: InputCallback | None = None,
+        lockstep: Lockstep | None = None,
+        barrier_timeout_s: float = BARRIER_TIMEOUT_S,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be positive, not {speed}")
@@ -84,6 +117,16 @@ class Player:
         self.jitter_s = jitter_s
         self._rng = random.Random(seed)
         self._on_input = on_input
+        self._lockstep = lockstep
+        self.barrier_timeout_s = barrier_timeout_s
+        self.stats = PlayStats()
+        self._t0: float | None = None
+        """The loop time at which the play's time 0 began."""
+        self._t = 0.0
+        """Lock-step: the station time the player has let pass."""
+        self._written_off = dict.fromkeys(self.peripherals, 0)
+        self._drops: dict[str, int] = {}
+        """Per sensor, the links it had lost when the station last had all it was sent."""
 
     async def wait_subscribed(self) -> None:
         """Wait until a central has subscribed to every peripheral's stream."""
@@ -95,8 +138,10 @@ class Player:
         """Play ``stream``; time 0 is when ``start`` completes (default: all subscribed)."""
         await (start if start is not None else self.wait_subscribed())
         loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        stats = PlayStats()
+        t0 = self._t0 = loop.time()
+        if self._lockstep is not None:
+            self._drops = self._links_lost()
+        stats = self.stats
         for record in stream:
             deadline = t0 + record.t / self.speed
             if self.jitter_s:
@@ -104,11 +149,75 @@ class Player:
             delay = deadline - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            await self._pass_to(record.t)
             if isinstance(record, End):
                 stats.end_t = record.t
                 break
             await self._apply(record, stats)
         return stats
+
+    async def idle(self, span_s: float) -> None:
+        """Let ``span_s`` station seconds pass after the play with nothing sent (forever for
+        ``math.inf``): in lock-step the station's clock goes on in steps at ``speed``."""
+        if self._lockstep is None:
+            await asyncio.sleep(span_s / self.speed)
+        else:
+            await self._pass_to(self._t + span_s)
+
+    async def _pass_to(self, t: float) -> None:
+        """Lock-step: move station time to ``t`` through the grid points before it, each at its
+        wall-clock deadline and only once the station has what was sent before it."""
+        lockstep = self._lockstep
+        if lockstep is None:
+            return
+        if self._t0 is None:
+            raise RuntimeError("the player's clock starts with play()")
+        loop = asyncio.get_running_loop()
+        for step in _steps(self._t, t):
+            delay = self._t0 + step / self.speed - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self._barrier(lockstep)
+            lockstep.advance_to(step)
+            self._t = step
+
+    async def _barrier(self, lockstep: Lockstep) -> None:
+        """Wait until the station has received every notification sent to a subscriber. A
+        link that dropped since, or a wait longer than ``barrier_timeout_s``, writes the
+        shortfall off (logged, counted in ``stats.written_off``) so a lost one cannot hang
+        the play."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.barrier_timeout_s
+        while short := self._short(lockstep):
+            lost = self._links_lost()
+            dropped = [n for n in short if lost[n] > self._drops.get(n, 0)]
+            remaining = give_up - loop.time()
+            if dropped or remaining <= 0:
+                for name in dropped if dropped else short:
+                    logger.warning(
+                        "t=%.2f: %d notification(s) from %s never reached the station (%s)",
+                        self._t,
+                        short[name],
+                        name,
+                        "the link dropped" if dropped else f"{self.barrier_timeout_s} s wait",
+                    )
+                    self._written_off[name] += short[name]
+                    self.stats.written_off += short[name]
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lockstep.heard(), remaining)
+        self._drops = self._links_lost()
+
+    def _links_lost(self) -> dict[str, int]:
+        return {name: len(p.disconnect_reasons) for name, p in self.peripherals.items()}
+
+    def _short(self, lockstep: Lockstep) -> dict[str, int]:
+        """Per sensor, how many notifications sent to a subscriber the station lacks."""
+        short = {
+            name: p.notified - self._written_off[name] - lockstep.received(name)
+            for name, p in self.peripherals.items()
+        }
+        return {name: n for name, n in short.items() if n > 0}
 
     async def _apply(self, record: Notification | LinkChange | UserInput, stats: PlayStats) -> None:
         if isinstance(record, UserInput):
@@ -132,6 +241,16 @@ class Player:
             stats.delivered += 1
         else:
             stats.lost += 1
+
+
+def _steps(now: float, t: float) -> Iterator[float]:
+    """The grid points strictly between ``now`` and ``t``, then ``t`` (if it is later)."""
+    k = math.floor(now * STEP_PER_S) + 1
+    while k / STEP_PER_S < t:
+        yield k / STEP_PER_S
+        k += 1
+    if t > now and not math.isinf(t):
+        yield t
 
 
 async def play_on_hub(

@@ -2,8 +2,9 @@
 real BLE code (bleak + bleak-retry-connector) against them, in one command.
 
 This is the only place ``monitor`` imports ``firmware_sim`` for a live run: the production
-path never does. The station runs exactly as on a Raspberry Pi; only the bleak backend (and,
-for tests, the speed of the station clock) differ.
+path never does. The station runs exactly as on a Raspberry Pi; only the bleak backend and
+the station clock differ: the player drives a :class:`~monitor.station.LockstepClock`
+(virtual time), so a loaded machine slows the run down instead of making sensors look silent.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import math
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,14 +28,14 @@ from firmware_sim.radio import Radio
 from firmware_sim.scenario import Scenario, ScenarioError, TiltSensorSpec, load_scenario
 from monitor.alarms import AlarmEvent
 from monitor.ble.backend import BleBackend
-from monitor.ble.link import SensorLink
+from monitor.ble.link import LinkListener, SensorLink
 from monitor.config import BleConfig, SensorConfig
 from monitor.core import SafetyCore
 from monitor.daemon import Attach
 from monitor.journal import Journal
 from monitor.profiles import Profile
 from monitor.recorder import TraceRecorder
-from monitor.station import Sink, Station, StationClock
+from monitor.station import TICKS_PER_S, LockstepClock, Sink, Station
 from monitor.store import Store
 from monitor.trace import Record, TraceHeader, TraceReader, UserInput
 from monitor.writer import StoreWriter
@@ -137,6 +139,65 @@ class _Collect:
         self.run.events.extend(events)
 
 
+class _Lockstep:
+    """The station's side of a lock-step play: the links' listener (forwarding to the
+    station, then waking the player), the clock the player drives, and per sensor the
+    notifications the station has received (the links count only notifications, not the
+    values read at connect)."""
+
+    def __init__(self, station: Station, clock: LockstepClock) -> None:
+        self.station = station
+        self.clock = clock
+        self.links: dict[str, SensorLink] = {}
+        self.origin = 0.0
+        """Station time at which the play's time 0 began."""
+        self._heard = asyncio.Event()
+
+    async def freewheel(self) -> None:
+        """Until the play starts (the links still connecting), let station time pass at the
+        clock's speed on the wall clock, in 0.1 s steps on the grid: nothing is sent yet, so
+        there is nothing to wait for, and a sensor that never comes still falls silent."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        k0 = k = round(self.clock() * TICKS_PER_S)
+        while True:
+            k += 1
+            due = start + self.clock.real_s((k - k0) / TICKS_PER_S)
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            self.clock.advance_to(k / TICKS_PER_S)
+
+    def listen(self, link: SensorLink) -> SensorLink:
+        """Count ``link``'s notifications as the station's."""
+        self.links[link.name] = link
+        return link
+
+    def on_data(self, sensor: str, char: str, data: bytes) -> None:
+        try:
+            self.station.on_data(sensor, char, data)
+        finally:
+            self._wake()
+
+    def on_link(self, sensor: str, connected: bool) -> None:
+        try:
+            self.station.on_link(sensor, connected)
+        finally:
+            self._wake()
+
+    def _wake(self) -> None:
+        self._heard.set()
+        self._heard = asyncio.Event()
+
+    def advance_to(self, t: float) -> None:
+        self.clock.advance_to(self.origin + t)
+
+    def received(self, sensor: str) -> int:
+        link = self.links.get(sensor)
+        return link.state.notifications if link is not None else 0
+
+    def heard(self) -> Awaitable[object]:
+        return self._heard.wait()
+
+
 async def run_simulation(
     source: SimSource,
     *,
@@ -162,7 +223,7 @@ async def run_simulation(
     """
     result = result if result is not None else SimRun()
     stop = stop or asyncio.Event()
-    clock = StationClock(speed)
+    clock = LockstepClock(speed)
     sensors = dict(source.header.sensors)
     started_at = datetime.now().astimezone()
     core = SafetyCore(sensors, profile, age_years=age_years, started_at=started_at)
@@ -172,6 +233,8 @@ async def run_simulation(
     journal = Journal(store, station_name, core, recorder, writer)
     station = Station(core, clock, [_Collect(result), *sinks], recorder, journal)
     result.station = station
+    lockstep = _Lockstep(station, clock)
+    listener: LinkListener = lockstep
     result.store_path = store.path
 
     def on_input(record: UserInput) -> None:
@@ -199,27 +262,35 @@ async def run_simulation(
             disconnect_reason=sim.disconnect_reason,
         )
         links = [
-            SensorLink(name, SensorConfig(kind=spec.kind), SIM_BLE, backend, station)
+            lockstep.listen(
+                SensorLink(name, SensorConfig(kind=spec.kind), SIM_BLE, backend, listener)
+            )
             for name, spec in sensors.items()
         ]
-        player = Player(peripherals, speed=speed, on_input=on_input)
+        player = Player(peripherals, speed=speed, on_input=on_input, lockstep=lockstep)
 
         async def play() -> None:
             try:
-                await player.wait_subscribed()
-                result.origin = clock()
+                freewheel = asyncio.create_task(lockstep.freewheel())
+                try:
+                    await player.wait_subscribed()
+                finally:
+                    freewheel.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await freewheel
+                result.origin = lockstep.origin = clock()
                 if started is not None:
                     started.set()
                 result.play = await player.play(source.records(), start=asyncio.sleep(0))
-                await asyncio.sleep(clock.real_s(GRACE_S))
+                await player.idle(GRACE_S)
                 if stay:  # the sensors fall silent; the station and dashboard stay up
-                    await stop.wait()
+                    await player.idle(math.inf)
             finally:
                 stop.set()
 
         async def limit() -> None:
             if for_s is not None:
-                await asyncio.sleep(clock.real_s(for_s))
+                await clock.reached(for_s)
                 stop.set()
 
         helpers = [asyncio.create_task(play()), asyncio.create_task(limit())]

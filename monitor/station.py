@@ -85,6 +85,45 @@ class StationClock:
         return station_s / self.speed
 
 
+class LockstepClock:
+    """Station seconds as a simulation's player sets them (virtual time), for in-process runs.
+
+    Time moves only when the player calls :meth:`advance_to`: the player paces itself on the
+    wall clock at ``speed``, but when the machine stalls it falls behind real time instead of
+    station time jumping ahead of the data, so a loaded machine cannot make a sensor look
+    silent or hold an angle past a limit. ``speed`` only tells real-time helpers (the ticker's
+    period) how fast station time is meant to pass.
+    """
+
+    def __init__(self, speed: float = 1.0) -> None:
+        if speed <= 0:
+            raise ValueError("clock speed must be positive")
+        self.speed = speed
+        self._t = 0.0
+        self._moved = asyncio.Event()
+
+    def __call__(self) -> float:
+        return self._t
+
+    def real_s(self, station_s: float) -> float:
+        """Real seconds a span of station seconds is meant to take."""
+        return station_s / self.speed
+
+    def advance_to(self, t: float) -> None:
+        """Let station time reach ``t``; time never goes back."""
+        if t < self._t:
+            raise ValueError(f"station time cannot go back from {self._t} to {t}")
+        if t > self._t:
+            self._t = t
+            self._moved.set()
+            self._moved = asyncio.Event()
+
+    async def reached(self, t: float) -> None:
+        """Return once station time is at least ``t``."""
+        while self._t < t:
+            await self._moved.wait()
+
+
 class Station:
     """One table's daemon: the core, its inputs and its outputs."""
 

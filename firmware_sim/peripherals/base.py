@@ -172,6 +172,9 @@ class SimPeripheral:
         device.on("characteristic_subscription", self._on_subscription)
         self._online = False
         self._stalled = False
+        self.notified = 0
+        """Notifications sent while a central was subscribed to them (a lock-step player
+        waits until the station has received as many)."""
         self.disconnect_reasons: list[int] = []
         """The HCI reason of every link that ended, in order (what the sensor was told)."""
         self._restart: asyncio.Task[None] | None = None
@@ -336,6 +339,7 @@ class SimPeripheral:
                     limit,
                 )
         await self.device.notify_subscribers(characteristic, data)
+        self.notified += delivered
         return delivered
 
     @property

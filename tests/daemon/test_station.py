@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from monitor import gatt
 from monitor.recorder import TraceRecorder
 from monitor.replay import replay
-from monitor.station import Station
+from monitor.station import LockstepClock, Station
 from monitor.trace import InputKind, TraceReader
 from tests.core.rig import make_core, tilt_payload
 
@@ -79,3 +80,25 @@ def test_a_broken_sink_does_not_keep_the_alarm_from_the_others(
     assert [(e.id, e.event.value) for e in got] == [("user.symptom", "raised")]
     assert station.problems["sink Broken"] == "BrokenPipeError: the terminal went away"
     assert "sink Broken failed" in caplog.text
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.asyncio
+async def test_a_lockstep_clock_moves_only_when_told_and_never_back() -> None:
+    clock = LockstepClock(speed=25)
+    assert clock() == 0.0
+    assert clock.real_s(1.0) == 0.04
+    waiting = asyncio.create_task(clock.reached(0.3))
+    await asyncio.sleep(0)  # let the waiter start; a loop that turns does not move the clock
+    assert clock() == 0.0
+    assert not waiting.done()
+    clock.advance_to(0.2)
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    clock.advance_to(0.3)
+    await asyncio.wait_for(waiting, 1)
+    assert clock() == 0.3
+    with pytest.raises(ValueError, match="cannot go back"):
+        clock.advance_to(0.25)
+    with pytest.raises(ValueError, match="positive"):
+        LockstepClock(speed=0)

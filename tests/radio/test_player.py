@@ -200,3 +200,139 @@ async def test_bad_options_are_refused():
         Player({}, speed=0)
     with pytest.raises(ValueError, match="jitter"):
         Player({}, jitter_s=-1)
+
+
+# -- lock-step: the player drives the station's clock ------------------------------------
+
+
+class FakeStation:
+    """The station side of a lock-step play (what ``monitor.simrun`` gives the player): a
+    clock the player moves, and the notifications that reached the station."""
+
+    def __init__(self, sensors: list[str]) -> None:
+        self.t = 0.0
+        self.steps: list[float] = []
+        self.got = dict.fromkeys(sensors, 0)
+        self.waiting = asyncio.Event()
+        """Set when the player waits for the station."""
+        self._heard = asyncio.Event()
+
+    def advance_to(self, t: float) -> None:
+        assert t >= self.t
+        self.steps.append(t)
+        self.t = t
+
+    def received(self, sensor: str) -> int:
+        return self.got[sensor]
+
+    def heard(self) -> Any:
+        self.waiting.set()
+        return self._heard.wait()
+
+    def wake(self, sensor: str | None = None) -> None:
+        """A notification from ``sensor`` arrived (or, with none, a link changed)."""
+        if sensor is not None:
+            self.got[sensor] += 1
+        self._heard.set()
+        self._heard = asyncio.Event()
+
+
+class CountingPeripheral(FakePeripheral):
+    """Notes the station time of each send and counts them as sent to a subscriber; with
+    ``deliver`` the station gets each one a moment later, as over the radio."""
+
+    def __init__(self, name: str, station: FakeStation, *, deliver: bool) -> None:
+        super().__init__()
+        self.name = name
+        self.station = station
+        self.deliver = deliver
+        self.notified = 0
+        self.disconnect_reasons: list[int] = []
+        self.at: list[float] = []
+
+    async def play(self, char: str, data: bytes) -> bool:
+        self.at.append(self.station.t)
+        self.notified += 1
+        if self.deliver:
+            asyncio.get_running_loop().call_soon(self.station.wake, self.name)
+        return True
+
+
+async def test_lockstep_stamps_every_record_at_its_time_and_steps_the_grid_between() -> None:
+    played = scenario()
+    stream = list(records(played))
+    station = FakeStation(["tilt", "hr"])
+    fakes = {n: CountingPeripheral(n, station, deliver=True) for n in ("tilt", "hr")}
+    inputs: list[float] = []
+    player = Player(
+        fakes,  # type: ignore[arg-type]
+        speed=20.0,
+        lockstep=station,
+        on_input=lambda _i: inputs.append(station.t),
+    )
+    stats = await asyncio.wait_for(player.play(stream), WAIT_S)
+
+    for name, fake in fakes.items():
+        assert fake.at == [r.t for r in stream if isinstance(r, Notification) and r.sensor == name]
+    assert inputs == [0.3]
+    assert station.steps == sorted(set(station.steps))
+    assert all(
+        b - a <= 0.1 + 1e-9 for a, b in zip([0.0, *station.steps], station.steps, strict=False)
+    )
+    assert {r.t for r in stream} - {0.0} <= set(station.steps)
+    assert station.steps[-1] == stats.end_t == 1.2
+    assert stats.written_off == 0
+
+    await asyncio.wait_for(player.idle(0.25), WAIT_S)  # the grace after a run: time goes on
+    assert station.steps[-3:] == [1.3, 1.4, 1.45]
+
+
+def two_notes() -> list[Any]:
+    return [
+        Notification(0.0, "tilt", gatt.TILT_MEASUREMENT, b"\x01"),
+        Notification(0.25, "tilt", gatt.TILT_MEASUREMENT, b"\x02"),
+        End(0.25),
+    ]
+
+
+async def test_lockstep_holds_station_time_until_the_station_has_what_was_sent() -> None:
+    station = FakeStation(["tilt"])
+    fake = CountingPeripheral("tilt", station, deliver=False)
+    player = Player({"tilt": fake}, speed=50.0, lockstep=station, barrier_timeout_s=1e6)  # type: ignore[dict-item]
+    playing = asyncio.create_task(player.play(two_notes()))
+    await asyncio.wait_for(station.waiting.wait(), WAIT_S)
+    assert station.steps == []  # the machine may stall for ever: station time waits
+    assert not playing.done()
+    station.wake("tilt")
+    stats = await asyncio.wait_for(playing, WAIT_S)
+    assert station.steps == [0.1, 0.2, 0.25]
+    assert fake.at == [0.0, 0.25]
+    assert stats.written_off == 0
+
+
+async def test_lockstep_writes_off_what_a_dropped_link_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    station = FakeStation(["tilt"])
+    fake = CountingPeripheral("tilt", station, deliver=False)
+    player = Player({"tilt": fake}, speed=50.0, lockstep=station, barrier_timeout_s=1e6)  # type: ignore[dict-item]
+    playing = asyncio.create_task(player.play(two_notes()))
+    await asyncio.wait_for(station.waiting.wait(), WAIT_S)
+    fake.disconnect_reasons.append(0x08)
+    station.wake()  # the station saw the link go down
+    stats = await asyncio.wait_for(playing, WAIT_S)
+    assert stats.written_off == 1
+    assert station.steps == [0.1, 0.2, 0.25]
+    assert "notification(s) from tilt never reached the station (the link dropped)" in caplog.text
+
+
+async def test_lockstep_bounds_the_wait_for_a_lost_notification(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    station = FakeStation(["tilt"])
+    fake = CountingPeripheral("tilt", station, deliver=False)
+    player = Player({"tilt": fake}, speed=50.0, lockstep=station, barrier_timeout_s=0.01)  # type: ignore[dict-item]
+    stats = await asyncio.wait_for(player.play(two_notes()), WAIT_S)
+    assert stats.written_off == 1
+    assert station.steps == [0.1, 0.2, 0.25]
+    assert "never reached the station (0.01 s wait)" in caplog.text

@@ -21,6 +21,11 @@ WINDOW_S = 3.0
 connect, so the time spent connecting and setting the rate does not count)."""
 
 
+SILENCE_S = 1.5
+"""A gap between samples longer than this is silence, not a slow rate (a sensor at 1 Hz still
+counts; ``tilt.signal_lost`` takes over at 2 s)."""
+
+
 @dataclass(slots=True)
 class RateWatch:
     """The tilt sample rate, measured over consecutive windows of ``window_s``."""
@@ -33,6 +38,8 @@ class RateWatch:
     _start_samples: int = 0
     _armed: bool = False
     _link_samples: int = 0
+    _seen_samples: int = 0
+    _seen_t: float = 0.0
 
     def link(self, connected: bool, samples: int) -> None:
         """The sensor's link went up (measure afresh from its first sample) or down."""
@@ -42,7 +49,16 @@ class RateWatch:
         self.rate_hz = None
 
     def update(self, t: float, samples: int) -> float | None:
-        """Time is ``t`` and ``samples`` have arrived in all; the measured rate, if any."""
+        """Time is ``t`` and ``samples`` have arrived in all; the measured rate, if any.
+
+        A window in which the sensor fell silent for more than ``SILENCE_S`` measures the
+        silence, not the sensor (that is ``tilt.signal_lost``'s job): it is dropped, and the
+        measurement starts again with the next sample."""
+        if samples > self._seen_samples:
+            self._seen_samples, self._seen_t = samples, t
+        elif self._start_t is not None and t - self._seen_t > SILENCE_S:
+            self._start_t = None
+            self._link_samples = samples
         if self._start_t is None:
             if self._armed and samples > self._link_samples:
                 self._start_t, self._start_samples = t, samples

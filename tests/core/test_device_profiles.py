@@ -297,6 +297,20 @@ def test_the_time_before_the_first_sample_does_not_count() -> None:
     assert watch.rate_hz == pytest.approx(100, abs=5)
 
 
+def test_a_silent_sensor_is_not_called_slow() -> None:
+    """Silence is tilt.signal_lost's to report: a window the sensor fell silent in does not
+    count as a slow rate (the demo's sensors stop after the scenario: not "0 Hz")."""
+    watch = RateWatch()
+    watch.link(True, 0)
+    n = _feed(watch, 100, 4)
+    for tick in range(1, 100):  # 10 s without a sample, the link still up
+        watch.update(4 + tick / 10, n)
+    assert watch.problem() is None
+    assert watch.rate_hz == pytest.approx(100, abs=5)
+    _feed(watch, 10, 7, t0=14.0, n0=n)  # it comes back slow: that is measured again
+    assert watch.problem() == "impact detection unavailable: sensor at 10 Hz"
+
+
 # -- WitMotion commands (SPEC 4.3) ---------------------------------------------------------
 
 

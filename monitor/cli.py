@@ -15,7 +15,7 @@ from rich.table import Table
 
 from monitor import cli_station
 from monitor.alarms import AlarmEvent, Priority
-from monitor.cli_common import fail
+from monitor.cli_common import SimHub, SimRadio, fail
 from monitor.cli_hub import hub_app
 from monitor.cli_sensors import sensors_app
 from monitor.profiles import DEFAULT_PROFILE, ProfileError, load_profile
@@ -527,17 +527,8 @@ def sim_run(
 
 @app.command("scan")
 def scan_command(
-    sim: Annotated[
-        bool, typer.Option("--sim", help="Scan the virtual radio, not the adapter.")
-    ] = False,
-    hub: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            max=65535,
-            help="With --sim: the hub's port (default: an in-process radio, one sensor per kind).",
-        ),
-    ] = None,
+    sim: SimRadio = False,
+    hub: SimHub = None,
     timeout: Annotated[float, typer.Option(min=0.5, help="Seconds to scan.")] = 5.0,
     config: Annotated[
         str | None,
@@ -548,7 +539,7 @@ def scan_command(
     ] = None,
 ) -> None:
     """List nearby sensors: kind, model (from the device profiles), name, address, RSSI and
-    battery; then a ready [sensors.NAME] block for each sensor Spotter can use."""
+    battery; then a ready configuration block (sensors.NAME) for each sensor Spotter can use."""
     from firmware_sim.devices import builtin_profiles, recognise
     from monitor.ble.link import LINK_ERRORS, describe
     from monitor.ble.scan import config_block, not_seen, scan

@@ -19,7 +19,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from monitor.ble.backend import BleBackend
-from monitor.cli_common import fail
+from monitor.cli_common import SimHub, SimRadio, fail
 
 sensors_app = typer.Typer(
     help="Sensors: capture a device's GATT table as a profile.", no_args_is_help=True
@@ -81,18 +81,8 @@ def capture_command(
     output: Annotated[
         str, typer.Option("--output", "-o", help="Profile file to write ('-' = standard output).")
     ] = "-",
-    sim: Annotated[
-        bool, typer.Option("--sim", help="Capture from the virtual radio, not the adapter.")
-    ] = False,
-    hub: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            max=65535,
-            help="With --sim: the hub's port (default: an in-process radio, one device per "
-            "shipped profile).",
-        ),
-    ] = None,
+    sim: SimRadio = False,
+    hub: SimHub = None,
     timeout: Annotated[float, typer.Option(min=0.5, help="Seconds to look for it.")] = 10.0,
 ) -> None:
     """Read a device's GATT table (services, characteristics, properties, descriptors,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
@@ -160,3 +162,13 @@ def ramp(*points: tuple[float, float]) -> Curve:
         return points[-1][1]
 
     return curve
+
+
+def scenario_trace(name: str) -> bytes:
+    """The trace of a shipped scenario, as `spotter sim trace NAME` writes it."""
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "sim", "trace", name],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    ).stdout

@@ -20,6 +20,7 @@ import pytest
 from dashboard.hub_app import COOKIE
 from monitor.profiles import BUILTIN
 from monitor.review import ReviewError, ReviewLimits, ReviewPool, review_trace
+from tests.core.rig import scenario_trace
 from tests.mqtt.rig import free_port
 
 pytestmark = [pytest.mark.timeout(180)]
@@ -41,12 +42,7 @@ LONG_GAP = trace(
 
 @pytest.fixture(scope="module")
 def symptom_trace() -> bytes:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "sim", "trace", "symptom"],
-        capture_output=True,
-        check=True,
-        timeout=120,
-    ).stdout
+    return scenario_trace("symptom")
 
 
 DEFAULT = ReviewLimits()
@@ -198,12 +194,7 @@ def _review_workers(pid: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def long_trace() -> bytes:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "sim", "trace", "calm-beginner"],
-        capture_output=True,
-        check=True,
-        timeout=120,
-    ).stdout
+    return scenario_trace("calm-beginner")
 
 
 @pytest.mark.timeout(300)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from dashboard.hub import Hub, HubSettings
 from dashboard.hub_app import COOKIE, MAX_TRACE_BYTES, create_hub_app, csv_cell, hash_password
 from dashboard.hub_store import HubStore
 from dashboard.limiter import Limiter
+from tests.core.rig import scenario_trace
 
 pytestmark = [pytest.mark.timeout(60)]
 PASSWORD = "correct horse battery"
@@ -290,12 +289,7 @@ async def test_the_hub_boundary_refuses_before_login_and_hides_its_docs(hub: Hub
 
 @pytest.fixture(scope="module")
 def symptom_trace() -> bytes:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "sim", "trace", "symptom"],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    ).stdout
+    return scenario_trace("symptom")
 
 
 @pytest.mark.asyncio

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import subprocess
@@ -124,8 +125,10 @@ async def test_a_review_past_its_time_limit_is_killed(symptom_trace: bytes) -> N
     assert pool.running == 0
     for child in multiprocessing.active_children():
         if child.name == "spotter-review":
-            await asyncio.to_thread(child.join, 60)
-            assert child.exitcode is not None  # ended (killed), not left running
+            # The sentinel is ready once the process has ended. Joining here would race the
+            # pool's own waiting thread for the exit status (one of two waitpid calls loses).
+            ended = await asyncio.to_thread(multiprocessing.connection.wait, [child.sentinel], 60)
+            assert ended, "the worker is still running after its time limit"
 
 
 @pytest.mark.asyncio
@@ -140,8 +143,10 @@ async def test_a_cancelled_review_kills_its_worker(symptom_trace: bytes) -> None
     assert pool.running == 0
     for child in multiprocessing.active_children():
         if child.name == "spotter-review":
-            await asyncio.to_thread(child.join, 60)
-            assert child.exitcode is not None  # ended (killed), not left running
+            # The sentinel is ready once the process has ended. Joining here would race the
+            # pool's own waiting thread for the exit status (one of two waitpid calls loses).
+            ended = await asyncio.to_thread(multiprocessing.connection.wait, [child.sentinel], 60)
+            assert ended, "the worker is still running after its time limit"
 
 
 @pytest.mark.asyncio

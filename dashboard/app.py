@@ -19,11 +19,11 @@ from pydantic import Field
 from dashboard.auth import COOKIE, CSRF_HEADER, Access, HasherBusy, Login, TooManyTries
 from dashboard.guard import LOOPBACK_HOSTS, MAX_ID, Policy, StrictBody, harden
 from dashboard.live import LiveHub, Message, alarm_message, next_message, sse
-from monitor.flow import CHECKLIST, CONTRAINDICATIONS, FlowError, SessionFlow
-from monitor.profiles import BUILTIN, MAX_PROFILE_BYTES, PROFILE_NAME, ProfileError
-from monitor.station import Station
-from monitor.store import Store, StoreError
-from monitor.trace import InputKind
+from monitor.core.profiles import BUILTIN, MAX_PROFILE_BYTES, PROFILE_NAME, ProfileError
+from monitor.core.trace import InputKind
+from monitor.station.flow import CHECKLIST, CONTRAINDICATIONS, FlowError, SessionFlow
+from monitor.station.station import Station
+from monitor.store.database import Store, StoreError
 
 STATIC = PathLib(__file__).parent / "static"
 

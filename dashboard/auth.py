@@ -24,8 +24,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from dashboard.limiter import Limiter
-from monitor.store import Store
-from monitor.writer import InlineWriter, Writer
+from monitor.store.database import Store
+from monitor.store.writer import InlineWriter, Writer
 
 COOKIE = "spotter_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -16,10 +16,10 @@ from typing import Any
 
 from fastapi.sse import ServerSentEvent
 
-from monitor.alarms import AlarmEvent
-from monitor.station import Station
-from monitor.status import station_state
-from monitor.store import Store, StoredEvent
+from monitor.core.alarms import AlarmEvent
+from monitor.station.station import Station
+from monitor.station.status import station_state
+from monitor.store.database import Store, StoredEvent
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256

@@ -21,9 +21,9 @@ from dashboard.auth import Access
 from dashboard.guard import allowed_hosts
 from dashboard.live import LiveHub
 from dashboard.tls import TlsFiles, station_tls, user_tls
-from monitor.flow import SessionFlow
-from monitor.station import Station
-from monitor.store import Store
+from monitor.station.flow import SessionFlow
+from monitor.station.station import Station
+from monitor.store.database import Store
 
 log = logging.getLogger(__name__)
 LOCALHOST = "127.0.0.1"

@@ -1,4 +1,4 @@
 """Simulated sensors for Spotter: scenarios, traces and (later) peripherals on a virtual radio.
 
-Everything here speaks bytes through ``monitor.codecs``: one truth for the protocols.
+Everything here speaks bytes through ``monitor.core.codecs``: one truth for the protocols.
 """

@@ -17,11 +17,19 @@ import numpy as np
 import numpy.typing as npt
 
 from firmware_sim.scenario import Fault, HeartRateSensorSpec, Scenario, TiltSensorSpec
-from monitor import gatt
-from monitor.codecs import battery, heart_rate, spotter_tilt, witmotion
-from monitor.codecs.heart_rate import Contact, HeartRateMeasurement
-from monitor.sensors import Calibration, SensorKind, SensorSpec
-from monitor.trace import End, LinkChange, Notification, Record, TraceHeader, TraceWriter, UserInput
+from monitor.core import gatt
+from monitor.core.codecs import battery, heart_rate, spotter_tilt, witmotion
+from monitor.core.codecs.heart_rate import Contact, HeartRateMeasurement
+from monitor.core.sensors import Calibration, SensorKind, SensorSpec
+from monitor.core.trace import (
+    End,
+    LinkChange,
+    Notification,
+    Record,
+    TraceHeader,
+    TraceWriter,
+    UserInput,
+)
 
 CHUNK = 2000
 HR_FIRST_S = 0.5

@@ -1,14 +1,14 @@
 """Plays a record stream through the simulated sensors, in real time (or scaled).
 
 The stream is what ``firmware_sim.generate.records(scenario)`` produces, or what a
-``monitor.trace.TraceReader`` reads back from a session trace:
+``monitor.core.trace.TraceReader`` reads back from a session trace:
 
-- a :class:`~monitor.trace.Notification` is sent by the peripheral named by its ``sensor``
+- a :class:`~monitor.core.trace.Notification` is sent by the peripheral named by its ``sensor``
   at its ``t`` (a Battery Level payload also becomes the battery's value);
 - ``LinkChange(connected=False)`` makes that sensor drop its link (0x13) and stop
   advertising; the matching ``LinkChange(connected=True)`` makes it advertise again;
-- a :class:`~monitor.trace.UserInput` is no radio event: it goes to the caller's callback;
-- :class:`~monitor.trace.End` stops the player.
+- a :class:`~monitor.core.trace.UserInput` is no radio event: it goes to the caller's callback;
+- :class:`~monitor.core.trace.End` stops the player.
 
 Time starts when the central has subscribed (all sensors' ``subscribed``, or a start signal
 the caller gives). Each record is due at an absolute deadline computed from that start, so
@@ -41,8 +41,8 @@ from firmware_sim.generate import records
 from firmware_sim.peripherals import SimPeripheral, peripheral_for
 from firmware_sim.radio import open_hub_device
 from firmware_sim.scenario import TiltSensorSpec, load_scenario
-from monitor.sensors import SensorKind
-from monitor.trace import End, LinkChange, Notification, Record, UserInput
+from monitor.core.sensors import SensorKind
+from monitor.core.trace import End, LinkChange, Notification, Record, UserInput
 
 logger = logging.getLogger(__name__)
 

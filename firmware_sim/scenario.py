@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from monitor.alarms import EventKind
-from monitor.profiles import BUILTIN, Profile, ProfileError, profile_from_mapping
-from monitor.trace import InputKind
+from monitor.core.alarms import EventKind
+from monitor.core.profiles import BUILTIN, Profile, ProfileError, profile_from_mapping
+from monitor.core.trace import InputKind
 
 SCENARIO_SUFFIX = ".toml"
 SHIPPED = Path(__file__).parent / "scenarios"

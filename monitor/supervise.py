@@ -3,8 +3,8 @@ problem, and the task starts again after a short back-off, so no single bad inpu
 silently end a loop the safety promise depends on (the hub's listener and ``link.lost``
 ticker, the station's MQTT bridge...).
 
-Shell code (asyncio, the loop's clock). Used by the station (:mod:`monitor.mqtt`) and the hub
-(:mod:`dashboard.hub`) alike.
+Shell code (asyncio, the loop's clock). Used by the station (:mod:`monitor.mqtt.bridge`) and the hub
+(:mod:`dashboard.clinic.service`) alike.
 """
 
 from __future__ import annotations

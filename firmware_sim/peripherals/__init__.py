@@ -1,5 +1,5 @@
 """Simulated sensors: bumble GATT servers built from device profiles (:mod:`firmware_sim.devices`),
-byte-exact through ``monitor.codecs``.
+byte-exact through ``monitor.core.codecs``.
 
 One class per Spotter protocol; :func:`peripheral_for` picks it for a kind (with that kind's
 default profile unless given another), :func:`peripheral_from_profile` for any profile.
@@ -18,7 +18,7 @@ from firmware_sim.peripherals.base import (
 from firmware_sim.peripherals.heart_rate import HeartRateStrap, PhoneBusyError
 from firmware_sim.peripherals.spotter_tilt import TiltSensor
 from firmware_sim.peripherals.witmotion import WitMotionSensor
-from monitor.sensors import SensorKind
+from monitor.core.sensors import SensorKind
 
 
 def peripheral_for(

@@ -4,7 +4,7 @@ link, the battery, the stream.
 A peripheral is a bumble GATT server on a :class:`bumble.device.Device` from the virtual
 radio (:mod:`firmware_sim.radio`). Its GATT table, name, advertised services and static values
 come from a profile of a real model (:mod:`firmware_sim.devices`), never from ``monitor``'s
-constants. It sends exactly the bytes it is given: payloads are built by ``monitor.codecs``
+constants. It sends exactly the bytes it is given: payloads are built by ``monitor.core.codecs``
 (whose bytes the SPEC's public vectors pin) or come from a trace, and a malformed payload goes
 out malformed, because the daemon must survive those too.
 
@@ -29,8 +29,8 @@ from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Descriptor, Service
 
 from firmware_sim.devices import CCCD, CharacteristicProfile, DeviceProfile
-from monitor.codecs import battery
-from monitor.sensors import SensorKind
+from monitor.core.codecs import battery
+from monitor.core.sensors import SensorKind
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 strap, or a captured one): Heart Rate 0x180D and whatever else the model serves.
 
 The strap notifies Heart Rate Measurement (0x2A37) payloads built by
-``monitor.codecs.heart_rate``, so every flag bit is the caller's choice (bumble's own helper
+``monitor.core.codecs.heart_rate``, so every flag bit is the caller's choice (bumble's own helper
 picks the format and trims RR lists itself); :meth:`HeartRateStrap.typical` builds the
 measurement this model sends (its contact bits, RR intervals, energy expended now and then).
 
@@ -16,9 +16,9 @@ from bumble.device import Device
 
 from firmware_sim.devices import DEFAULT_FOR_KIND, DeviceProfile, builtin
 from firmware_sim.peripherals.base import DEFAULT_ADVERTISING_INTERVAL_MS, SimPeripheral
-from monitor.codecs import heart_rate
-from monitor.codecs.heart_rate import Contact
-from monitor.sensors import SensorKind
+from monitor.core.codecs import heart_rate
+from monitor.core.codecs.heart_rate import Contact
+from monitor.core.sensors import SensorKind
 
 _CONTACT = {
     "supported": Contact.DETECTED,

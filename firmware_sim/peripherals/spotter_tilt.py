@@ -1,6 +1,6 @@
 """The Spotter tilt sensor (SPEC 4.2): Tilt Measurement, Control Point, Sensor Info, Battery.
 
-Control Point writes are decoded by ``monitor.codecs.spotter_tilt.decode_control``; a bad
+Control Point writes are decoded by ``monitor.core.codecs.spotter_tilt.decode_control``; a bad
 write is answered with the ATT error the codec names (0x80 for an unknown opcode). Commands
 change what the sensor reports about itself (the sample rate in Sensor Info) and are
 recorded on the object for tests to check; they do not alter the payloads the sensor is
@@ -17,9 +17,14 @@ from bumble.device import Connection, Device
 
 from firmware_sim.devices import DEFAULT_FOR_KIND, DeviceProfile, builtin
 from firmware_sim.peripherals.base import DEFAULT_ADVERTISING_INTERVAL_MS, SimPeripheral
-from monitor.codecs import spotter_tilt
-from monitor.codecs.spotter_tilt import ControlCommand, ControlOp, ControlPointError, SensorInfo
-from monitor.sensors import SensorKind
+from monitor.core.codecs import spotter_tilt
+from monitor.core.codecs.spotter_tilt import (
+    ControlCommand,
+    ControlOp,
+    ControlPointError,
+    SensorInfo,
+)
+from monitor.core.sensors import SensorKind
 
 logger = logging.getLogger(__name__)
 

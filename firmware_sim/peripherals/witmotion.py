@@ -1,7 +1,7 @@
 """A WitMotion BWT901BLE5.0 IMU (SPEC 4.3) as its profile describes it, quirks included.
 
 Service ``ffe5`` (on the vendor's ``…9a34fb`` base) notifies on ``ffe4`` a byte stream of
-``55 61`` frames (built by ``monitor.codecs.witmotion``, or raw chunks exactly as given, so
+``55 61`` frames (built by ``monitor.core.codecs.witmotion``, or raw chunks exactly as given, so
 split frames and junk reach the central unchanged). ``ffe9`` takes the vendor's 5-byte
 ``FF AA reg lo hi`` commands, with or without response; each is recorded, and any other write
 with response is refused:
@@ -27,8 +27,8 @@ from bumble.device import Connection, Device
 
 from firmware_sim.devices import DEFAULT_FOR_KIND, DeviceProfile, builtin
 from firmware_sim.peripherals.base import DEFAULT_ADVERTISING_INTERVAL_MS, SimPeripheral
-from monitor.codecs import witmotion
-from monitor.sensors import SensorKind
+from monitor.core.codecs import witmotion
+from monitor.core.sensors import SensorKind
 
 logger = logging.getLogger(__name__)
 

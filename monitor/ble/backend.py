@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import BaseBleakScanner
 
-from monitor.config import BleConfig
+from monitor.settings import BleConfig
 
 
 class BackendError(RuntimeError):
@@ -50,7 +50,7 @@ HUB = re.compile(r"^tcp-client:(?P<host>127\.0\.0\.1|localhost):(?P<port>\d{1,5}
 
 async def open_backend(config: BleConfig) -> BleBackend:
     """The backend the configuration asks for. ``sim`` needs ``sim_hub`` here; in-process
-    simulations build their backend themselves (see ``monitor.simrun``)."""
+    simulations build their backend themselves (see ``monitor.station.simrun``)."""
     if config.backend == "bleak":
         return BleBackend()
     if config.sim_hub is None:

@@ -23,11 +23,11 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import CONTROLLER_ERROR_CODES, BleakError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
-from monitor import gatt
 from monitor.ble.backend import BleBackend
-from monitor.codecs import witmotion
-from monitor.config import BleConfig, SensorConfig
-from monitor.sensors import SensorKind
+from monitor.core import gatt
+from monitor.core.codecs import witmotion
+from monitor.core.sensors import SensorKind
+from monitor.settings import BleConfig, SensorConfig
 
 log = logging.getLogger(__name__)
 LINK_ERRORS = (BleakError, TimeoutError, OSError, EOFError)
@@ -35,7 +35,7 @@ LINK_ERRORS = (BleakError, TimeoutError, OSError, EOFError)
 FIRST_BACKOFF_S = 0.5
 WITMOTION_RATE_HZ = 100.0
 """The return rate the station asks a WitMotion for: impact detection needs >= 50 Hz; the
-station then measures what it gets (``monitor.ratewatch``) rather than trusting it."""
+station then measures what it gets (``monitor.core.ratewatch``) rather than trusting it."""
 NOT_FOUND_HINT = "not found — is it connected to a phone or watch?"
 """What a configured sensor that does not advertise most often means: a strap that is
 connected to a phone or watch stops advertising and accepts no second central."""

@@ -11,12 +11,12 @@ from typing import Any
 from bleak import BleakScanner
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
-from monitor import gatt
 from monitor.ble.backend import BleBackend
 from monitor.ble.link import LINK_ERRORS, NOT_FOUND_HINT, describe, sensor_matches
-from monitor.codecs import CodecError, battery
-from monitor.config import SensorConfig
-from monitor.sensors import SensorKind
+from monitor.core import gatt
+from monitor.core.codecs import CodecError, battery
+from monitor.core.sensors import SensorKind
+from monitor.settings import SensorConfig
 
 _KIND_OF_SERVICE = {kind.service_uuid: kind for kind in SensorKind}
 

@@ -43,7 +43,7 @@ from typing import BinaryIO, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.alarms import Priority
+from monitor.core.alarms import Priority
 
 Samples = NDArray[np.int16]
 """Mono 16-bit PCM at :data:`RATE_HZ`."""

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import ClassVar, TextIO
 
-from monitor.alarms import AlarmEvent
+from monitor.core.alarms import AlarmEvent
 
 
 class JsonLinesSink:

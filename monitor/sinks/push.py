@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-
-from monitor.alarms import Alarm, AlarmEvent, AlarmState, Describe, Priority
-from monitor.core import SafetyCore
+from monitor.core.alarms import Alarm, AlarmEvent, AlarmState, Describe, Priority
+from monitor.core.engine import SafetyCore
+from monitor.settings import PushConfig, redact
 
 log = logging.getLogger(__name__)
 EPS_S = 1e-6
@@ -38,69 +36,7 @@ EPS_S = 1e-6
 
 # -- secrets -----------------------------------------------------------------------------
 
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
-_HOST_PORT = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^:@]*)(?::(?P<port>\d{1,5}))?")
-_HOSTNAME = re.compile(
-    r"localhost|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}"
-)
-
-
-def redact(url: str) -> str:
-    """A push URL with its secrets hidden: scheme, host and port only.
-
-    Apprise URLs keep tokens in the user, the password, the path, the query and often in the
-    "host" itself (``tgram://TOKEN/CHAT``), so anything that does not look like a host name
-    or an IP address is replaced by ``***``.
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep or not _SCHEME.fullmatch(scheme):
-        return "***"
-    rest = re.split(r"[?#]", rest, maxsplit=1)[0]
-    netloc, _, path = rest.partition("/")
-    _, at, host_port = netloc.rpartition("@")
-    m = _HOST_PORT.fullmatch(host_port)
-    if m is not None and _HOSTNAME.fullmatch(m["host"]):
-        where = m["host"] + (f":{m['port']}" if m["port"] else "")
-    else:
-        where = "***"
-    return f"{scheme}://{'***@' if at else ''}{where}{'/***' if path.strip('/') else ''}"
-
-
 # -- configuration -----------------------------------------------------------------------
-
-
-class PushConfig(BaseModel):
-    """The ``[push]`` table: where and when alarms are pushed to people's phones."""
-
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-
-    enabled: bool = True
-    urls: list[SecretStr] = Field(default_factory=list)
-    """Apprise URLs (``ntfys://...``, ``tgram://...``, ``json://...``); secrets, never logged."""
-    high_repeat_s: float = Field(default=60.0, gt=0, le=60)
-    """High alarms are pushed again this often until acknowledged (at most 60 s, SPEC)."""
-    medium_after_s: float = Field(default=30.0, ge=0, le=300)
-    """A medium alarm is pushed once it has been unacknowledged this long."""
-    medium_repeat_s: float = Field(default=60.0, gt=0, le=600)
-    """...and again this often while it stays unacknowledged."""
-    queue_size: int = Field(default=64, ge=1, le=10_000)
-    """Deliveries waiting at most (one per alarm and URL); beyond it the oldest non-high goes."""
-    retry_first_s: float = Field(default=2.0, gt=0)
-    """The first retry of a failed delivery waits this long; each next one twice as long..."""
-    retry_max_s: float = Field(default=60.0, gt=0)
-    """...up to this."""
-
-    @field_validator("urls")
-    @classmethod
-    def _urls_look_like_urls(cls, urls: list[SecretStr]) -> list[SecretStr]:
-        for i, url in enumerate(urls):
-            if redact(url.get_secret_value()) == "***":
-                raise ValueError(f"urls[{i}] is not a URL like ntfys://topic (value hidden)")
-        return urls
-
-    def url_values(self) -> list[str]:
-        """The URLs themselves (secrets: hand them to apprise only)."""
-        return [url.get_secret_value() for url in self.urls]
 
 
 class PushConfigError(ValueError):

@@ -22,14 +22,13 @@ import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from monitor.alarms import Alarm, AlarmEvent, EventKind, Priority
-from monitor.core import SafetyCore
+from monitor.core.alarms import Alarm, AlarmEvent, EventKind, Priority
+from monitor.core.engine import SafetyCore
+from monitor.settings import SoundConfig
 from monitor.sinks.audio import (
     SHAPES,
     AplayOutput,
@@ -44,50 +43,10 @@ from monitor.sinks.audio import (
 
 log = logging.getLogger(__name__)
 
-HIGH_VOLUME_FLOOR = 0.5
-"""The lowest ``min_high_volume`` a configuration may set."""
 EPS_S = 1e-6
 
 
 # -- configuration -----------------------------------------------------------------------
-
-
-class SoundConfig(BaseModel):
-    """The ``[sound]`` table: the station's alarm sound."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    """False silences medium and low bursts and the spoken prompts. High-priority bursts still
-    sound: high alarms can never be switched off (SPEC section 7)."""
-    volume: float = Field(default=0.8, ge=0.0, le=1.0)
-    """Loudness of bursts and prompts, as a share of full scale."""
-    min_high_volume: float = 0.7
-    """High bursts play at ``max(volume, min_high_volume)``; at least ``HIGH_VOLUME_FLOOR``."""
-    voice: bool = True
-    """Spoken prompts ("Come up slowly", ...) through espeak-ng."""
-    device: str | None = Field(default=None, min_length=1)
-    """The ALSA device for ``aplay -D`` (e.g. ``plughw:1,0``); None: the default device."""
-    command: list[str] = Field(default_factory=lambda: ["aplay", "-q"], min_length=1)
-    """The player; the WAV file to play is appended to it."""
-    file: Path | None = None
-    """Write every burst and prompt into this WAV file (a timeline) instead of playing them."""
-
-    @field_validator("min_high_volume")
-    @classmethod
-    def _high_floor(cls, value: float) -> float:
-        if not HIGH_VOLUME_FLOOR <= value <= 1.0:
-            raise ValueError(
-                f"must be between {HIGH_VOLUME_FLOOR} and 1: high-priority alarm tones cannot "
-                "be turned down further (IEC 60601-1-8)"
-            )
-        return value
-
-    def volume_of(self, priority: Priority) -> float:
-        """The loudness of a burst of ``priority``."""
-        if priority is Priority.HIGH:
-            return max(self.volume, self.min_high_volume)
-        return self.volume
 
 
 # -- prompts -----------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from monitor.alarms import AlarmEvent, AlarmState, Priority
-from monitor.station import Station
+from monitor.core.alarms import AlarmEvent, AlarmState, Priority
+from monitor.station.station import Station
 
 STYLE = {
     Priority.HIGH: "bold white on red",

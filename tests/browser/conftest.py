@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from dashboard.harness import (
+from monitor.bench.harness import (
     CHROMIUM,
     SimDaemon,
     launch_chromium,

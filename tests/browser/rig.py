@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from dashboard.harness import SimDaemon, event_log
-from monitor.store import Store
+from monitor.bench.harness import SimDaemon, event_log
+from monitor.store.database import Store
 
 REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "dashboard" / "static"

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from dashboard.bench import bench_dashboard, percentile
+from monitor.bench.dashboard import bench_dashboard, percentile
 
 pytestmark = pytest.mark.browser
 

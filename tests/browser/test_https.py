@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Error, Page, sync_playwright
 
-from dashboard.harness import SimDaemon, launch_chromium
 from dashboard.tls import TlsFiles, station_tls
+from monitor.bench.harness import SimDaemon, launch_chromium
 
 pytestmark = pytest.mark.browser
 

@@ -18,7 +18,7 @@ from tests.browser.rig import ARTIFACTS
 from tests.mqtt.rig import Broker, free_port, password
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.radio]
-SPOTTER = [sys.executable, "-m", "monitor.cli"]
+SPOTTER = [sys.executable, "-m", "monitor.cli.main"]
 THERAPIST = "a long therapist password"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from dashboard.harness import SimDaemon
+from monitor.bench.harness import SimDaemon
 from tests.browser.rig import HANG_GUARD_S, HOLD_PROFILE, stored_actions, stored_events, wait_for_js
 
 pytestmark = pytest.mark.browser

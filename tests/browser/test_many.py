@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page
 
 from dashboard.auth import COOKIE
-from dashboard.harness import SimDaemon, more_pairings
+from monitor.bench.harness import SimDaemon, more_pairings
 from tests.browser.rig import (
     HANG_GUARD_S,
     LOAD_MADE,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from dashboard.harness import SimDaemon, more_pairings
+from monitor.bench.harness import SimDaemon, more_pairings
 from tests.browser.rig import ARTIFACTS, stored_actions
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page
 
-from dashboard.harness import SimDaemon, more_pairings
+from monitor.bench.harness import SimDaemon, more_pairings
 
 pytestmark = pytest.mark.browser
 

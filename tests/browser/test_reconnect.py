@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route
 
-from dashboard.harness import SimDaemon
+from monitor.bench.harness import SimDaemon
 from tests.browser.rig import (
     HANG_GUARD_S,
     page_events,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from dashboard.harness import SimDaemon
+from monitor.bench.harness import SimDaemon
 from tests.browser.rig import ARTIFACTS, wait_for_js
 
 pytestmark = pytest.mark.browser

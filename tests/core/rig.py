@@ -8,15 +8,15 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from monitor import gatt
-from monitor.alarms import AlarmEvent
-from monitor.codecs import battery, heart_rate, spotter_tilt
-from monitor.codecs.heart_rate import Contact, HeartRateMeasurement
-from monitor.core import SafetyCore
-from monitor.profiles import BUILTIN, Profile
-from monitor.replay import replay
-from monitor.sensors import SensorKind, SensorSpec
-from monitor.trace import End, InputKind, LinkChange, Notification, Record, UserInput
+from monitor.core import gatt
+from monitor.core.alarms import AlarmEvent
+from monitor.core.codecs import battery, heart_rate, spotter_tilt
+from monitor.core.codecs.heart_rate import Contact, HeartRateMeasurement
+from monitor.core.engine import SafetyCore
+from monitor.core.profiles import BUILTIN, Profile
+from monitor.core.replay import replay
+from monitor.core.sensors import SensorKind, SensorSpec
+from monitor.core.trace import End, InputKind, LinkChange, Notification, Record, UserInput
 
 Curve = Callable[[float], float | None]
 """A value at each time; None means the sensor sends nothing then."""
@@ -167,7 +167,7 @@ def ramp(*points: tuple[float, float]) -> Curve:
 def scenario_trace(name: str) -> bytes:
     """The trace of a shipped scenario, as `spotter sim trace NAME` writes it."""
     return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "sim", "trace", name],
+        [sys.executable, "-m", "monitor.cli.main", "sim", "trace", name],
         capture_output=True,
         check=True,
         timeout=120,

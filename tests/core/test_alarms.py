@@ -7,7 +7,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from monitor.alarms import (
+from monitor.core.alarms import (
     ALLOWED_EVENTS,
     ESCALATE_AFTER_S,
     RESOUND_AFTER_S,

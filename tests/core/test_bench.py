@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.bench import bench_replay
+from monitor.bench.runs import bench_replay
 
 
 def test_bench_replay_measures_a_ten_minute_session() -> None:

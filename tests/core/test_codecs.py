@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.codecs import CodecError, battery, heart_rate, spotter_tilt, witmotion
-from monitor.codecs.heart_rate import Contact, HeartRateMeasurement
-from monitor.codecs.spotter_tilt import AnkleLock, ControlCommand, ControlOp, TiltMeasurement
+from monitor.core.codecs import CodecError, battery, heart_rate, spotter_tilt, witmotion
+from monitor.core.codecs.heart_rate import Contact, HeartRateMeasurement
+from monitor.core.codecs.spotter_tilt import AnkleLock, ControlCommand, ControlOp, TiltMeasurement
 
 VECTORS = json.loads((Path(__file__).parent / "codecs_vectors.json").read_text())["vectors"]
 ERRORS: dict[str, type[CodecError]] = {

@@ -22,15 +22,15 @@ from firmware_sim.devices import (
     recognise,
     render_profile,
 )
-from monitor import gatt
-from monitor.codecs import witmotion
-from monitor.profiles import BUILTIN
-from monitor.ratewatch import RateWatch
-from monitor.replay import core_for, replay
-from monitor.trace import Notification, TraceReader
+from monitor.core import gatt
+from monitor.core.codecs import witmotion
+from monitor.core.profiles import BUILTIN
+from monitor.core.ratewatch import RateWatch
+from monitor.core.replay import core_for, replay
+from monitor.core.trace import Notification, TraceReader
 
 # Literal strings from public evidence (SPEC 4.2 / 4.3, the SIG's assigned numbers, Polar's
-# SDK): never derived from monitor.gatt, so a profile that copied a wrong constant fails.
+# SDK): never derived from monitor.core.gatt, so a profile that copied a wrong constant fails.
 WIT_SERVICE = "0000ffe5-0000-1000-8000-00805f9a34fb"
 WIT_NOTIFY = "0000ffe4-0000-1000-8000-00805f9a34fb"
 WIT_WRITE = "0000ffe9-0000-1000-8000-00805f9a34fb"
@@ -119,8 +119,8 @@ def test_nothing_under_firmware_sim_devices_imports_monitor() -> None:
 
 
 def test_peripherals_take_no_uuid_or_name_from_monitor() -> None:
-    """They may encode payloads with monitor.codecs (bytes pinned by the SPEC's vectors)."""
-    allowed = ("monitor.codecs", "monitor.sensors")
+    """They may encode payloads with monitor.core.codecs (bytes pinned by the SPEC's vectors)."""
+    allowed = ("monitor.core.codecs", "monitor.core.sensors")
     for path in (DEVICES_DIR.parent / "peripherals").glob("*.py"):
         for name in _imports(path):
             if name == "monitor" or name.startswith("monitor."):

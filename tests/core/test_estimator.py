@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.estimator import HeartRateCleaner, TiltEstimator, Verdict
-from monitor.sensors import Calibration
+from monitor.core.estimator import HeartRateCleaner, TiltEstimator, Verdict
+from monitor.core.sensors import Calibration
 
 
 def test_theta_through_the_calibration_needs_three_samples() -> None:

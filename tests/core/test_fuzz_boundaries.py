@@ -1,6 +1,6 @@
 """Hypothesis at the trace boundary: any bytes are a reading or a CodecError; any trace is
 alarm events or a TraceError; ``spotter replay`` exits 0 or 2 with one line, never a
-traceback. (``spotter bench faults`` runs the same checks far longer: monitor/benchfaults.)"""
+traceback. (``spotter bench faults`` runs the same checks far longer: monitor/bench/faults.)"""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from monitor.benchfaults import replay as fuzz
-from monitor.cli import app
-from monitor.trace import TraceError, TraceReader, open_trace_bytes
+from monitor.bench.faults import replay as fuzz
+from monitor.cli.main import app
+from monitor.core.trace import TraceError, TraceReader, open_trace_bytes
 
 pytestmark = [pytest.mark.timeout(600)]
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -2,7 +2,7 @@
 
 Random sessions (tilt and heart rate at random angles and rates, silences of a fraction of a
 second to half an hour, link changes, battery, every user input) are replayed twice: with
-:func:`monitor.replay.replay` (which jumps to the core's next deadline) and with a reference
+:func:`monitor.core.replay.replay` (which jumps to the core's next deadline) and with a reference
 that advances the core to every grid mark of every gap, as replay did before. The alarm events
 must be identical, to the last digit of every value.
 """
@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.alarms import AlarmEvent
-from monitor.codecs.heart_rate import Contact
-from monitor.core import SafetyCore
-from monitor.replay import TICKS_PER_S, catch_up, grid_between, replay
-from monitor.rules import RULE_IDS
-from monitor.trace import End, InputKind, Record
+from monitor.core.alarms import AlarmEvent
+from monitor.core.codecs.heart_rate import Contact
+from monitor.core.engine import SafetyCore
+from monitor.core.replay import TICKS_PER_S, catch_up, grid_between, replay
+from monitor.core.rules import RULE_IDS
+from monitor.core.trace import End, InputKind, Record
 from tests.core.rig import (
     Notification,
     UserInput,

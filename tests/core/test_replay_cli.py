@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SPOTTER = [sys.executable, "-m", "monitor.cli"]
+SPOTTER = [sys.executable, "-m", "monitor.cli.main"]
 HEADER = {
     "spotter_trace": 1,
     "station": "home",
@@ -238,8 +238,8 @@ def test_a_week_long_gap_replays_at_once_with_the_events_of_its_first_minutes(
     """The user inverts, then the trace says nothing for almost a week: replay ends (today's
     code stepped 6 million marks) with the events stepping gives in the gap's first 25 min;
     nothing changes after them."""
-    from monitor.sensors import SensorKind, SensorSpec
-    from monitor.trace import End, TraceHeader, TraceWriter
+    from monitor.core.sensors import SensorKind, SensorSpec
+    from monitor.core.trace import End, TraceHeader, TraceWriter
     from tests.core.rig import make_core, tilt_stream
     from tests.core.test_fuzz_replay_gaps import stepped
 

@@ -20,7 +20,7 @@ from firmware_sim.scenario import builtin_names, load_scenario
 from tests.core.test_scenarios import replay_args
 
 GOLDEN = Path(__file__).parent / "golden"
-SPOTTER = [sys.executable, "-m", "monitor.cli"]
+SPOTTER = [sys.executable, "-m", "monitor.cli.main"]
 
 
 def sparse(lines: list[str]) -> list[str]:

@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dashboard.hub_app import COOKIE
-from monitor.profiles import BUILTIN
-from monitor.review import ReviewError, ReviewLimits, ReviewPool, review_trace
+from dashboard.clinic.app import COOKIE
+from dashboard.clinic.review import ReviewError, ReviewLimits, ReviewPool, review_trace
+from monitor.core.profiles import BUILTIN
 from tests.core.rig import scenario_trace
 from tests.mqtt.rig import free_port
 
@@ -62,8 +62,8 @@ def test_an_evil_gap_is_a_clear_400_naming_the_line() -> None:
 
 
 def test_a_long_gap_within_the_bounds_replays_with_the_events_of_stepping() -> None:
-    from monitor.replay import core_for
-    from monitor.trace import TraceReader, open_trace_bytes
+    from monitor.core.replay import core_for
+    from monitor.core.trace import TraceReader, open_trace_bytes
     from tests.core.test_fuzz_replay_gaps import stepped
 
     result = review_trace(LONG_GAP, BEGINNER, None, ReviewLimits())
@@ -212,7 +212,7 @@ def test_sigterm_stops_the_hub_while_reviews_run(tmp_path: Path, long_trace: byt
         f'[mqtt]\nhost = "127.0.0.1"\nport = {free_port()}\n'  # nobody listens there
     )
     env = {**os.environ, "SPOTTER_HUB_PASSWORD": "correct horse battery"}
-    spotter = [sys.executable, "-m", "monitor.cli", "hub", "--config", str(config)]
+    spotter = [sys.executable, "-m", "monitor.cli.main", "hub", "--config", str(config)]
     subprocess.run(
         [*spotter, "person", "add", "vic", "--role", "viewer"], env=env, check=True, timeout=60
     )

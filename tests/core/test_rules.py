@@ -10,10 +10,10 @@ from datetime import datetime
 
 import pytest
 
-from monitor.codecs.heart_rate import Contact
-from monitor.profiles import BUILTIN, Profile
-from monitor.rules import RULE_IDS
-from monitor.trace import InputKind
+from monitor.core.codecs.heart_rate import Contact
+from monitor.core.profiles import BUILTIN, Profile
+from monitor.core.rules import RULE_IDS
+from monitor.core.trace import InputKind
 from tests.core.rig import (
     ack,
     battery_read,
@@ -655,7 +655,7 @@ def test_custom_profile_numbers_are_used() -> None:
 
 
 def test_an_external_condition_is_alarmed_during_a_session_only() -> None:
-    from monitor.alarms import Priority
+    from monitor.core.alarms import Priority
 
     core = make_core(tilt=False, hr=False)
     assert core.external_condition(1.0, "link.lost", (Priority.MEDIUM, 5.0, 5.0)) == []

@@ -13,7 +13,7 @@ import pytest
 
 from firmware_sim.scenario import Scenario, builtin_names, load_scenario
 
-SPOTTER = [sys.executable, "-m", "monitor.cli"]
+SPOTTER = [sys.executable, "-m", "monitor.cli.main"]
 REQUIRED = {
     "calm-beginner",
     "over-hold",

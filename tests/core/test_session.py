@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.session import ALLOWED, Phase, SessionTracker, TransitionError
+from monitor.core.session import ALLOWED, Phase, SessionTracker, TransitionError
 
 
 def phases(s: SessionTracker) -> list[tuple[float, str]]:

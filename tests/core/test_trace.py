@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from monitor.sensors import Calibration, SensorKind, SensorSpec
-from monitor.trace import (
+from monitor.core.sensors import Calibration, SensorKind, SensorSpec
+from monitor.core.trace import (
     End,
     InputKind,
     LinkChange,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_settings
+from monitor.settings import ConfigError, load_settings
 
-SPOTTER = [sys.executable, "-m", "monitor.cli"]
+SPOTTER = [sys.executable, "-m", "monitor.cli.main"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.core import SafetyCore
-from monitor.flow import CONTRAINDICATIONS, LADDER, FlowError, SessionFlow, plan_for, screen
-from monitor.journal import Journal
-from monitor.profiles import BUILTIN
-from monitor.sensors import SensorKind, SensorSpec
-from monitor.store import Store
+from monitor.core.engine import SafetyCore
+from monitor.core.profiles import BUILTIN
+from monitor.core.sensors import SensorKind, SensorSpec
+from monitor.station.flow import CONTRAINDICATIONS, LADDER, FlowError, SessionFlow, plan_for, screen
+from monitor.station.journal import Journal
+from monitor.store.database import Store
 
 pytestmark = pytest.mark.timeout(30)
 

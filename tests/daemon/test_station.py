@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor import gatt
-from monitor.recorder import TraceRecorder
-from monitor.replay import replay
-from monitor.station import LockstepClock, Station
-from monitor.trace import InputKind, TraceReader
+from monitor.core import gatt
+from monitor.core.replay import replay
+from monitor.core.trace import InputKind, TraceReader
+from monitor.station.recorder import TraceRecorder
+from monitor.station.station import LockstepClock, Station
 from tests.core.rig import make_core, tilt_payload
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alarms import AlarmEvent, EventKind, Priority
-from monitor.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError, _statements
+from monitor.core.alarms import AlarmEvent, EventKind, Priority
+from monitor.store.database import MIGRATIONS, SCHEMA_VERSION, Store, StoreError, _statements
 
 
 def event(t: float, kind: EventKind = EventKind.RAISED) -> AlarmEvent:

@@ -13,13 +13,13 @@ import pytest_asyncio
 from dashboard.app import Dashboard, create_app
 from dashboard.auth import COOKIE, CSRF_HEADER, Access
 from dashboard.live import LiveHub
-from monitor.core import SafetyCore
-from monitor.flow import SessionFlow
-from monitor.journal import Journal
-from monitor.profiles import BUILTIN
-from monitor.sensors import SensorKind, SensorSpec
-from monitor.station import Station, StationClock
-from monitor.store import Store
+from monitor.core.engine import SafetyCore
+from monitor.core.profiles import BUILTIN
+from monitor.core.sensors import SensorKind, SensorSpec
+from monitor.station.flow import SessionFlow
+from monitor.station.journal import Journal
+from monitor.station.station import Station, StationClock
+from monitor.store.database import Store
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.flow import CONTRAINDICATIONS
-from monitor.trace import InputKind
+from monitor.core.trace import InputKind
+from monitor.station.flow import CONTRAINDICATIONS
 from tests.dashboard.conftest import Rig
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(30)]
@@ -243,7 +243,7 @@ async def test_the_station_input_reaches_the_core(rig: Rig) -> None:
 async def test_a_tilt_sensor_too_slow_for_impact_detection_shows_on_the_dashboard(
     rig: Rig,
 ) -> None:
-    from monitor import gatt
+    from monitor.core import gatt
     from tests.core.rig import tilt_payload
 
     station = rig.station

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from dashboard.auth import COOKIE, HASHING, Access, _hash
-from monitor.config import load_settings
-from monitor.store import Store
+from monitor.settings import load_settings
+from monitor.store.database import Store
 from tests.dashboard.conftest import Rig
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -157,7 +157,7 @@ async def test_a_clinician_uploads_a_profile_as_toml_and_chooses_it_by_name(rig:
 
 
 def test_spotter_pin_set_reads_the_pin_from_stdin(tmp_path: Path) -> None:
-    spotter = [sys.executable, "-m", "monitor.cli"]
+    spotter = [sys.executable, "-m", "monitor.cli.main"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPOTTER_")}
     config = tmp_path / "spotter.toml"
     made = subprocess.run(

@@ -1,4 +1,4 @@
-"""``monitor/benchfaults/http.py`` with quick=True: schemathesis against both OpenAPI
+"""``monitor/bench/faults/http.py`` with quick=True: schemathesis against both OpenAPI
 descriptions (station and hub, logged in) finds no 5xx; a 20 MB body with no cookie is
 refused after one chunk; wrong PINs and logins are held to a handful a minute; a flooding
 client against a served station raises no false ``signal_lost`` on the station's clock."""
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.benchfaults import areas
-from monitor.benchfaults.http import run
+from monitor.bench.faults import areas
+from monitor.bench.faults.http import run
 
 
 @pytest.mark.timeout(300)

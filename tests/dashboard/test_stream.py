@@ -13,8 +13,8 @@ import pytest
 from dashboard.auth import COOKIE
 from dashboard.live import QUEUE_SIZE
 from dashboard.server import DashboardConfig, DashboardServer
-from monitor.alarms import AlarmEvent, EventKind, Priority
-from monitor.trace import InputKind
+from monitor.core.alarms import AlarmEvent, EventKind, Priority
+from monitor.core.trace import InputKind
 from tests.dashboard.conftest import Rig
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]

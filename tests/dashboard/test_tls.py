@@ -36,7 +36,7 @@ from dashboard.tls import (
     station_tls,
     user_tls,
 )
-from monitor.config import ConfigError, load_settings
+from monitor.settings import ConfigError, load_settings
 from tests.dashboard.conftest import Rig
 
 NOW = datetime.datetime(2026, 12, 2, 4, 0, tzinfo=datetime.UTC)

@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 
 from dashboard.auth import HASHING
-from dashboard.hub import Hub, HubSettings
-from dashboard.hub_app import COOKIE, MAX_TRACE_BYTES, create_hub_app, csv_cell, hash_password
-from dashboard.hub_store import HubStore
+from dashboard.clinic.app import COOKIE, MAX_TRACE_BYTES, create_hub_app, csv_cell, hash_password
+from dashboard.clinic.service import Hub, HubSettings
+from dashboard.clinic.store import HubStore
 from dashboard.limiter import Limiter
 from tests.core.rig import scenario_trace
 
@@ -312,7 +312,7 @@ async def test_reviewing_an_uploaded_trace_replays_it(hub: Hub, symptom_trace: b
 @pytest.mark.broker
 @pytest.mark.timeout(90)
 def test_bench_hub_reports_what_it_measured() -> None:
-    from dashboard.hub_bench import bench_hub
+    from dashboard.clinic.bench import bench_hub
 
     report = bench_hub(seconds=9, stations=5)
     assert report["stations"] == 5

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard.hub_core import Escalation, HubCore
+from dashboard.clinic.core import Escalation, HubCore
 
 CALM = {"phase": "upright", "alarms": []}
 INVERTED = {"phase": "inverted", "alarms": []}

@@ -1,7 +1,7 @@
 """The hub against bad input and faults, on the real test broker (its ACL: each station
 publishes with its own credentials): every malformed payload on every topic the hub reads,
 and the hub killed with retained poison on the broker. The scenarios are the bench's
-(:mod:`monitor.benchfaults.mqtt`), so the figures and the tests measure the same thing."""
+(:mod:`monitor.bench.faults.mqtt`), so the figures and the tests measure the same thing."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dashboard.hub import Hub, HubSettings, UnknownStation
-from dashboard.hub_app import hash_password
-from dashboard.hub_bench import station_state
-from dashboard.hub_store import HubStore
-from monitor.benchfaults.mqtt import (
+from dashboard.clinic.app import hash_password
+from dashboard.clinic.bench import station_state
+from dashboard.clinic.service import Hub, HubSettings, UnknownStation
+from dashboard.clinic.store import HubStore
+from monitor.bench.faults.mqtt import (
     LINK_TIMEOUT_S,
     Peers,
     hub_restart_with_poison,
@@ -25,7 +25,7 @@ from monitor.benchfaults.mqtt import (
     until,
     valid_alarm,
 )
-from monitor.mqtt_protocol import ONLINE, HubMessage, Topics, encode
+from monitor.mqtt.protocol import ONLINE, HubMessage, Topics, encode
 from tests.hub.test_hub_app import PASSWORD, client
 from tests.mqtt.rig import Broker, password
 
@@ -49,7 +49,7 @@ async def test_no_malformed_payload_blinds_the_hub(
         assert "mqtt home" in problems  # the bad messages are shown on the page
         assert not [k for k in problems if k.startswith("task ")]  # and nothing crashed
 
-    caplog.set_level(logging.WARNING, logger="dashboard.hub")
+    caplog.set_level(logging.WARNING, logger="dashboard.clinic.service")
     try:
         figures = await poison_hub(Peers(broker.port, password), tmp_path, after_each)
     finally:

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from dashboard.hub import Hub, HubSection, HubSettings
-from dashboard.hub_store import HubStore
+from dashboard.clinic.service import Hub, HubSection, HubSettings
+from dashboard.clinic.store import HubStore
 from firmware_sim.scenario import parse_scenario
-from monitor.daemon import mqtt_attacher
-from monitor.mqtt import MqttConfig
-from monitor.simrun import SimRun, run_simulation, source_of
-from monitor.store import Store
+from monitor.settings import MqttConfig
+from monitor.station.daemon import mqtt_attacher
+from monitor.station.simrun import SimRun, run_simulation, source_of
+from monitor.store.database import Store
 from tests.mqtt.rig import Broker, password
 
 pytestmark = [pytest.mark.broker, pytest.mark.radio]
@@ -231,7 +231,7 @@ async def test_a_killed_station_raises_link_lost_at_the_hub(broker: Broker, tmp_
         *[
             sys.executable,
             "-m",
-            "monitor.cli",
+            "monitor.cli.main",
             "run",
             "--sim",
             str(scenario_file),

@@ -20,11 +20,12 @@ from typing import Any
 
 import aiomqtt
 
-from monitor.journal import Journal
-from monitor.mqtt import MqttBridge, MqttConfig
-from monitor.station import Station, StationClock
-from monitor.store import Store
-from monitor.writer import InlineWriter, StoreWriter, Writer
+from monitor.mqtt.bridge import MqttBridge
+from monitor.settings import MqttConfig
+from monitor.station.journal import Journal
+from monitor.station.station import Station, StationClock
+from monitor.store.database import Store
+from monitor.store.writer import InlineWriter, StoreWriter, Writer
 from tests.core.rig import make_core
 
 REPO = Path(__file__).resolve().parents[2]

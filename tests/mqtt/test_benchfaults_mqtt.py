@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.benchfaults import areas
-from monitor.benchfaults.mqtt import run
+from monitor.bench.faults import areas
+from monitor.bench.faults.mqtt import run
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(600)]
 

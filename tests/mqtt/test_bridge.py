@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.mqtt_protocol import Topics
-from monitor.trace import InputKind
+from monitor.core.trace import InputKind
+from monitor.mqtt.protocol import Topics
 from tests.mqtt.rig import REPO, Broker, client, payload_json, running_station, watching
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]

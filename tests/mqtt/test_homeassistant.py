@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.mqtt_protocol import Topics
+from monitor.mqtt.protocol import Topics
 from tests.mqtt.rig import Broker, client, payload_json, running_station, watching
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]

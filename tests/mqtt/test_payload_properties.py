@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.benchfaults.mqtt import malformed, valid_alarm, valid_reply
-from monitor.journal import Journal
-from monitor.mqtt_protocol import (
+from monitor.bench.faults.mqtt import malformed, valid_alarm, valid_reply
+from monitor.core.trace import InputKind
+from monitor.mqtt.protocol import (
     HUB_KINDS,
     MAX_DEPTH,
     AlarmMessage,
@@ -32,10 +32,10 @@ from monitor.mqtt_protocol import (
     parse_hub_message,
     parse_topic,
 )
-from monitor.station import Station, StationClock
-from monitor.status import station_state
-from monitor.store import Store
-from monitor.trace import InputKind
+from monitor.station.journal import Journal
+from monitor.station.station import Station, StationClock
+from monitor.station.status import station_state
+from monitor.store.database import Store
 from tests.core.rig import make_core
 
 pytestmark = pytest.mark.timeout(120)

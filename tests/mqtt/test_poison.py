@@ -8,9 +8,9 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from monitor.benchfaults.mqtt import NESTED
-from monitor.mqtt_protocol import ONLINE, Topics
-from monitor.trace import InputKind
+from monitor.bench.faults.mqtt import NESTED
+from monitor.core.trace import InputKind
+from monitor.mqtt.protocol import ONLINE, Topics
 from tests.mqtt.rig import Broker, client, payload_json, running_station, watching
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from monitor import homeassistant
-from monitor.alarms import AlarmEvent, EventKind, Priority
-from monitor.mqtt import MqttConfig, latest_seq
-from monitor.mqtt_protocol import (
+from monitor.core.alarms import AlarmEvent, EventKind, Priority
+from monitor.mqtt import homeassistant
+from monitor.mqtt.bridge import latest_seq
+from monitor.mqtt.protocol import (
     Acknowledge,
     CommandRefused,
     EndSession,
@@ -22,7 +22,8 @@ from monitor.mqtt_protocol import (
     command_id,
     parse_command,
 )
-from monitor.store import Store
+from monitor.settings import MqttConfig
+from monitor.store.database import Store
 
 pytestmark = pytest.mark.timeout(30)
 

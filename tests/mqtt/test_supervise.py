@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from monitor.benchfaults.mqtt import until
+from monitor.bench.faults.mqtt import until
 from monitor.supervise import cancel_and_wait, supervise
 
 pytestmark = pytest.mark.timeout(30)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.mqtt_protocol import Topics
+from monitor.mqtt.protocol import Topics
 from tests.mqtt.rig import DEPLOY, Broker, free_port, password, running_station, watching
 
 pytestmark = pytest.mark.timeout(60)

@@ -21,7 +21,7 @@ from bleak_retry_connector import BleakClientWithServiceCache, establish_connect
 from firmware_sim.bleak_backend import SimBackend
 from firmware_sim.peripherals import SimPeripheral, peripheral_for
 from firmware_sim.radio import Radio
-from monitor.sensors import SensorKind
+from monitor.core.sensors import SensorKind
 
 SCAN_TIMEOUT_S = 5.0
 MakeSensor = Callable[[SensorKind], Awaitable[SimPeripheral]]
@@ -101,7 +101,7 @@ async def connect(backend: SimBackend) -> AsyncIterator[Connect]:
 
 # -- processes: a radio hub, and a daemon's configuration -------------------------------
 
-SPOTTER = [sys.executable, "-m", "monitor.cli"]
+SPOTTER = [sys.executable, "-m", "monitor.cli.main"]
 
 
 def env() -> dict[str, str]:

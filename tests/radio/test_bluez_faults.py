@@ -25,18 +25,18 @@ from bumble.device import Device
 from firmware_sim.bleak_backend import BLUEZ_ERROR_IN_PROGRESS, SimBackend
 from firmware_sim.peripherals import SimPeripheral, TiltSensor, peripheral_for
 from firmware_sim.radio import Hub, Radio, open_hub_device
-from monitor.alarms import AlarmEvent
 from monitor.ble.backend import BleBackend
 from monitor.ble.link import NOT_FOUND_HINT, LinkStatus, SensorLink, describe, reason_text
 from monitor.ble.scan import Found, not_seen, scan
-from monitor.codecs import heart_rate, spotter_tilt
-from monitor.config import BleConfig, SensorConfig
-from monitor.core import SafetyCore
-from monitor.profiles import BUILTIN
-from monitor.sensors import SensorKind, SensorSpec
-from monitor.station import Station, StationClock
-from monitor.status import station_state
-from monitor.trace import InputKind
+from monitor.core.alarms import AlarmEvent
+from monitor.core.codecs import heart_rate, spotter_tilt
+from monitor.core.engine import SafetyCore
+from monitor.core.profiles import BUILTIN
+from monitor.core.sensors import SensorKind, SensorSpec
+from monitor.core.trace import InputKind
+from monitor.settings import BleConfig, SensorConfig
+from monitor.station.station import Station, StationClock
+from monitor.station.status import station_state
 from tests.radio.conftest import SPOTTER, Connect, Find, MakeSensor, env, write_config
 
 pytestmark = pytest.mark.radio

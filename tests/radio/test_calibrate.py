@@ -11,13 +11,13 @@ from firmware_sim.bleak_backend import SimBackend
 from firmware_sim.peripherals import TiltSensor, WitMotionSensor
 from firmware_sim.radio import Radio
 from monitor.ble.backend import BleBackend
-from monitor.calibrate import CalibrationError, calibrate, solve
-from monitor.codecs import witmotion
-from monitor.codecs.spotter_tilt import TiltMeasurement
-from monitor.config import BleConfig, SensorConfig
-from monitor.daemon import stored_calibration
-from monitor.sensors import Calibration, SensorKind, SensorSpec
-from monitor.store import Store
+from monitor.ble.calibrate import CalibrationError, calibrate, solve
+from monitor.core.codecs import witmotion
+from monitor.core.codecs.spotter_tilt import TiltMeasurement
+from monitor.core.sensors import Calibration, SensorKind, SensorSpec
+from monitor.settings import BleConfig, SensorConfig
+from monitor.station.daemon import stored_calibration
+from monitor.store.database import Store
 
 BLE = BleConfig(backend="sim", scan_timeout_s=1.0)
 

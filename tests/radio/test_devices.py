@@ -29,20 +29,20 @@ from firmware_sim.peripherals import (
 )
 from firmware_sim.radio import Radio
 from firmware_sim.scenario import Scenario, TiltSensorSpec, load_scenario
-from monitor import gatt
 from monitor.ble.backend import BleBackend
 from monitor.ble.capture import CapturedDevice, capture
 from monitor.ble.link import LinkStatus, SensorLink
 from monitor.ble.scan import scan
-from monitor.codecs import heart_rate, witmotion
-from monitor.config import BleConfig, SensorConfig
-from monitor.core import SafetyCore
-from monitor.profiles import BUILTIN
-from monitor.sensors import SensorKind, SensorSpec
-from monitor.simrun import SimRun, run_simulation, source_of
-from monitor.station import Station, StationClock
-from monitor.status import station_state
-from monitor.trace import Notification, TraceReader
+from monitor.core import gatt
+from monitor.core.codecs import heart_rate, witmotion
+from monitor.core.engine import SafetyCore
+from monitor.core.profiles import BUILTIN
+from monitor.core.sensors import SensorKind, SensorSpec
+from monitor.core.trace import Notification, TraceReader
+from monitor.settings import BleConfig, SensorConfig
+from monitor.station.simrun import SimRun, run_simulation, source_of
+from monitor.station.station import Station, StationClock
+from monitor.station.status import station_state
 from tests.radio.test_live_station import assert_declared, key, replayed
 
 pytestmark = [pytest.mark.radio, pytest.mark.asyncio]

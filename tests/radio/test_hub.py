@@ -19,9 +19,9 @@ from firmware_sim.generate import records
 from firmware_sim.peripherals import HeartRateStrap
 from firmware_sim.radio import Hub, open_hub_device
 from firmware_sim.scenario import load_scenario
-from monitor.codecs import heart_rate
-from monitor.sensors import SensorKind
-from monitor.trace import Notification
+from monitor.core.codecs import heart_rate
+from monitor.core.sensors import SensorKind
+from monitor.core.trace import Notification
 
 pytestmark = [pytest.mark.radio, pytest.mark.asyncio, pytest.mark.timeout(30)]
 
@@ -80,7 +80,7 @@ CENTRAL = textwrap.dedent(
     from bleak import BleakScanner
     from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
     from firmware_sim.bleak_backend import SimBackend
-    from monitor.sensors import SensorKind
+    from monitor.core.sensors import SensorKind
 
     async def main(port: int) -> None:
         backend = await SimBackend.open_hub(port)

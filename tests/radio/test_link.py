@@ -13,8 +13,8 @@ from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 from firmware_sim.peripherals import HeartRateStrap
 from firmware_sim.radio import public_address
-from monitor import gatt
-from monitor.sensors import SensorKind
+from monitor.core import gatt
+from monitor.core.sensors import SensorKind
 
 pytestmark = [pytest.mark.radio, pytest.mark.asyncio, pytest.mark.timeout(30)]
 

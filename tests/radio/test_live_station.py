@@ -18,18 +18,18 @@ from firmware_sim.bleak_backend import SimBackend
 from firmware_sim.generate import records as records_of
 from firmware_sim.radio import Radio
 from firmware_sim.scenario import Scenario, builtin_names, load_scenario
-from monitor.alarms import AlarmEvent
 from monitor.ble.backend import BleBackend
 from monitor.ble.link import LinkStatus, SensorLink
-from monitor.config import BleConfig, SensorConfig
-from monitor.core import SafetyCore
-from monitor.gatt import BATTERY_LEVEL
-from monitor.profiles import BUILTIN
-from monitor.replay import core_for, replay
-from monitor.sensors import SensorKind, SensorSpec
-from monitor.simrun import run_simulation, source_of
-from monitor.station import Station, StationClock
-from monitor.trace import LinkChange, Notification, TraceReader
+from monitor.core.alarms import AlarmEvent
+from monitor.core.engine import SafetyCore
+from monitor.core.gatt import BATTERY_LEVEL
+from monitor.core.profiles import BUILTIN
+from monitor.core.replay import core_for, replay
+from monitor.core.sensors import SensorKind, SensorSpec
+from monitor.core.trace import LinkChange, Notification, TraceReader
+from monitor.settings import BleConfig, SensorConfig
+from monitor.station.simrun import run_simulation, source_of
+from monitor.station.station import Station, StationClock
 
 pytestmark = pytest.mark.radio
 RECONNECT_S = 2.0
@@ -188,7 +188,7 @@ async def test_an_absent_sensor_keeps_the_station_searching_responsive_and_stopp
             )
             stop = asyncio.Event()
             running = asyncio.create_task(station.run([link], stop))
-            from monitor.trace import InputKind
+            from monitor.core.trace import InputKind
 
             await asyncio.sleep(1.5)
             station.user_input(InputKind.SESSION_START)
@@ -209,7 +209,17 @@ def test_spotter_run_sim_json_prints_alarms_in_scenario_time(tmp_path: Path) -> 
 
     env = {"SPOTTER_STATION__DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "run", "--sim", "symptom", "--json", "--speed", "8"],
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli.main",
+            "run",
+            "--sim",
+            "symptom",
+            "--json",
+            "--speed",
+            "8",
+        ],
         capture_output=True,
         timeout=100,
         env=env,

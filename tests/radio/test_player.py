@@ -12,9 +12,9 @@ from bleak import BleakGATTCharacteristic
 from firmware_sim.generate import records, write_trace
 from firmware_sim.player import Player, PlayerError
 from firmware_sim.scenario import Scenario, parse_scenario
-from monitor import gatt
-from monitor.sensors import SensorKind
-from monitor.trace import End, InputKind, LinkChange, Notification, TraceReader, UserInput
+from monitor.core import gatt
+from monitor.core.sensors import SensorKind
+from monitor.core.trace import End, InputKind, LinkChange, Notification, TraceReader, UserInput
 
 pytestmark = [pytest.mark.radio, pytest.mark.asyncio, pytest.mark.timeout(30)]
 
@@ -206,7 +206,7 @@ async def test_bad_options_are_refused():
 
 
 class FakeStation:
-    """The station side of a lock-step play (what ``monitor.simrun`` gives the player): a
+    """The station side of a lock-step play (what ``monitor.station.simrun`` gives the player): a
     clock the player moves, and the notifications that reached the station."""
 
     def __init__(self, sensors: list[str]) -> None:

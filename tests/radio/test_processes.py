@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.trace import End, LinkChange, TraceReader
+from monitor.core.trace import End, LinkChange, TraceReader
 from tests.radio.conftest import SPOTTER, env, write_config
 
 pytestmark = [pytest.mark.radio, pytest.mark.slow]
@@ -108,7 +108,7 @@ def test_absent_sensors_daemon_keeps_searching_and_exits_cleanly_on_sigterm(
     assert daemon.returncode == 0, err.decode()
     assert out == b""  # no session: a missing sensor is status, not an alarm
     assert not list((tmp_path / "traces").glob("*.jsonl"))  # traces are per session
-    from monitor.store import Store
+    from monitor.store.database import Store
 
     store = Store.open(tmp_path / "spotter.db")
     try:
@@ -119,7 +119,7 @@ def test_absent_sensors_daemon_keeps_searching_and_exits_cleanly_on_sigterm(
 
 @pytest.mark.timeout(60)
 def test_bench_live_reports_what_it_measured() -> None:
-    from monitor.bench import bench_live
+    from monitor.bench.runs import bench_live
 
     report = bench_live(10)
     assert report["notifications_per_s"] > 50  # tilt at 100 Hz reached the daemon

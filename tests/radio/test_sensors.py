@@ -9,11 +9,11 @@ import pytest
 from bleak import BleakGATTCharacteristic
 from bleak.exc import BleakGATTProtocolError
 
-from monitor import gatt
-from monitor.codecs import battery, heart_rate, spotter_tilt, witmotion
-from monitor.codecs.heart_rate import Contact, HeartRateMeasurement
-from monitor.codecs.spotter_tilt import AnkleLock, ControlOp, TiltMeasurement
-from monitor.sensors import SensorKind
+from monitor.core import gatt
+from monitor.core.codecs import battery, heart_rate, spotter_tilt, witmotion
+from monitor.core.codecs.heart_rate import Contact, HeartRateMeasurement
+from monitor.core.codecs.spotter_tilt import AnkleLock, ControlOp, TiltMeasurement
+from monitor.core.sensors import SensorKind
 
 pytestmark = [pytest.mark.radio, pytest.mark.asyncio, pytest.mark.timeout(30)]
 

@@ -1,4 +1,4 @@
-"""monitor.doctor: every check says what it found and, when not ok, what to fix.
+"""monitor.cli.doctor: every check says what it found and, when not ok, what to fix.
 
 The machine is reached through injectable commands, paths and scans; where the real thing is
 deterministic anyway (no Bluetooth bus at a path that does not exist, a D-Bus with no BlueZ,
@@ -28,8 +28,7 @@ from bleak.exc import (
 )
 from rich.console import Console
 
-from monitor.config import BleConfig, load_settings
-from monitor.doctor import (
+from monitor.cli.doctor import (
     CheckResult,
     CommandOutput,
     RunCommand,
@@ -50,6 +49,7 @@ from monitor.doctor import (
     run_checks,
     run_command,
 )
+from monitor.settings import BleConfig, load_settings
 
 SECRET = "pover://u5er@t0ken-very-secret"
 GOOD = """

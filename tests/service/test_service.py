@@ -1,4 +1,4 @@
-"""monitor.service: the sd_notify exchange against real datagram sockets, and the watchdog
+"""monitor.station.service: the sd_notify exchange against real datagram sockets, and the watchdog
 pings that come only from the safety loop's heartbeat."""
 
 from __future__ import annotations
@@ -17,12 +17,17 @@ import pytest
 
 from monitor.ble.backend import BleBackend
 from monitor.ble.link import LinkStatus, SensorLink
-from monitor.config import BleConfig, SensorConfig
-from monitor.sensors import SensorKind
-from monitor.service import ServiceNotifier, socket_address, status_text, watchdog_interval_s
-from monitor.station import Station, StationClock
-from monitor.trace import InputKind
-from monitor.writer import STORE_LAG
+from monitor.core.sensors import SensorKind
+from monitor.core.trace import InputKind
+from monitor.settings import BleConfig, SensorConfig
+from monitor.station.service import (
+    ServiceNotifier,
+    socket_address,
+    status_text,
+    watchdog_interval_s,
+)
+from monitor.station.station import Station, StationClock
+from monitor.store.writer import STORE_LAG
 from tests.core.rig import make_core
 
 PID = os.getpid()
@@ -188,7 +193,7 @@ def test_a_vanished_socket_is_logged_once_never_raised(
     notifier = ServiceNotifier(
         {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "200000"}, pid=PID, clock=clock
     )
-    with caplog.at_level(logging.INFO, logger="monitor.service"):
+    with caplog.at_level(logging.INFO, logger="monitor.station.service"):
         notifier.ready()
         for k in range(20):
             clock.now = k / 10
@@ -246,7 +251,7 @@ def test_watchdog_enabled_semantics() -> None:
 def test_a_malformed_watchdog_setting_turns_the_watchdog_off(
     receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="monitor.service"):
+    with caplog.at_level(logging.WARNING, logger="monitor.station.service"):
         notifier = ServiceNotifier(receiver.env(WATCHDOG_USEC="soon"), pid=PID)
     assert notifier.watchdog_s is None
     assert "WATCHDOG_USEC" in caplog.text

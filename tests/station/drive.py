@@ -6,9 +6,9 @@ import heapq
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
-from monitor.alarms import AlarmEvent, Want
-from monitor.core import SafetyCore
-from monitor.trace import Record
+from monitor.core.alarms import AlarmEvent, Want
+from monitor.core.engine import SafetyCore
+from monitor.core.trace import Record
 
 TICK_S = 0.1
 

@@ -1,11 +1,11 @@
-"""``spotter bench faults`` for the station (monitor/benchfaults/station.py), quick mode: the
+"""``spotter bench faults`` for the station (monitor/bench/faults/station.py), quick mode: the
 invariants behind every figure it prints, judged on the station's clock and on events."""
 
 from __future__ import annotations
 
 import pytest
 
-from monitor.benchfaults import station
+from monitor.bench.faults import station
 
 pytestmark = [pytest.mark.radio, pytest.mark.slow]
 

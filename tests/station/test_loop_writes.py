@@ -24,14 +24,14 @@ import pytest
 
 from dashboard.auth import COOKIE
 from dashboard.server import DashboardConfig, DashboardServer
-from monitor import gatt
-from monitor.alarms import AlarmEvent
-from monitor.journal import Journal
-from monitor.mqtt import LAST_SEQ_KEY
-from monitor.station import Station, StationClock
-from monitor.store import Store
-from monitor.trace import InputKind
-from monitor.writer import StoreWriter, Writer
+from monitor.core import gatt
+from monitor.core.alarms import AlarmEvent
+from monitor.core.trace import InputKind
+from monitor.mqtt.bridge import LAST_SEQ_KEY
+from monitor.station.journal import Journal
+from monitor.station.station import Station, StationClock
+from monitor.store.database import Store
+from monitor.store.writer import StoreWriter, Writer
 from tests.core.rig import make_core, tilt_payload
 from tests.dashboard.conftest import Rig as DashboardRig
 from tests.mqtt.rig import Broker, running_station

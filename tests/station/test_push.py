@@ -17,17 +17,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from monitor.alarms import Alarm, Latch, Priority
+from monitor.core.alarms import Alarm, Latch, Priority
+from monitor.settings import PushConfig, redact
 from monitor.sinks.push import (
     Outbox,
-    PushConfig,
     PushConfigError,
     PushMessage,
     PushSchedule,
     PushSink,
     PushStats,
     apprise_sender,
-    redact,
 )
 from tests.core.rig import make_core
 from tests.station.drive import hold, publish

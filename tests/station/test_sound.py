@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from monitor.alarms import RESOUND_AFTER_S, Alarm, AlarmEvent, EventKind, Latch, Priority
-from monitor.core import SafetyCore
-from monitor.session import Phase
+from monitor.core.alarms import RESOUND_AFTER_S, Alarm, AlarmEvent, EventKind, Latch, Priority
+from monitor.core.engine import SafetyCore
+from monitor.core.session import Phase
+from monitor.core.trace import InputKind
+from monitor.settings import HIGH_VOLUME_FLOOR, SoundConfig
 from monitor.sinks.audio import (
     FULL_SCALE,
     RATE_HZ,
@@ -34,16 +36,13 @@ from monitor.sinks.audio import (
     to_pcm,
 )
 from monitor.sinks.sound import (
-    HIGH_VOLUME_FLOOR,
     Burst,
     Hush,
     Phrase,
-    SoundConfig,
     SoundPlanner,
     SoundSink,
     Speak,
 )
-from monitor.trace import InputKind
 from tests.core.rig import ack, hr_stream, make_core, press, ramp, steady, tilt_stream
 from tests.station.drive import drive, hold, publish
 

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from monitor import gatt
-from monitor.benchfaults.station import DISK_FULL, Beyond, Heard, StationTime
-from monitor.journal import Journal
-from monitor.recorder import TraceRecorder
-from monitor.station import Station, StationClock
-from monitor.store import Store
-from monitor.trace import InputKind
-from monitor.writer import STORE_LAG, StoreWriter
+from monitor.bench.faults.station import DISK_FULL, Beyond, Heard, StationTime
+from monitor.core import gatt
+from monitor.core.trace import InputKind
+from monitor.station.journal import Journal
+from monitor.station.recorder import TraceRecorder
+from monitor.station.station import Station, StationClock
+from monitor.store.database import Store
+from monitor.store.writer import STORE_LAG, StoreWriter
 from tests.core.rig import make_core, tilt_payload
 
 pytestmark = pytest.mark.timeout(60)

@@ -1,0 +1,1 @@
+"""The clinic hub: its pure core, store, service (MQTT in), web app and page."""

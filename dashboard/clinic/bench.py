@@ -1,0 +1,259 @@
+"""``spotter bench hub``: 50 simulated stations publishing state at 1 Hz and telemetry at 10 Hz
+through a real Mosquitto to one hub. Prints the hub's CPU, peak RSS and the alarm latency from
+a station's commit to the hub's store. ``python -m dashboard.clinic.bench publish`` is the
+stations' side (a separate process, so the hub's CPU is its own)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from monitor.mqtt.protocol import Topics, encode
+
+TARGETS = {"latency_p99_ms": 100.0, "hub_cpu_percent": 30.0}
+
+
+def _sensor(name: str, kind: str, battery: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": kind,
+        "link": "streaming",
+        "connected": True,
+        "battery_percent": battery,
+        "rssi_dbm": -60,
+        "malformed": 0,
+        "lost": 0,
+        "last_error": None,
+    }
+
+
+def station_state(station: str, t: float, alarms: list[dict[str, Any]]) -> dict[str, Any]:
+    """A simulated station's ``state`` message (the shape
+    :func:`monitor.station.status.station_state` gives, so the hub's parser accepts it)."""
+    return {
+        "station": station,
+        "at": datetime.now().astimezone().isoformat(timespec="milliseconds"),
+        "t": round(t, 3),
+        "phase": "inverted",
+        "user": None,
+        "theta_deg": 25.0,
+        "theta_last_deg": 25.0,
+        "rate_dps": 0.0,
+        "hr_bpm": 72,
+        "timers": {
+            "hold_s": round(t % 60, 1),
+            "max_hold_s": 60.0,
+            "hold_left_s": round(60 - t % 60, 1),
+        },
+        "profile": {"name": "beginner", "max_angle_deg": 30.0},
+        "sensors": [_sensor("tilt", "spotter_tilt", 90), _sensor("hr", "heart_rate", 80)],
+        "alarms": alarms,
+        "highest_priority": alarms[0]["priority"] if alarms else None,
+        "problems": {},
+    }
+
+
+async def publish(port: int, stations: int, seconds: float, alarm_every_s: float) -> int:
+    """The stations: one client each, state 1 Hz, telemetry 10 Hz, an alarm event now and then
+    (each acknowledged by the broker). Returns how many alarm events were published."""
+    rng = random.Random(1)
+
+    async def one(index: int) -> int:
+        name = f"bench{index:02d}"
+        topics = Topics.of(name)
+        async with aiomqtt.Client("127.0.0.1", port, identifier=f"bench-{name}") as client:
+            await client.publish(topics.status, "online", qos=1, retain=True)
+            start = time.monotonic()
+            next_alarm = start + rng.uniform(0, alarm_every_s)
+            seq = 0
+            tick = 0
+            while (t := time.monotonic() - start) < seconds:
+                tick += 1
+                samples = {"station": name, "t": [round(t, 2)], "theta_deg": [25.0], "hr_bpm": [72]}
+                await client.publish(topics.telemetry, encode(samples), qos=0)
+                if tick % 10 == 0:
+                    await client.publish(
+                        topics.state, encode(station_state(name, t, [])), qos=1, retain=True
+                    )
+                if time.monotonic() >= next_alarm:
+                    seq += 1
+                    next_alarm += alarm_every_s
+                    event = {
+                        "t": round(t, 3),
+                        "id": "inversion.hold_limit",
+                        "priority": "medium",
+                        "event": "raised" if seq % 2 else "cleared",
+                        "value": 60.0,
+                        "limit": 60.0,
+                        "message": "Inverted for 60 s (limit 60 s)",
+                        "seq": seq,
+                        "station": name,
+                        "at": datetime.now().astimezone().isoformat(timespec="milliseconds"),
+                    }
+                    await client.publish(topics.alarms, encode(event), qos=1)
+                await asyncio.sleep(max(0.0, start + tick * 0.1 - time.monotonic()))
+        return seq
+
+    return sum(await asyncio.gather(*(one(i) for i in range(stations))))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Mosquitto:
+    """A throw-away anonymous Mosquitto on a free loopback port, persistent in ``folder`` (so
+    :meth:`stop` then :meth:`start` keeps queued messages, as a real broker restart does)."""
+
+    def __init__(self, folder: Path, max_queued_messages: int = 10_000) -> None:
+        self.folder = folder
+        self.max_queued_messages = max_queued_messages
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it and wait until it accepts connections."""
+        data = self.folder / "mosquitto-data"
+        data.mkdir(exist_ok=True)
+        conf = self.folder / "mosquitto.conf"
+        conf.write_text(
+            ("user root\n" if os.geteuid() == 0 else "")
+            + f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            + f"max_queued_messages {self.max_queued_messages}\n"
+            + f"persistence true\npersistence_location {data}/\n"
+        )
+        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen(
+            [mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("mosquitto did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM (it saves its persistence file), then wait for it."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))], 2)
+
+
+async def _run(seconds: float, stations: int, folder: Path, port: int) -> dict[str, Any]:
+    from dashboard.clinic.service import Hub, HubSection, HubSettings
+    from dashboard.clinic.store import HubStore
+    from monitor.settings import MqttConfig
+
+    store = HubStore.open(folder / "hub.db")
+    settings = HubSettings(
+        hub=HubSection(name="bench"), mqtt=MqttConfig(enabled=True, host="127.0.0.1", port=port)
+    )
+    hub = Hub(settings, store)
+    stop = asyncio.Event()
+    running = asyncio.create_task(hub.run(stop))
+    try:
+        await asyncio.wait_for(hub.connected.wait(), 10)
+        publisher = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "dashboard.clinic.bench",
+            "publish",
+            "--port",
+            str(port),
+            "--stations",
+            str(stations),
+            "--seconds",
+            str(seconds),
+        )
+        await asyncio.sleep(2.0)  # everyone connected
+        cpu0, wall0, got0 = time.process_time(), time.perf_counter(), hub.received
+        hub.latencies_ms.clear()
+        await asyncio.sleep(max(1.0, seconds - 4.0))
+        cpu1, wall1, got1 = time.process_time(), time.perf_counter(), hub.received
+        await publisher.wait()
+        latencies = list(hub.latencies_ms)
+    finally:
+        stop.set()
+        await running
+        store.close()
+    wall = wall1 - wall0
+    return {
+        "benchmark": "hub",
+        "stations": stations,
+        "seconds": round(wall, 1),
+        "messages_to_hub_per_s": round((got1 - got0) / wall, 1),
+        "telemetry_per_s_through_broker": stations * 10,
+        "hub_cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / wall, 1),
+        "hub_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "alarm_events_measured": len(latencies),
+        "alarm_latency_ms": {
+            "p50": _percentile(latencies, 50),
+            "p99": _percentile(latencies, 99),
+            "max": _percentile(latencies, 100),
+        },
+        "targets": TARGETS,
+        "note": "state 1 Hz and telemetry 10 Hz per station through a real Mosquitto; the hub "
+        "subscribes to status, state, alarms and replies (telemetry stays in the broker)",
+    }
+
+
+def bench_hub(seconds: float = 30.0, stations: int = 50) -> dict[str, Any]:
+    """Run the benchmark; returns the JSON-able report."""
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = Mosquitto(Path(tmp))
+        broker.start()
+        try:
+            return asyncio.run(_run(seconds, stations, Path(tmp), broker.port))
+        finally:
+            broker.stop()
+
+
+def main() -> None:
+    """``python -m dashboard.clinic.bench publish --port P [--stations N] [--seconds S]``."""
+    parser = argparse.ArgumentParser(prog="python -m dashboard.clinic.bench")
+    parser.add_argument("what", choices=["publish"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--stations", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--alarm-every-s", type=float, default=5.0)
+    args = parser.parse_args()
+    alarms = asyncio.run(publish(args.port, args.stations, args.seconds, args.alarm_every_s))
+    print(json.dumps({"published": True, "alarms": alarms}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,584 @@
+"""``spotter hub``: the clinic's central station. Subscribes to every station over MQTT,
+keeps its own store, raises ``link.lost`` for a silent station, escalates alarms to the
+supervising therapists, and sends acknowledge / silence / end-session commands back.
+
+The pure parts are in :mod:`dashboard.clinic.core`; this is the shell around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import secrets
+import tomllib
+from collections import Counter
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import aiomqtt
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from dashboard.clinic.core import LINK_TIMEOUT_S, Escalation, HubCore, Notice
+from dashboard.clinic.store import HubStore
+from dashboard.live import FanOut, Message
+from monitor.core.alarms import AlarmEvent, Priority
+from monitor.mqtt.protocol import (
+    TOPIC_ROOT,
+    AlarmMessage,
+    HubMessage,
+    RateLimit,
+    Rejected,
+    Rejections,
+    ReplyMessage,
+    StateMessage,
+    StatusMessage,
+    Topics,
+    encode,
+    parse_hub_message,
+    parse_topic,
+)
+from monitor.settings import MqttConfig
+from monitor.store.database import StoreError
+from monitor.supervise import cancel_and_wait, first_done, supervise
+
+log = logging.getLogger(__name__)
+SNAPSHOT_EVERY_S = 1.0
+ESCALATE_EVERY_S = 0.25
+YIELD_EVERY = 50
+"""The listener lets the other tasks (the ``link.lost`` ticker) run at least this often, in
+messages: aiomqtt hands over queued messages without yielding, so a flood would starve them."""
+
+
+class UnknownStation(LookupError):
+    """A station name the hub has never heard of (a made-up name from a request)."""
+
+
+STATE_RATE_PER_S = 20.0
+"""A station's ``state`` (and ``status``, ``cmd/reply``) messages beyond this rate are dropped
+before parsing (counted): a station publishes its state on change and every second. Alarm
+events are never rate-limited (each one matters, and a reconnecting station sends its
+backlog at once)."""
+RATE_LIMITED = frozenset({"state", "status", "cmd/reply"})
+LINKS: dict[str, tuple[str, ...]] = {
+    "hub listener": ("status", "alarms", "cmd/reply"),
+    "hub state listener": (),
+}
+"""The hub's two broker connections, each a supervised task: alarm events, status and replies
+on one (wildcards: that is how the hub finds stations), the high-volume ``state`` heartbeats
+on the other, one subscription per known station, so a station flooding its state cannot hold
+up the others' alarm events, and once muted no longer reaches the hub at all."""
+MUTE_S = 10.0
+MUTE_MAX_S = 300.0
+"""A station flooding its state is left out this long (doubling each time it floods again,
+up to ``MUTE_MAX_S``): the state link reconnects with a clean session without it, so the
+broker also drops what it had queued of the flood for the hub. Meanwhile the hub hears no
+heartbeat from it and raises its ``link.lost``: a flooding station is not one to rely on."""
+SUBSCRIBE_BATCH = 100
+
+
+class HubConfigError(ValueError):
+    """A hub configuration that cannot be used; names the file and the key."""
+
+
+class HubSection(BaseModel):
+    """The ``[hub]`` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="clinic", min_length=1)
+    data_dir: Path = Path("~/.local/share/spotter-hub")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8100, ge=0, le=65535)
+    link_timeout_s: float = Field(default=LINK_TIMEOUT_S, gt=0, le=60)
+    public_url: str | None = None
+    """How therapists' phones reach the hub page (put in escalation messages)."""
+    state_rate_per_s: float = Field(default=STATE_RATE_PER_S, gt=0, le=10_000)
+    """A station's ``state``/``status``/``cmd/reply`` messages beyond this rate (bursts of
+    three seconds' worth) are dropped unread, and a station flooding its state is not
+    listened to for ``MUTE_S``."""
+
+
+class EscalationSection(BaseModel):
+    """The ``[escalation]`` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accept_within_s: float = Field(default=30.0, gt=0, le=600)
+    repeat_s: float = Field(default=60.0, gt=0, le=600)
+    medium_after_s: float = Field(default=30.0, gt=0, le=600)
+
+
+class HubSettings(BaseModel):
+    """Everything ``spotter hub`` reads."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    hub: HubSection = HubSection()
+    mqtt: MqttConfig = MqttConfig(enabled=True, username="hub")
+    escalation: EscalationSection = EscalationSection()
+
+    @property
+    def store_path(self) -> Path:
+        """The hub's SQLite file."""
+        return self.hub.data_dir.expanduser() / "hub.db"
+
+
+def load_hub_settings(path: str | Path | None) -> HubSettings:
+    """The hub's TOML file (None: defaults); errors name the file and every bad key.
+
+    ``$SPOTTER_MQTT__PASSWORD`` gives the broker password when the file does not.
+    """
+    settings = _load_hub_file(path)
+    secret = os.environ.get("SPOTTER_MQTT__PASSWORD")
+    if settings.mqtt.password is None and secret:
+        settings.mqtt.password = SecretStr(secret)
+    return settings
+
+
+def _load_hub_file(path: str | Path | None) -> HubSettings:
+    if path is None:
+        return HubSettings()
+    file = Path(path).expanduser()
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HubConfigError(f"{file}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise HubConfigError(f"{file}: not valid TOML: {exc}") from None
+    try:
+        return HubSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            problems.append(
+                f"{key}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}"
+            )
+        raise HubConfigError(f"{file}: " + "; ".join(problems)) from None
+
+
+class Hub(FanOut):
+    """The hub's state, its MQTT link and its fan-out to open pages (messages: ``event``, id a
+    hub-wide counter, and ``snapshot``)."""
+
+    def __init__(self, settings: HubSettings, store: HubStore) -> None:
+        super().__init__()
+        self.settings = settings
+        self.store = store
+        self.core = HubCore(settings.hub.link_timeout_s)
+        e = settings.escalation
+        self.escalation = Escalation(e.accept_within_s, e.repeat_s, e.medium_after_s)
+        self.events: list[Message] = []
+        """Every event this run fanned out (ids count from 1), for catch-up."""
+        self._client: aiomqtt.Client | None = None
+        self.connected = asyncio.Event()
+        """Both broker connections are up and subscribed."""
+        self._up: set[str] = set()
+        self._state_of: set[str] = set()
+        """Stations whose ``state`` the hub wants (every station it has heard of)."""
+        self.state_subscribed: set[str] = set()
+        """Stations whose ``state`` the state link is subscribed to now."""
+        self.muted: dict[str, float] = {}
+        """Flooding stations, unsubscribed until (the hub's clock)."""
+        self._resync = asyncio.Event()
+        self._mutes: Counter[str] = Counter()
+        self.received = 0
+        self._sending: set[asyncio.Task[None]] = set()
+        self.latencies_ms: list[float] = []
+        """Alarm latency: station commit to hub store, when clocks allow (benchmarks)."""
+        self.problems: dict[str, str] = {}
+        """The hub's own technical problems (a crashed task, a station sending bad messages),
+        shown on the page."""
+        self.rejections = Rejections()
+        """Malformed MQTT messages dropped, per station and topic kind."""
+        self.crashes: Counter[str] = Counter()
+        """Crashes of each supervised task (each was logged and restarted)."""
+        rate = settings.hub.state_rate_per_s
+        self._limit = RateLimit(rate, 3 * rate)
+        self.rate_limited: Counter[str] = Counter()
+        """Messages dropped unparsed because their station sent too many, per station."""
+
+    def now(self) -> float:
+        """The hub's monotonic clock."""
+        return asyncio.get_running_loop().time()
+
+    # -- fan-out ---------------------------------------------------------------------------
+
+    def _event(self, data: dict[str, Any]) -> None:
+        message = Message("event", data, len(self.events) + 1)
+        self.events.append(message)
+        self._send(message)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every station as a tile, the merged alarm list, open escalations."""
+        tiles = []
+        now = self.now()
+        for name in sorted(self.core.stations):
+            view = self.core.stations[name]
+            state = view.state or {}
+            own = view.alarms.alarms.get("link.lost")
+            priorities = [a.get("priority") for a in state.get("alarms", [])]
+            if own is not None:
+                priorities.append(own.priority.label)
+            rank = {"high": 0, "medium": 1, "low": 2}
+            highest = min(priorities, key=lambda p: rank.get(p or "", 3), default=None)
+            tiles.append(
+                {
+                    "station": name,
+                    "status": view.status,
+                    "silent_s": None
+                    if view.last_heard == float("-inf")
+                    else round(now - view.last_heard, 1),
+                    "link_lost": own is not None,
+                    "highest_priority": highest,
+                    "phase": state.get("phase"),
+                    "theta_deg": state.get("theta_deg"),
+                    "hr_bpm": state.get("hr_bpm"),
+                    "timers": state.get("timers", {}),
+                    "user": state.get("user"),
+                    "sensors": state.get("sensors", []),
+                    "alarms": len(state.get("alarms", [])) + (own is not None),
+                }
+            )
+        chases = [
+            {
+                "station": c.station,
+                "alarm": c.alarm,
+                "priority": c.priority,
+                "with": None,
+                "accepted_by": c.accepted_by,
+                "message": c.message,
+            }
+            for c in self.escalation.chases.values()
+        ]
+        return {
+            "stations": tiles,
+            "alarms": self.core.alarm_list(),
+            "escalations": chases,
+            "problems": dict(self.problems),
+            "mqtt_rejected": self.rejections.as_json(),
+        }
+
+    # -- requests about stations -----------------------------------------------------------
+
+    def known_station(self, station: str) -> bool:
+        """Whether the hub has heard of ``station`` (this run, or stored from an earlier one)."""
+        if station in self.core.stations:
+            return True
+        return any(row["name"] == station for row in self.store.stations())
+
+    def reject_escalation(self, station: str, alarm: str, person: str) -> Notice | None:
+        """``person`` cannot take the escalation of ``alarm`` at ``station``: hand it on (the
+        notice to send, if any). :class:`UnknownStation` for a station the hub never heard of,
+        so a made-up name is refused, not recorded."""
+        if not self.known_station(station):
+            raise UnknownStation(f"no station {station[:64]!r}")
+        people = [p["name"] for p in self.store.escalation_list()]
+        return self.escalation.reject(self.now(), station, alarm, person, people)
+
+    # -- MQTT ------------------------------------------------------------------------------
+
+    def _mqtt(self, link: str) -> aiomqtt.Client:
+        c = self.settings.mqtt
+        main = link == "hub listener"
+        ident = c.client_id or f"spotter-hub-{self.settings.hub.name}"
+        return aiomqtt.Client(
+            c.host,
+            c.broker_port,
+            username=c.username or "hub",
+            password=None if c.password is None else c.password.get_secret_value(),
+            # A persistent session: the broker keeps what the stations send while the hub is
+            # away (QoS 1), and the store de-duplicates what comes twice.
+            # The state link needs no session: states are retained and come every second.
+            identifier=ident if main else f"{ident}-state",
+            clean_session=not main,
+            keepalive=c.keepalive_s,
+            timeout=c.timeout_s,
+            tls_context=c.tls_context(),
+            logger=logging.getLogger(f"{__name__}.paho"),
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Listen to every station, keep time and escalate until ``stop``; each of these is a
+        supervised task (a crash is logged, shown in ``problems`` and restarted), and the
+        ``link.lost`` ticker depends on nothing else."""
+        for row in self.store.stations():  # the stations of earlier runs: their state too
+            with contextlib.suppress(ValueError):
+                self._hear_of(Topics.of(row["name"]).station)
+        bodies: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+            link: functools.partial(self._listen, stop, link) for link in LINKS
+        }
+        bodies["hub ticker"] = functools.partial(self._ticker, stop)
+        bodies["hub escalation"] = functools.partial(self._escalator, stop)
+        tasks = [
+            asyncio.create_task(supervise(name, body, stop, self.problems, self.crashes))
+            for name, body in bodies.items()
+        ]
+        try:
+            await stop.wait()
+        finally:
+            await cancel_and_wait(*tasks, *self._sending)
+
+    async def _listen(self, stop: asyncio.Event, link: str) -> None:
+        backoff = self.settings.mqtt.backoff_min_s
+        client = self._mqtt(link)
+        main = link == "hub listener"
+        while not stop.is_set():
+            try:
+                async with client:
+                    if main:
+                        self._client = client
+                    for kind in LINKS[link]:
+                        await client.subscribe(f"{TOPIC_ROOT}/+/{kind}", qos=1)
+                    if not main:
+                        self.state_subscribed = set()
+                        await self._sync_state(client)
+                    self._up.add(link)
+                    if self._up == set(LINKS):
+                        self.connected.set()
+                    backoff = self.settings.mqtt.backoff_min_s
+                    if main:
+                        await self._serve(client)
+                    else:
+                        await first_done(self._serve(client), self._keep_state_synced(client))
+            except aiomqtt.MqttError as exc:
+                log.warning("hub: broker link down (%s); retrying in %.1f s", exc, backoff)
+            finally:
+                if main:
+                    self._client = None
+                self._up.discard(link)
+                self.connected.clear()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.settings.mqtt.backoff_max_s)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        count = 0
+        async for message in client.messages:
+            self._message(str(message.topic), _bytes(message.payload), message.retain)
+            count += 1
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+
+    def _hear_of(self, station: str) -> None:
+        """A station the hub did not know: listen to its state too."""
+        if station not in self._state_of:
+            self._state_of.add(station)
+            self._resync.set()
+
+    async def _sync_state(self, client: aiomqtt.Client) -> None:
+        """Subscribe the state link to every known, unmuted station; unsubscribe the rest."""
+        now = self.now()
+        for station, until in list(self.muted.items()):
+            if until <= now:
+                del self.muted[station]
+                log.info("hub: listening to station %s's state again", station)
+        want = {s for s in self._state_of if s not in self.muted}
+        drop = sorted(self.state_subscribed - want)
+        if drop:
+            # Not UNSUBSCRIBE: its answer would wait behind the flood already queued for the
+            # hub. A new clean session makes the broker drop that queue at once.
+            raise aiomqtt.MqttError(f"reconnecting the state link without {', '.join(drop)}")
+        add = sorted(want - self.state_subscribed)
+        for i in range(0, len(add), SUBSCRIBE_BATCH):
+            batch = add[i : i + SUBSCRIBE_BATCH]
+            await client.subscribe([(Topics.of(s).state, 1) for s in batch])
+            self.state_subscribed |= set(batch)
+
+    async def _keep_state_synced(self, client: aiomqtt.Client) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):  # a mute ends within a second of its time
+                    await self._resync.wait()
+            self._resync.clear()
+            await self._sync_state(client)
+
+    def _message(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """One message: parsed into its model first; a bad one is counted and dropped (its
+        source logged once), and touches nothing. Failures past parsing (the store) are not
+        caught here: the listener's supervisor logs them and shows them as a problem."""
+        self.received += 1
+        station, kind = "?", "?"
+        try:
+            station, kind = parse_topic(topic)
+            if kind in RATE_LIMITED and not self._limit.allow(f"{station}/{kind}", self.now()):
+                self._flooding(station, kind)
+                return
+            message = parse_hub_message(station, kind, payload)
+        except Rejected as exc:
+            self._rejected(station, kind, str(exc), retained)
+            return
+        if message is not None:
+            self._apply(message)
+
+    def _flooding(self, station: str, kind: str) -> None:
+        if kind == "state" and station not in self.muted:
+            self._mutes[station] += 1
+            mute_s = min(MUTE_S * 2 ** (self._mutes[station] - 1), MUTE_MAX_S)
+            self.muted[station] = self.now() + mute_s
+            self._resync.set()
+            log.warning(
+                "hub: station %s floods its state: not listening to it for %.0f s", station, mute_s
+            )
+        self.rate_limited[station] += 1
+        n = self.rate_limited[station]
+        if n == 1:
+            log.warning(
+                "hub: station %s sends more than %.0f messages a second; dropping the excess "
+                "(counted, not logged)",
+                station,
+                self.settings.hub.state_rate_per_s,
+            )
+        if n == 1 or n % 1000 == 0:
+            self.problems[f"flood {station}"] = (
+                f"station {station} floods the hub: {n} messages dropped unread"
+            )
+
+    def _rejected(self, station: str, kind: str, reason: str, retained: bool) -> None:
+        what = f"{'retained ' if retained else ''}{kind} message"
+        if self.rejections.add(station, kind, reason):
+            log.warning(
+                "hub: dropped a malformed %s from station %s: %s (further ones from %s are "
+                "counted, not logged)",
+                what,
+                station,
+                reason,
+                station,
+            )
+            self.store.audit(
+                "hub", "malformed message refused", {"station": station, "topic": kind}
+            )
+        n = self.rejections.by_source()[station]
+        self.problems[f"mqtt {station}"] = (
+            f"{n} malformed MQTT message{'s' if n != 1 else ''} from {station} dropped "
+            f"(last: {self.rejections.last[station]})"
+        )
+
+    def _apply(self, message: HubMessage) -> None:
+        t = self.now()
+        station = message.station
+        self._hear_of(station)
+        if isinstance(message, StatusMessage):
+            self._hub_events(self.core.status(t, station, message.status))
+            self.store.seen(station, message.status)
+        elif isinstance(message, StateMessage):
+            if station not in self.core.stations:
+                self.store.seen(station, "online")
+            self._hub_events(self.core.state(t, station, message.model_dump(mode="json")))
+        elif isinstance(message, AlarmMessage):
+            self._alarm(message)
+        elif isinstance(message, ReplyMessage):
+            self._event({"kind": "reply", **message.model_dump(mode="json")})
+        # telemetry: not subscribed (it stays in the broker for whoever watches live curves)
+
+    def _alarm(self, message: AlarmMessage) -> None:
+        event = message.event_obj()
+        if self.store.add_station_event(message.station, message.seq, message.at, event):
+            self._latency(message.at)
+            self._event(
+                {"kind": "alarm", "station": message.station, "seq": message.seq, **event.to_json()}
+            )
+
+    def _latency(self, at: object) -> None:
+        """Station commit to hub store, from the event's wall time (same clock on one host)."""
+        if isinstance(at, str):
+            try:
+                sent = datetime.fromisoformat(at)
+            except ValueError:
+                return
+            delta = datetime.now().astimezone() - sent
+            self.latencies_ms.append(delta.total_seconds() * 1000)
+            if len(self.latencies_ms) > 100_000:
+                del self.latencies_ms[:50_000]
+
+    def _hub_events(self, events: Sequence[tuple[str, AlarmEvent]]) -> None:
+        for station, event in events:
+            self.store.add_hub_event(station, event)
+            self._event({"kind": "hub_alarm", "station": station, **event.to_json()})
+
+    async def command(
+        self,
+        station: str,
+        cmd: Literal["acknowledge", "silence", "end_session"],
+        alarm: str | None,
+        by: str,
+    ) -> str:
+        """Send a command to a station; returns its id (the reply comes on the stream)."""
+        client = self._client
+        if client is None:
+            raise ConnectionError("the hub is not connected to the broker")
+        command_id = secrets.token_hex(6)
+        body: dict[str, Any] = {"cmd": cmd, "by": by, "id": command_id}
+        if alarm is not None:
+            body["alarm"] = alarm
+        await client.publish(Topics.of(station).cmd, encode(body), qos=1)
+        self.store.audit(by, f"{cmd} sent", {"station": station, "alarm": alarm, "id": command_id})
+        return command_id
+
+    # -- time: link watchdog, escalation, snapshots ------------------------------------------
+
+    async def _ticker(self, stop: asyncio.Event) -> None:
+        """``link.lost`` for silent stations, and the pages' snapshots."""
+        while not stop.is_set():
+            self._hub_events(self.core.tick(self.now()))
+            self._send(Message("snapshot", self.snapshot()))
+            await asyncio.sleep(SNAPSHOT_EVERY_S / 4)
+
+    async def _escalator(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._escalate(self.now())
+            await asyncio.sleep(ESCALATE_EVERY_S)
+
+    async def _escalate(self, t: float) -> None:
+        people = self.store.escalation_list()
+        names = [p["name"] for p in people]
+        urls = {p["name"]: p["push_url"] for p in people}
+        notices, steps = self.escalation.due(t, self.core.alarm_list(), names)
+        for station, alarm, step in steps:
+            person, _, what = step.partition(":")
+            self.store.escalation_step(station, alarm, "", person, what)
+        for notice in notices:
+            task = asyncio.create_task(self._send_notice(notice, urls.get(notice.person)))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send_notice(self, notice: Notice, url: str | None) -> None:
+        if url is None:
+            return
+        from monitor.settings import redact
+        from monitor.sinks.push import PushConfigError, PushMessage, apprise_sender
+
+        where = self.settings.hub.public_url or ""
+        message = PushMessage(
+            0.0,
+            notice.alarm,
+            Priority.parse(notice.priority),
+            f"Spotter {notice.station}: {notice.priority.upper()} alarm",
+            f"{notice.priority.upper()} · {notice.station} · {notice.message}"
+            + (f" · accept at {where}" if where else ""),
+            int(notice.repeat),
+        )
+        try:
+            ok = await asyncio.to_thread(apprise_sender([url]), 0, message)
+        except PushConfigError as exc:
+            ok = False
+            log.warning("escalation to %s: %s", notice.person, exc)
+        step = "delivered" if ok else f"delivery failed ({redact(url)})"
+        try:
+            self.store.escalation_step(
+                notice.station, notice.alarm, notice.priority, notice.person, step
+            )
+        except StoreError as exc:
+            log.error("hub store failing: %s", exc)
+
+
+def _bytes(payload: object) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode()
+    return str(payload).encode()

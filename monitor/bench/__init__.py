@@ -1,0 +1,1 @@
+"""Benchmarks and their harnesses (``spotter bench ...``): tooling, not the product's path."""

@@ -1,0 +1,244 @@
+"""Benchmarks: commands that print JSON. Tests assert behaviour; these measure speed."""
+
+from __future__ import annotations
+
+import io
+import platform
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from monitor.core import gatt
+from monitor.core.profiles import BUILTIN
+from monitor.core.replay import core_for, replay
+from monitor.core.trace import Notification, Record, TraceReader
+
+REPLAY_TARGET_REALTIME = 600.0
+
+
+def _ten_minute_trace() -> str:
+    from firmware_sim.generate import write_trace
+    from firmware_sim.scenario import parse_scenario
+
+    # A standard-profile session: holds and rests over ten minutes, tilt at 100 Hz with
+    # acceleration and angular rate, heart rate at 1 Hz.
+    theta: list[list[float]] = [[0, -60], [10, -60], [20, 0]]
+    t = 20.0
+    while t < 560:
+        theta += [[t + 10, 45], [t + 100, 45], [t + 110, 0], [t + 180, 0]]
+        t += 180
+    theta.append([600, 0])
+    scenario = parse_scenario(
+        {
+            "name": "bench-replay",
+            "duration_s": 600,
+            "profile": "standard",
+            "theta": theta,
+            "hr": [[0, 70], [300, 85], [600, 72]],
+            "sensors": {
+                "tilt": {"kind": "spotter_tilt", "rate_hz": 100, "accel": True, "noise_deg": 0.1},
+                "hr": {"kind": "heart_rate"},
+            },
+        },
+        "bench",
+    )
+    out = io.StringIO()
+    write_trace(scenario, out)
+    return out.getvalue()
+
+
+def bench_replay(repeat: int = 5) -> dict[str, Any]:
+    """Replay a generated 10-minute session through the core; best of ``repeat`` runs."""
+    text = _ten_minute_trace()
+    best = float("inf")
+    notifications = 0
+    events = 0
+    duration = 0.0
+    for _ in range(repeat):
+        reader = TraceReader(io.StringIO(text), "bench")
+        core = core_for(reader, BUILTIN["standard"], None)
+        started = time.perf_counter()
+        counted = _Counting(reader)
+        events = sum(1 for _ in replay(counted, core))
+        elapsed = time.perf_counter() - started
+        notifications = counted.notifications
+        duration = counted.last_t
+        best = min(best, elapsed)
+    return {
+        "benchmark": "replay",
+        "session_s": duration,
+        "notifications": notifications,
+        "alarm_events": events,
+        "seconds": round(best, 4),
+        "notifications_per_s": round(notifications / best),
+        "realtime_factor": round(duration / best, 1),
+        "target_realtime_factor": REPLAY_TARGET_REALTIME,
+        "runs": repeat,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+class _Counting:
+    """Passes records through, counting notifications (parsing stays inside the timing)."""
+
+    def __init__(self, reader: TraceReader) -> None:
+        self._reader = reader
+        self.notifications = 0
+        self.last_t = 0.0
+
+    def __iter__(self) -> Iterator[Record]:
+        for record in self._reader:
+            if isinstance(record, Notification):
+                self.notifications += 1
+            self.last_t = record.t
+            yield record
+
+
+LIVE_TARGETS = {"latency_p99_ms": 5.0, "cpu_percent": 15.0, "rss_mb": 120.0}
+
+
+def _live_scenario(duration_s: float) -> dict[str, Any]:
+    # theta swings over the 30° limit and back every 8 s: an alarm raised and cleared each time.
+    theta: list[list[float]] = [[0, 0]]
+    t = 2.0
+    while t + 8 <= duration_s:
+        theta += [[t, 0], [t + 1, 40], [t + 4, 40], [t + 5, 0]]
+        t += 8
+    theta.append([duration_s, 0])
+    return {
+        "name": "bench-live",
+        "duration_s": duration_s,
+        "theta": theta,
+        "hr": [[0, 70], [duration_s, 75]],
+        "sensors": {
+            "tilt": {"kind": "spotter_tilt", "rate_hz": 100, "accel": True},
+            "hr": {"kind": "heart_rate"},
+        },
+    }
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def _bench_live(duration_s: float, trace: Path) -> dict[str, Any]:
+    import asyncio
+    import resource
+    import sys
+
+    from firmware_sim.bleak_backend import SimBackend
+    from firmware_sim.scenario import parse_scenario
+    from monitor.ble.backend import BleBackend
+    from monitor.ble.link import SensorLink
+    from monitor.core.engine import SafetyCore
+    from monitor.settings import BleConfig, SensorConfig
+    from monitor.station.station import Station, StationClock
+
+    scenario = parse_scenario(_live_scenario(duration_s), "bench-live")
+    spotter = [sys.executable, "-m", "monitor.cli.main"]
+    hub = await asyncio.create_subprocess_exec(
+        *spotter,
+        "sim",
+        "radio",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert hub.stdout is not None
+    port = int((await hub.stdout.readline()).decode().split()[-1])
+    sensors = await asyncio.create_subprocess_exec(
+        *spotter, "sim", "run", str(trace), "--hub", str(port), stderr=asyncio.subprocess.DEVNULL
+    )
+    latencies: list[float] = []
+    arrivals = 0
+    streaming = asyncio.Event()
+
+    class Probed(Station):
+        arrival = 0.0
+
+        def on_data(self, sensor: str, char: str, data: bytes) -> None:
+            nonlocal arrivals
+            arrivals += 1
+            if char == gatt.TILT_MEASUREMENT:
+                streaming.set()  # the scenario has begun (battery reads come before)
+            self.arrival = time.perf_counter()
+            super().on_data(sensor, char, data)
+            self.arrival = 0.0
+
+    class LatencySink:
+        def alarm_events(self, events: Any) -> None:
+            if station.arrival:
+                latencies.extend([time.perf_counter() - station.arrival] * len(events))
+
+    sim = await SimBackend.open_hub(port)
+    try:
+        backend = BleBackend(sim.scanner_class, sim.client_class)
+        core = SafetyCore(scenario_sensors(scenario), scenario.profile)
+        station = Probed(core, StationClock(), [])
+        station.sinks.append(LatencySink())
+        ble = BleConfig(backend="sim", scan_timeout_s=1.0)
+        links = [
+            SensorLink(n, SensorConfig(kind=s.kind), ble, backend, station)
+            for n, s in core.sensors.items()
+        ]
+        stop = asyncio.Event()
+        running = asyncio.create_task(station.run(links, stop))
+        await streaming.wait()
+        cpu0, wall0, n0 = time.process_time(), time.perf_counter(), arrivals
+        await asyncio.sleep(duration_s - 1)
+        cpu1, wall1, n1 = time.process_time(), time.perf_counter(), arrivals
+        stop.set()
+        await running
+    finally:
+        await sim.close()
+        for proc in (sensors, hub):
+            if proc.returncode is None:
+                proc.terminate()
+            await proc.wait()
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    ms = [x * 1000 for x in latencies]
+    return {
+        "benchmark": "live",
+        "seconds": round(wall1 - wall0, 2),
+        "notifications": n1 - n0,
+        "notifications_per_s": round((n1 - n0) / (wall1 - wall0), 1),
+        "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
+        "peak_rss_mb": round(rss_kb / 1024, 1),
+        "alarm_events_measured": len(ms),
+        "latency_ms": {
+            "p50": round(_percentile(ms, 50), 3),
+            "p99": round(_percentile(ms, 99), 3),
+            "max": round(max(ms), 3) if ms else None,
+        },
+        "targets": LIVE_TARGETS,
+        "note": "daemon in this process; radio hub and simulated sensors in two others",
+    }
+
+
+def scenario_sensors(scenario: Any) -> dict[str, Any]:
+    """The station sensors a scenario declares."""
+    from firmware_sim.generate import header_of
+
+    return dict(header_of(scenario).sensors)
+
+
+def bench_live(duration_s: float = 60.0) -> dict[str, Any]:
+    """One station streaming tilt at 100 Hz and HR at 1 Hz over the virtual radio."""
+    import asyncio
+    import tempfile
+
+    from firmware_sim.generate import write_trace
+    from firmware_sim.scenario import parse_scenario
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trace = Path(tmp) / "bench-live.jsonl"
+        with open(trace, "w", encoding="utf-8") as fh:
+            write_trace(parse_scenario(_live_scenario(duration_s), "bench-live"), fh)
+        return asyncio.run(_bench_live(duration_s, trace))

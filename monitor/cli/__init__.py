@@ -1,0 +1,1 @@
+"""The ``spotter`` command line: one module per command group (the composition root)."""

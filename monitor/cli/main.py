@@ -1,0 +1,657 @@
+"""The ``spotter`` command."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from monitor.cli import station as cli_station
+from monitor.cli.common import SimHub, SimRadio, fail
+from monitor.cli.hub import hub_app
+from monitor.cli.sensors import sensors_app
+from monitor.core.alarms import AlarmEvent, Priority
+from monitor.core.profiles import DEFAULT_PROFILE, ProfileError, load_profile
+from monitor.core.replay import core_for, replay
+from monitor.core.trace import TraceError, TraceReader
+
+if TYPE_CHECKING:
+    from dashboard.server import DashboardConfig
+    from monitor.station.station import Station
+
+app = typer.Typer(
+    help="Spotter: a safety monitor for inversion tables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+sim_app = typer.Typer(help="Simulated sensors and scenarios.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks; each prints JSON.", no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
+app.add_typer(bench_app, name="bench")
+cli_station.register(app)
+app.add_typer(hub_app, name="hub")
+app.add_typer(sensors_app, name="sensors")
+
+PRIORITY_STYLE = {Priority.HIGH: "bold red", Priority.MEDIUM: "yellow", Priority.LOW: "cyan"}
+
+
+@contextlib.contextmanager
+def open_text(path: str) -> Iterator[tuple[TextIO, str]]:
+    """``-`` is standard input; anything else a UTF-8 file. Bytes that are not UTF-8 are kept
+    as surrogates, so the trace reader can name the line they are on."""
+    if path == "-":
+        yield (
+            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape"),
+            ("<stdin>"),
+        )
+        return
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+        yield fh, path
+
+
+def alarm_table(events: list[AlarmEvent]) -> Table:
+    """The readable table of ``spotter replay``."""
+    table = Table(title="Alarm events", show_lines=False)
+    table.add_column("t (s)", justify="right")
+    table.add_column("priority")
+    table.add_column("event")
+    table.add_column("alarm")
+    table.add_column("value", justify="right")
+    table.add_column("limit", justify="right")
+    table.add_column("message")
+    for e in events:
+        style = PRIORITY_STYLE[e.priority]
+        table.add_row(
+            f"{e.t:.2f}",
+            f"[{style}]{e.priority.label.upper()}[/]",
+            e.event.value,
+            e.id,
+            "" if e.value is None else f"{e.value:g}",
+            "" if e.limit is None else f"{e.limit:g}",
+            e.message,
+        )
+    return table
+
+
+@app.command("replay")
+def replay_command(
+    trace: Annotated[str, typer.Argument(help="A trace file (JSON Lines), or - for stdin.")],
+    profile: Annotated[
+        str, typer.Option(help="A built-in profile (beginner, standard) or a TOML file.")
+    ] = DEFAULT_PROFILE,
+    age: Annotated[
+        float | None, typer.Option(help="The user's age in years (for the HR limit).", min=1)
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Run a trace through the safety core and print every alarm event in time order."""
+    try:
+        chosen = load_profile(profile)
+    except ProfileError as exc:
+        raise fail("replay", str(exc)) from None
+    events: list[AlarmEvent] = []
+    try:
+        with open_text(trace) as (stream, source):
+            reader = TraceReader(stream, source)
+            core = core_for(reader, chosen, age)
+            for event in replay(reader, core):
+                if json_out:
+                    sys.stdout.write(event.to_json_line() + "\n")
+                else:
+                    events.append(event)
+    except TraceError as exc:
+        sys.stdout.flush()
+        raise fail("replay", str(exc)) from None
+    except OSError as exc:
+        raise fail("replay", f"{trace}: {exc.strerror or exc}") from None
+    if not json_out:
+        console = Console(width=None if sys.stdout.isatty() else 160)
+        if events:
+            console.print(alarm_table(events))
+        else:
+            console.print("No alarms.")
+    report_stats(core)
+
+
+def report_stats(core: object) -> None:
+    """Malformed payloads and other sensor trouble, on stderr, after the run."""
+    from monitor.core.engine import SafetyCore
+
+    assert isinstance(core, SafetyCore)
+    for name, s in core.stats.sensors.items():
+        parts = []
+        if s.malformed:
+            parts.append(f"{s.malformed} malformed notification(s) skipped")
+        if s.lost:
+            parts.append(f"{s.lost} notification(s) lost (sequence gaps)")
+        if s.discarded_bytes:
+            parts.append(f"{s.discarded_bytes} stream byte(s) discarded")
+        if s.ignored:
+            parts.append(f"{s.ignored} notification(s) on unused characteristics ignored")
+        if parts:
+            print(f"spotter: sensor {name}: " + "; ".join(parts), file=sys.stderr)
+            if s.last_error:
+                print(f"spotter: sensor {name}: last error: {s.last_error}", file=sys.stderr)
+
+
+@sim_app.command("list")
+def sim_list() -> None:
+    """List the shipped scenarios."""
+    from firmware_sim.scenario import builtin_names, load_scenario
+
+    table = Table(title="Shipped scenarios")
+    table.add_column("name")
+    table.add_column("duration (s)", justify="right")
+    table.add_column("description")
+    for name in builtin_names():
+        sc = load_scenario(name)
+        table.add_row(name, f"{sc.model.duration_s:g}", sc.model.description)
+    Console().print(table)
+
+
+@sim_app.command("trace")
+def sim_trace(
+    scenario: Annotated[str, typer.Argument(help="A shipped scenario's name or a TOML file.")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Where to write the trace; - for stdout.")
+    ] = "-",
+) -> None:
+    """Generate a scenario's trace with the real encoders."""
+    from firmware_sim.generate import write_trace
+    from firmware_sim.scenario import ScenarioError, load_scenario
+
+    try:
+        sc = load_scenario(scenario)
+    except ScenarioError as exc:
+        raise fail("sim trace", str(exc)) from None
+    if output == "-":
+        write_trace(sc, sys.stdout)
+        return
+    try:
+        target = Path(output)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".part")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            write_trace(sc, fh)
+        tmp.replace(target)
+    except OSError as exc:
+        raise fail("sim trace", f"{output}: {exc.strerror or exc}") from None
+
+
+@bench_app.command("replay")
+def bench_replay_command(
+    repeat: Annotated[int, typer.Option(min=1, help="Runs; the best is reported.")] = 5,
+) -> None:
+    """Replay a generated 10-minute session (tilt 100 Hz, HR 1 Hz); print JSON."""
+    import json
+
+    from monitor.bench.runs import bench_replay
+
+    print(json.dumps(bench_replay(repeat), indent=2))
+
+
+@app.command("run")
+def run_command(
+    sim: Annotated[
+        str | None,
+        typer.Option(help="Play a scenario (name or TOML) or a trace through simulated sensors."),
+    ] = None,
+    for_s: Annotated[
+        float | None, typer.Option("--for", min=0.1, help="Stop after this many seconds.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Alarm events as JSON lines instead of the live view.")
+    ] = False,
+    config: Annotated[
+        str | None, typer.Option(help="Configuration file (default: $SPOTTER_CONFIG).")
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="Override the profile.")] = None,
+    age: Annotated[float | None, typer.Option(min=1, help="Override the user's age.")] = None,
+    speed: Annotated[
+        float, typer.Option(min=0.1, max=50, help="With --sim: play this many times faster.")
+    ] = 1.0,
+    dashboard: Annotated[
+        bool, typer.Option(help="Serve the web dashboard (default: the config's choice).")
+    ] = True,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Dashboard port (0: a free one).")
+    ] = None,
+    lan: Annotated[
+        bool, typer.Option("--lan", help="Dashboard on the LAN: prints a pairing URL and QR code.")
+    ] = False,
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-http", help="With --lan: plain HTTP instead of HTTPS (warned about)."
+        ),
+    ] = False,
+    service: Annotated[
+        bool,
+        typer.Option(
+            "--service", help="Run under systemd: sd_notify (READY, STATUS, WATCHDOG), plain logs."
+        ),
+    ] = False,
+    stay: Annotated[
+        bool, typer.Option("--stay", help="With --sim: keep running after the scenario ends.")
+    ] = False,
+) -> None:
+    """The station daemon: sensors -> safety core -> alarms; a live terminal view and the web
+    dashboard (http://127.0.0.1:8000 by default; the printed pairing URL logs a browser in).
+
+    With --sim, simulated sensors on an in-process virtual radio stand in for the hardware and
+    the daemon's real BLE code connects to them. With --json, alarm events are printed as JSON
+    lines, t in seconds since the scenario (or trace) started.
+    """
+    import asyncio
+    import logging
+
+    from monitor.ble.backend import BackendError
+    from monitor.settings import ConfigError, load_settings
+    from monitor.sinks.jsonl import JsonLinesSink
+    from monitor.sinks.terminal import TerminalView
+    from monitor.station.daemon import Attach, run_daemon, stop_on_signals
+    from monitor.station.service import ServiceNotifier
+    from monitor.store.database import StoreError
+
+    if service:  # journald adds the time
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    else:
+        logging.basicConfig(
+            level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    try:
+        settings = load_settings(config)
+        chosen = load_profile(profile or settings.station.profile)
+    except (ConfigError, ProfileError) as exc:
+        if service:
+            ServiceNotifier().status(str(exc))
+        raise fail("run", str(exc)) from None
+    if service and (sim is not None or json_out):
+        raise fail("run", "--service runs the real station: no --sim, no --json")
+    if speed != 1.0 and sim is None:
+        raise fail("run", "--speed is for simulations only (--sim)")
+
+    attachers: list[Attach] = []
+    sinks: list[Any] = []
+    notifier = ServiceNotifier() if service else None
+    if notifier is not None:
+        sinks.append(notifier)
+        attachers.append(notifier.attend)
+    elif json_out:
+        sinks.append(JsonLinesSink(sys.stdout, lambda: result.origin or 0.0))
+    else:
+
+        async def attach_view(station: Station, stop: asyncio.Event) -> None:
+            view = TerminalView(station)
+            station.sinks.append(view)
+            await view.run(stop)
+
+        attachers.append(attach_view)
+    station_name = settings.station.name
+    if settings.mqtt.enabled:
+        from monitor.station.daemon import mqtt_attacher
+
+        attachers.append(mqtt_attacher(settings.mqtt, station_name))
+    if dashboard and settings.dashboard.enabled:
+        from dashboard.server import DashboardConfig, choose_tls
+        from dashboard.tls import TlsError
+
+        web = settings.dashboard
+        lan = lan or web.lan
+        try:
+            tls = choose_tls(
+                lan=lan,
+                tls=web.tls and not insecure_http,
+                cert_file=web.cert_file,
+                key_file=web.key_file,
+                data_dir=settings.station.data_path,
+                station=station_name,
+            )
+        except (TlsError, OSError) as exc:
+            raise fail("run", f"dashboard HTTPS: {exc}") from None
+        attachers.append(
+            dashboard_attacher(
+                station_name,
+                DashboardConfig(port=web.port if port is None else port, lan=lan, tls=tls),
+                quiet=json_out or service,
+                summary=config_summary(settings),
+            )
+        )
+
+    async def together(station: Station, stop: asyncio.Event) -> None:
+        await asyncio.gather(*(attach(station, stop) for attach in attachers))
+
+    from monitor.station.simrun import SimRun
+
+    result = SimRun()
+    if sim is None:
+        try:
+            asyncio.run(run_daemon(settings, chosen, sinks=sinks, for_s=for_s, attach=together))
+        except (BackendError, StoreError) as exc:
+            if notifier is not None:
+                notifier.status(str(exc))
+            raise fail("run", str(exc)) from None
+        return
+
+    from monitor.station.simrun import SimSourceError, open_source, run_simulation
+
+    try:
+        source = open_source(sim)
+    except (SimSourceError, TraceError) as exc:
+        raise fail("run", str(exc)) from None
+    run_profile = chosen if profile is not None or source.profile is None else source.profile
+
+    async def main() -> SimRun:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        return await run_simulation(
+            source,
+            profile=run_profile,
+            age_years=age if age is not None else source.age_years,
+            data_dir=settings.station.data_path,
+            station_name=station_name,
+            sinks=sinks,
+            for_s=for_s,
+            speed=speed,
+            stop=stop,
+            attach=together,
+            result=result,
+            stay=stay,
+        )
+
+    try:
+        asyncio.run(main())
+    except (TraceError, StoreError) as exc:
+        raise fail("run", str(exc)) from None
+    traces = ", ".join(str(p) for p in result.trace_paths) or "none (no session)"
+    origin = result.origin if result.origin is not None else float("nan")
+    print(
+        f"\nspotter run: trace(s) {traces}; scenario time 0 = station time {origin:.3f} s",
+        file=sys.stderr,
+    )
+    if result.station is not None:
+        report_stats(result.station.core)
+
+
+def config_summary(settings: Any) -> dict[str, Any]:
+    """What the dashboard's settings page shows of the configuration (no secrets)."""
+    from monitor.settings import redact
+
+    return {
+        "sound": settings.sound.model_dump(mode="json"),
+        "push_targets": [redact(u) for u in settings.push.url_values()],
+        "dashboard": settings.dashboard.model_dump(mode="json"),
+    }
+
+
+def dashboard_attacher(
+    name: str, config: DashboardConfig, *, quiet: bool, summary: dict[str, Any]
+) -> Any:
+    """Serve the dashboard beside a station and print (or log) its pairing URL."""
+    import asyncio
+    import logging
+
+    lan = config.lan
+
+    async def attach(station: Station, stop: asyncio.Event) -> None:
+        from dashboard.server import CA_PATH, DashboardServer
+
+        log = logging.getLogger("dashboard")
+        assert station.journal is not None, "the dashboard needs the station's store"
+        server = DashboardServer(station, station.journal.store, name, config, summary)
+        serving = asyncio.create_task(server.serve(stop))
+        ready = asyncio.create_task(server.ready.wait())
+        await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        if serving.done():
+            problem = serving.exception()
+            station.problems["dashboard"] = f"not served: {problem}"
+            log.error("dashboard: %s", station.problems["dashboard"])
+            print(
+                f"spotter run: dashboard not served: {station.problems['dashboard']}",
+                file=sys.stderr,
+            )
+            return
+        url = server.pairing_url()
+        ca = None
+        if config.tls is not None and config.tls.ca_fingerprint is not None:
+            ca = (
+                f"HTTPS with the station's own CA: install {server.base_url()}{CA_PATH} on a "
+                f"phone once, SHA-256 {config.tls.ca_fingerprint} (docs/lan-https.md)"
+            )
+        if quiet:
+            log.warning("dashboard on port %s; pair a browser with: %s", server.port, url)
+            if ca is not None:
+                log.warning("dashboard: %s", ca)
+        else:
+            print(f"Dashboard: {url}  (this link logs one browser in, once)", file=sys.stderr)
+            if ca is not None:
+                print(f"Dashboard: {ca}", file=sys.stderr)
+            if lan:
+                import segno
+
+                segno.make(url).terminal(out=sys.stderr, compact=True)
+        await serving
+
+    return attach
+
+
+@sim_app.command("radio")
+def sim_radio(
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="TCP port on 127.0.0.1; 0 picks one.")
+    ] = 7100,
+    supervision_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds a sensor stays held by a process that vanished (killed) before its "
+            "link times out (0: at once).",
+        ),
+    ] = 0.0,
+) -> None:
+    """The virtual radio hub: sensors and daemons in other processes meet here."""
+    import asyncio
+
+    from firmware_sim.radio import serve_hub
+
+    try:
+        asyncio.run(serve_hub(port, supervision_timeout))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        raise fail(
+            "sim radio", f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}"
+        ) from None
+
+
+@sim_app.command("run")
+def sim_run(
+    source: Annotated[str, typer.Argument(help="A scenario (name or TOML) or a trace file.")],
+    hub: Annotated[int, typer.Option(min=1, max=65535, help="The radio hub's port.")] = 7100,
+    speed: Annotated[
+        float, typer.Option(min=0.1, max=50, help="Play this many times faster.")
+    ] = 1.0,
+) -> None:
+    """Simulated sensors on the radio hub, playing a scenario or a trace once a daemon has
+    subscribed. User inputs in it are printed (they reach a daemon through its dashboard)."""
+    import asyncio
+
+    from firmware_sim.player import play_on_hub
+    from monitor.station.simrun import SimSourceError, open_source
+
+    try:
+        sim = open_source(source)
+    except (SimSourceError, TraceError) as exc:
+        raise fail("sim run", str(exc)) from None
+
+    def show(record: object) -> None:
+        print(f"input for the daemon: {record}", file=sys.stderr)
+
+    kinds = {name: spec.kind for name, spec in sim.header.sensors.items()}
+    try:
+        stats = asyncio.run(
+            play_on_hub(
+                hub,
+                kinds,
+                sim.records(),
+                battery_percent=sim.battery,
+                rate_hz=sim.rate_hz,
+                speed=speed,
+                on_input=show,
+            )
+        )
+    except KeyboardInterrupt:
+        return
+    except OSError as exc:
+        raise fail(
+            "sim run", f"cannot reach the radio hub on port {hub}: {exc.strerror or exc}"
+        ) from None
+    except TraceError as exc:
+        raise fail("sim run", str(exc)) from None
+    finally:
+        sim.close()
+    print(
+        f"spotter sim run: {stats.delivered} notifications delivered, {stats.lost} lost",
+        file=sys.stderr,
+    )
+
+
+@app.command("scan")
+def scan_command(
+    sim: SimRadio = False,
+    hub: SimHub = None,
+    timeout: Annotated[float, typer.Option(min=0.5, help="Seconds to scan.")] = 5.0,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            help="Configuration file (default: $SPOTTER_CONFIG, if any): also name each "
+            "configured sensor that was not seen."
+        ),
+    ] = None,
+) -> None:
+    """List nearby sensors: kind, model (from the device profiles), name, address, RSSI and
+    battery; then a ready configuration block (sensors.NAME) for each sensor Spotter can use."""
+    from firmware_sim.devices import builtin_profiles, recognise
+    from monitor.ble.link import LINK_ERRORS, describe
+    from monitor.ble.scan import config_block, not_seen, scan
+    from monitor.cli.sensors import run_on
+    from monitor.settings import ConfigError, config_path, load_settings
+
+    configured = None
+    if config_path(config) is not None:
+        try:
+            configured = load_settings(config).sensors
+        except ConfigError as exc:
+            raise fail("scan", str(exc)) from None
+
+    try:
+        found = run_on(sim, hub, lambda backend: scan(backend, timeout))
+    except LINK_ERRORS as exc:
+        raise fail("scan", f"Bluetooth is not available: {describe(exc)}", 1) from None
+    profiles = builtin_profiles()
+    models = {f.address: recognise(f.name, f.service_uuids, profiles) for f in found}
+    table = Table(title="Sensors in range" + (" (virtual radio)" if sim else ""))
+    for column in ("kind", "model", "name", "address", "RSSI", "battery"):
+        table.add_column(column)
+    for f in found:
+        model = models[f.address]
+        table.add_row(
+            f.kind.value if f.kind else "(not a sensor)",
+            model[1].model if model else "",
+            f.name or "",
+            f.address,
+            "" if f.rssi is None else f"{f.rssi} dBm",
+            f"{f.battery_percent} %" if f.battery_percent is not None else (f.problem or ""),
+        )
+    console = Console()
+    console.print(table if found else "No BLE devices found.")
+    usable = [f for f in found if f.kind is not None]
+    if usable:
+        console.print("\nFor the configuration (spotter.toml), one tilt sensor and one strap:\n")
+        for f in usable:
+            model = models[f.address]
+            print(config_block(f, model[1].model if model else None))
+    for line in not_seen(found, configured or {}):
+        print(line)
+
+
+@bench_app.command("live")
+def bench_live_command(
+    seconds: Annotated[float, typer.Option(min=5, help="How long to stream.")] = 60.0,
+) -> None:
+    """One station streaming tilt at 100 Hz and HR at 1 Hz over the virtual radio; print JSON."""
+    import json
+
+    from monitor.bench.runs import bench_live
+
+    print(json.dumps(bench_live(seconds), indent=2))
+
+
+@app.command("doctor")
+def doctor_command(
+    config: Annotated[
+        str | None, typer.Option(help="Configuration file (default: $SPOTTER_CONFIG).")
+    ] = None,
+) -> None:
+    """Check Bluetooth, permissions, audio, configuration, store and disk; say what to fix."""
+    from monitor.cli.doctor import exit_code, render, run_checks
+
+    results = run_checks(config)
+    Console().print(render(results))
+    raise typer.Exit(exit_code(results))
+
+
+@bench_app.command("hub")
+def bench_hub_command(
+    seconds: Annotated[float, typer.Option(min=8, help="How long the stations publish.")] = 30.0,
+    stations: Annotated[int, typer.Option(min=1, max=200, help="Simulated stations.")] = 50,
+) -> None:
+    """50 stations (state 1 Hz, telemetry 10 Hz) through a real Mosquitto to one hub; JSON."""
+    import json
+
+    from dashboard.clinic.bench import bench_hub
+
+    print(json.dumps(bench_hub(seconds, stations), indent=2))
+
+
+@bench_app.command("faults")
+def bench_faults_command(
+    quick: Annotated[bool, typer.Option(help="A short run (what the tests use).")] = False,
+    area: Annotated[list[str] | None, typer.Option(help="Only these areas (repeatable).")] = None,
+) -> None:
+    """Fault injection, fuzzing and abuse of every boundary: figures as JSON."""
+    import json
+
+    from monitor.bench.faults import run_all
+
+    print(json.dumps(run_all(quick=quick, only=area or None), indent=2))
+
+
+@bench_app.command("dashboard")
+def bench_dashboard_command(
+    seconds: Annotated[float, typer.Option(min=10, help="Scenario seconds per client count.")] = 60,
+) -> None:
+    """Alarm event -> its element in the page's DOM (real Chromium), 1 and 20 clients; JSON."""
+    import json
+
+    from monitor.bench.dashboard import bench_dashboard
+
+    print(json.dumps(bench_dashboard(duration_s=seconds), indent=2))
+
+
+def main() -> None:
+    """Entry point for ``python -m monitor.cli.main``."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

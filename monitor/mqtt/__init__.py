@@ -1,0 +1,1 @@
+"""MQTT: the wire protocol (pure), the station's bridge, Home Assistant discovery."""

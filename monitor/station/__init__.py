@@ -1,0 +1,1 @@
+"""The station: the live loop, its assembly (daemon, simulation), journal, recorder, service."""

@@ -1,0 +1,1 @@
+"""The station's SQLite store and the writer thread that owns its connection."""

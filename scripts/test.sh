@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets up and runs every check: lint, format, types, and the whole test suite (which starts
-# its own Mosquitto, drives Debian's Chromium, renders speech with espeak-ng and makes a
-# certificate store with certutil; all are installed here when missing).
+# Sets up and runs every check: lint, format, types, import contracts (lint-imports), and the
+# whole test suite (which starts its own Mosquitto, drives Debian's Chromium, renders speech
+# with espeak-ng and makes a certificate store with certutil; all are installed here when
+# missing).
 # Usage: scripts/test.sh [extra pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,8 @@ echo "== ruff format --check"
 .venv/bin/ruff format --check .
 echo "== mypy"
 .venv/bin/mypy
+echo "== import contracts (pyproject.toml [tool.importlinter])"
+.venv/bin/lint-imports --no-logo
 echo "== pytest"
 # pytest exits 5 when it collects no tests: set -e turns that into a failure too.
 .venv/bin/pytest "$@"

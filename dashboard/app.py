@@ -20,8 +20,9 @@ from dashboard.auth import COOKIE, CSRF_HEADER, Access, HasherBusy, Login, TooMa
 from dashboard.guard import LOOPBACK_HOSTS, MAX_ID, Policy, StrictBody, harden
 from dashboard.live import LiveHub, Message, alarm_message, next_message, sse
 from monitor.core.profiles import BUILTIN, MAX_PROFILE_BYTES, PROFILE_NAME, ProfileError
+from monitor.core.screening import CHECKLIST, CONTRAINDICATIONS
 from monitor.core.trace import InputKind
-from monitor.station.flow import CHECKLIST, CONTRAINDICATIONS, FlowError, SessionFlow
+from monitor.station.flow import FlowError, SessionFlow
 from monitor.station.station import Station
 from monitor.store.database import Store, StoreError
 

@@ -8,8 +8,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from monitor.cli.common import fail
 
@@ -129,6 +127,9 @@ def person_add(
 @person_app.command("list")
 def person_list(ctx: typer.Context) -> None:
     """Everyone who may log in."""
+    from rich.console import Console
+    from rich.table import Table
+
     from dashboard.clinic.service import HubConfigError, load_hub_settings
     from dashboard.clinic.store import HubStore
     from monitor.store.database import StoreError

@@ -10,20 +10,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from monitor.cli import station as cli_station
 from monitor.cli.common import SimHub, SimRadio, fail
 from monitor.cli.hub import hub_app
 from monitor.cli.sensors import sensors_app
-from monitor.core.alarms import AlarmEvent, Priority
-from monitor.core.profiles import DEFAULT_PROFILE, ProfileError, load_profile
-from monitor.core.replay import core_for, replay
-from monitor.core.trace import TraceError, TraceReader
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from dashboard.server import DashboardConfig
+    from monitor.core.alarms import AlarmEvent
     from monitor.station.station import Station
 
 app = typer.Typer(
@@ -40,7 +37,9 @@ cli_station.register(app)
 app.add_typer(hub_app, name="hub")
 app.add_typer(sensors_app, name="sensors")
 
-PRIORITY_STYLE = {Priority.HIGH: "bold red", Priority.MEDIUM: "yellow", Priority.LOW: "cyan"}
+DEFAULT_PROFILE = "beginner"
+"""``monitor.core.profiles.DEFAULT_PROFILE``, written out: importing the profiles (pydantic)
+would cost every command, ``--help`` included, its start-up time (a test keeps them equal)."""
 
 
 @contextlib.contextmanager
@@ -59,6 +58,11 @@ def open_text(path: str) -> Iterator[tuple[TextIO, str]]:
 
 def alarm_table(events: list[AlarmEvent]) -> Table:
     """The readable table of ``spotter replay``."""
+    from rich.table import Table
+
+    from monitor.core.alarms import Priority
+
+    style_of = {Priority.HIGH: "bold red", Priority.MEDIUM: "yellow", Priority.LOW: "cyan"}
     table = Table(title="Alarm events", show_lines=False)
     table.add_column("t (s)", justify="right")
     table.add_column("priority")
@@ -68,7 +72,7 @@ def alarm_table(events: list[AlarmEvent]) -> Table:
     table.add_column("limit", justify="right")
     table.add_column("message")
     for e in events:
-        style = PRIORITY_STYLE[e.priority]
+        style = style_of[e.priority]
         table.add_row(
             f"{e.t:.2f}",
             f"[{style}]{e.priority.label.upper()}[/]",
@@ -93,6 +97,10 @@ def replay_command(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Run a trace through the safety core and print every alarm event in time order."""
+    from monitor.core.profiles import ProfileError, load_profile
+    from monitor.core.replay import core_for, replay
+    from monitor.core.trace import TraceError, TraceReader
+
     try:
         chosen = load_profile(profile)
     except ProfileError as exc:
@@ -113,6 +121,8 @@ def replay_command(
     except OSError as exc:
         raise fail("replay", f"{trace}: {exc.strerror or exc}") from None
     if not json_out:
+        from rich.console import Console
+
         console = Console(width=None if sys.stdout.isatty() else 160)
         if events:
             console.print(alarm_table(events))
@@ -145,6 +155,9 @@ def report_stats(core: object) -> None:
 @sim_app.command("list")
 def sim_list() -> None:
     """List the shipped scenarios."""
+    from rich.console import Console
+    from rich.table import Table
+
     from firmware_sim.scenario import builtin_names, load_scenario
 
     table = Table(title="Shipped scenarios")
@@ -254,6 +267,8 @@ def run_command(
     import logging
 
     from monitor.ble.backend import BackendError
+    from monitor.core.profiles import ProfileError, load_profile
+    from monitor.core.trace import TraceError
     from monitor.settings import ConfigError, load_settings
     from monitor.sinks.jsonl import JsonLinesSink
     from monitor.sinks.terminal import TerminalView
@@ -486,6 +501,7 @@ def sim_run(
     import asyncio
 
     from firmware_sim.player import play_on_hub
+    from monitor.core.trace import TraceError
     from monitor.station.simrun import SimSourceError, open_source
 
     try:
@@ -540,6 +556,9 @@ def scan_command(
 ) -> None:
     """List nearby sensors: kind, model (from the device profiles), name, address, RSSI and
     battery; then a ready configuration block (sensors.NAME) for each sensor Spotter can use."""
+    from rich.console import Console
+    from rich.table import Table
+
     from firmware_sim.devices import builtin_profiles, recognise
     from monitor.ble.link import LINK_ERRORS, describe
     from monitor.ble.scan import config_block, not_seen, scan
@@ -584,6 +603,18 @@ def scan_command(
         print(line)
 
 
+@bench_app.command("startup")
+def bench_startup_command(
+    runs: Annotated[int, typer.Option(min=1, help="Runs of each; the fastest is reported.")] = 5,
+) -> None:
+    """Start-up: spotter --help, spotter replay of a short trace, import monitor.core; JSON."""
+    import json
+
+    from monitor.bench.startup import bench_startup
+
+    print(json.dumps(bench_startup(runs), indent=2))
+
+
 @bench_app.command("live")
 def bench_live_command(
     seconds: Annotated[float, typer.Option(min=5, help="How long to stream.")] = 60.0,
@@ -603,6 +634,8 @@ def doctor_command(
     ] = None,
 ) -> None:
     """Check Bluetooth, permissions, audio, configuration, store and disk; say what to fix."""
+    from rich.console import Console
+
     from monitor.cli.doctor import exit_code, render, run_checks
 
     results = run_checks(config)

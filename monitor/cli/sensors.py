@@ -8,18 +8,19 @@ format's home), so ``spotter --help`` and the station never load it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from monitor.ble.backend import BleBackend
 from monitor.cli.common import SimHub, SimRadio, fail
+
+if TYPE_CHECKING:
+    from monitor.ble.backend import BleBackend
 
 sensors_app = typer.Typer(
     help="Sensors: capture a device's GATT table as a profile.", no_args_is_help=True
@@ -36,6 +37,7 @@ async def sim_devices() -> AsyncIterator[BleBackend]:
     from firmware_sim.devices import builtin_profiles
     from firmware_sim.peripherals import peripheral_from_profile
     from firmware_sim.radio import Radio
+    from monitor.ble.backend import BleBackend
 
     async with Radio() as radio, contextlib.AsyncExitStack() as stack:
         for name, profile in builtin_profiles().items():
@@ -51,6 +53,10 @@ async def sim_devices() -> AsyncIterator[BleBackend]:
 
 def run_on(sim: bool, hub: int | None, work: Callable[[BleBackend], Awaitable[_T]]) -> _T:
     """Run ``work`` on the adapter, a hub's virtual radio, or an in-process one."""
+
+    import asyncio
+
+    from monitor.ble.backend import BleBackend
 
     async def on_hub(port: int) -> _T:
         from firmware_sim.bleak_backend import SimBackend

@@ -3,24 +3,22 @@ and records, over the store named by the configuration."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import getpass
 import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from monitor.cli.common import fail
-from monitor.core.profiles import ProfileError
-from monitor.settings import ConfigError, Settings, config_path, load_settings
-from monitor.station.flow import CHECKLIST, CONTRAINDICATIONS, FlowError, SessionFlow
-from monitor.store.database import Store, StoreError
+from monitor.core.screening import CHECKLIST, CONTRAINDICATIONS
+
+if TYPE_CHECKING:
+    from monitor.settings import Settings
+    from monitor.station.flow import SessionFlow
 
 user_app = typer.Typer(help="Users: add, list, screen, clear.", no_args_is_help=True)
 session_app = typer.Typer(
@@ -38,6 +36,8 @@ ByOption = Annotated[str | None, typer.Option("--by", help="Who does this (defau
 
 
 def _settings(command: str, config: str | None) -> Settings:
+    from monitor.settings import ConfigError, load_settings
+
     try:
         return load_settings(config)
     except ConfigError as exc:
@@ -46,6 +46,10 @@ def _settings(command: str, config: str | None) -> Settings:
 
 @contextlib.contextmanager
 def _flow(command: str, config: str | None) -> Iterator[SessionFlow]:
+    from monitor.core.profiles import ProfileError
+    from monitor.station.flow import FlowError, SessionFlow
+    from monitor.store.database import Store, StoreError
+
     settings = _settings(command, config)
     try:
         store = Store.open(settings.station.store_path)
@@ -108,6 +112,8 @@ def init_command(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starting configuration."""
+    from monitor.settings import ConfigError, load_settings
+
     target = Path(path or "~/.config/spotter/spotter.toml").expanduser()
     if target.exists() and not force:
         raise fail("init", f"{target} exists (use --force to overwrite)", 1)
@@ -124,6 +130,11 @@ def init_command(
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
     """Validate the configuration; name every bad key. Secrets are never printed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from monitor.settings import config_path
+
     path = config_path(config)
     settings = _settings("config check", config)
     where = str(path) if path else "defaults and environment (no file)"
@@ -155,6 +166,8 @@ def user_add(
     by: ByOption = None,
 ) -> None:
     """Add a user with a profile."""
+    import asyncio
+
     with _flow("user add", config) as flow:
         asyncio.run(flow.add_user(name, role=role, profile=profile, age=age, by=_who(by)))
     print(f"added {name} ({role}, profile {profile})")
@@ -163,6 +176,9 @@ def user_add(
 @user_app.command("list")
 def user_list(config: ConfigOption = None) -> None:
     """List the users."""
+    from rich.console import Console
+    from rich.table import Table
+
     with _flow("user list", config) as flow:
         table = Table("name", "role", "profile", "age", "screened", "clearances")
         for user in flow.store.users():
@@ -197,6 +213,8 @@ def user_screen(
     by: ByOption = None,
 ) -> None:
     """Record the screening answers: the conditions that apply (--has), or --none."""
+    import asyncio
+
     conditions = list(has or [])
     if bool(conditions) == none:
         raise fail("user screen", "give the conditions that apply with --has, or --none", 2)
@@ -226,6 +244,8 @@ def user_clear(
     config: ConfigOption = None,
 ) -> None:
     """Record a clinician's clearance for named contraindications."""
+    import asyncio
+
     with _flow("user clear", config) as flow:
         asyncio.run(flow.record_clearance(name, clinician, condition, note))
     print(f"{name}: cleared by {clinician} for {', '.join(condition)}")
@@ -247,6 +267,8 @@ def session_start(
     by: ByOption = None,
 ) -> None:
     """Screen and check a user, then hand them the station's next session (exit 1: blocked)."""
+    import asyncio
+
     checklist = {
         "ankle_clamps_locked": ankle_clamps_locked,
         "spotter_present": spotter_present,
@@ -274,6 +296,8 @@ def session_end(
     by: ByOption = None,
 ) -> None:
     """Log the pain score after a session."""
+    import asyncio
+
     with _flow("session end", config) as flow:
         sid = asyncio.run(flow.pain_after(pain, session, _who(by)))
     print(f"session {sid}: pain after {pain}")
@@ -287,6 +311,8 @@ def session_plan(
     by: ByOption = None,
 ) -> None:
     """The progression plan: today's target, a proposed raise, days per week, milestones."""
+    import asyncio
+
     with _flow("session plan", config) as flow:
         plan = asyncio.run(flow.raise_step(user, _who(by))) if raise_step else flow.plan(user)
     t = plan.target
@@ -310,6 +336,9 @@ def history_command(
     config: ConfigOption = None,
 ) -> None:
     """Sessions and progress: inverted time, angle, alarms, pain, per week."""
+    from rich.console import Console
+    from rich.table import Table
+
     with _flow("history", config) as flow:
         store = flow.store
         if user is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.core import gatt
 from monitor.core.alarms import (
@@ -26,7 +26,6 @@ from monitor.core.alarms import (
 from monitor.core.codecs import CodecError, battery, heart_rate, spotter_tilt, witmotion
 from monitor.core.deadline import earliest
 from monitor.core.estimator import HeartRateCleaner, HrOutcome, TiltEstimator, Verdict
-from monitor.core.profiles import Profile
 from monitor.core.rules import (
     LATCH_OF,
     RULE_IDS,
@@ -38,6 +37,9 @@ from monitor.core.rules import (
 from monitor.core.sensors import SensorKind, SensorSpec
 from monitor.core.session import Phase, PhaseChange, SessionTracker
 from monitor.core.trace import End, InputKind, LinkChange, Notification, Record, UserInput
+
+if TYPE_CHECKING:
+    from monitor.core.profiles import Profile
 
 HR_HISTORY_S = 75.0
 

@@ -17,8 +17,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-SESSION_HARD_CAP_S = 600.0
-"""Inverted time in one session at which ``session.total_limit`` is high, in every profile."""
+from monitor.core.limits import SESSION_HARD_CAP_S
 
 
 class ProfileError(ValueError):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from monitor.core.alarms import AlarmEvent
 from monitor.core.engine import SafetyCore
-from monitor.core.profiles import Profile
 from monitor.core.trace import Record, TraceReader
+
+if TYPE_CHECKING:
+    from monitor.core.profiles import Profile
 
 TICK_S = 0.1
 """Time advances between records in steps of at most this, so time-based alarms are on time."""

@@ -14,11 +14,15 @@ import statistics
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from monitor.core.alarms import Latch, Priority, Want
 from monitor.core.deadline import earliest
-from monitor.core.profiles import SESSION_HARD_CAP_S, Profile
+from monitor.core.limits import SESSION_HARD_CAP_S
 from monitor.core.session import INVERTED_AT_DEG, SessionTracker
+
+if TYPE_CHECKING:
+    from monitor.core.profiles import Profile
 
 HIGH, MEDIUM, LOW = Priority.HIGH, Priority.MEDIUM, Priority.LOW
 SLOW_RULES_CELLS_PER_S = 10

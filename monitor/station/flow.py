@@ -14,32 +14,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from monitor.core.profiles import Profile, profile_from_text, resolve_profile, stored_key
+from monitor.core.screening import CHECKLIST, CONTRAINDICATIONS
 from monitor.store.database import Store, StoreError
 from monitor.store.writer import InlineWriter, Writer
-
-CONTRAINDICATIONS: dict[str, str] = {
-    "high_blood_pressure": "high blood pressure",
-    "heart_disease": "heart disease",
-    "eye_disease": "glaucoma or other eye disease",
-    "retinal_detachment": "retinal detachment",
-    "osteoporosis": "osteoporosis",
-    "recent_fracture": "a recent fracture",
-    "hernia": "hernia",
-    "severe_disc_herniation": "severe disc herniation",
-    "inner_ear_problems": "inner-ear problems",
-    "ear_infection": "ear infection",
-    "pregnancy": "pregnancy",
-    "cerebral_sclerosis": "cerebral sclerosis",
-    "blood_thinners": "blood-thinning medication",
-    "obesity": "obesity",
-}
-"""Every contraindication the sources name (SPEC section 6), by key."""
-
-CHECKLIST: dict[str, str] = {
-    "ankle_clamps_locked": "the ankle clamps are locked",
-    "spotter_present": "a spotter is present",
-    "warm_up_done": "a warm-up is done",
-}
 
 ROLES = ("user", "clinician", "owner")
 

@@ -11,8 +11,9 @@ import pytest
 
 from monitor.core.engine import SafetyCore
 from monitor.core.profiles import BUILTIN
+from monitor.core.screening import CONTRAINDICATIONS
 from monitor.core.sensors import SensorKind, SensorSpec
-from monitor.station.flow import CONTRAINDICATIONS, LADDER, FlowError, SessionFlow, plan_for, screen
+from monitor.station.flow import LADDER, FlowError, SessionFlow, plan_for, screen
 from monitor.station.journal import Journal
 from monitor.store.database import Store
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from monitor.core.screening import CONTRAINDICATIONS
 from monitor.core.trace import InputKind
-from monitor.station.flow import CONTRAINDICATIONS
 from tests.dashboard.conftest import Rig
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(30)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import statistics
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,19 @@ if TYPE_CHECKING:
     from monitor.core.profiles import Profile
 
 HIGH, MEDIUM, LOW = Priority.HIGH, Priority.MEDIUM, Priority.LOW
+
+
+def median(values: list[float]) -> float:
+    """``statistics.median`` (same result: the middle value, or the mean of the two middle
+    ones), without importing ``statistics`` (its fractions and decimal cost the core's import
+    time a sixth)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[mid]
+    return (ordered[mid - 1] + ordered[mid]) / 2
+
+
 SLOW_RULES_CELLS_PER_S = 10
 """Heart-rate and battery rules change only with their own readings or slowly with time:
 between those readings they are evaluated once per 0.1 s cell of the clock (tilt drives 100 Hz
@@ -385,7 +397,7 @@ class RuleEngine:
         baseline = [b for ht, b in history if now_t - p.hr_spike_baseline_s <= ht < now_t]
         if len(baseline) < MIN_BASELINE_READINGS:
             return None
-        threshold = statistics.median(baseline) + p.hr_spike_bpm
+        threshold = median(baseline) + p.hr_spike_bpm
         recent = [b for ht, b in history if now_t - p.hr_spike_rise_s <= ht < now_t]
         if bpm >= threshold and recent and bpm - min(recent) >= p.hr_spike_bpm:
             return (bpm, threshold)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.core.codecs.heart_rate import Contact
 from monitor.core.profiles import BUILTIN, Profile
@@ -665,3 +667,12 @@ def test_an_external_condition_is_alarmed_during_a_session_only() -> None:
     ]
     gone = core.external_condition(3.0, "link.lost", None)
     assert [e.event.value for e in gone] == ["cleared", "resolved"]
+
+
+@given(st.lists(st.floats(min_value=20, max_value=250), min_size=1, max_size=80))
+def test_median_is_the_statistics_median(values: list[float]) -> None:
+    import statistics
+
+    from monitor.core.rules import median
+
+    assert median(values) == statistics.median(values)

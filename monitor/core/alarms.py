@@ -87,7 +87,10 @@ ALLOWED_EVENTS: dict[AlarmState | None, frozenset[EventKind]] = {
     ),
 }
 """Which event may come next for an alarm in each state (None: not listed). ``resolved``
-follows ``cleared`` or ``acknowledged`` in the same step and ends the alarm."""
+follows ``cleared`` or ``acknowledged`` in the same step and ends the alarm.
+
+The table drives :class:`AlarmManager`: a transition it does not list is refused (no event,
+no change of state), whether a rule, a timer or a person asked for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +193,8 @@ class AlarmManager:
     """Every listed alarm of a station, and the events that change them.
 
     ``latch_of`` gives each alarm id's latching policy; ``describe`` writes the message of a
-    raised or escalated event. Time arrives with every call.
+    raised or escalated event; ``allowed`` is the transition table (``ALLOWED_EVENTS``).
+    Time arrives with every call.
     """
 
     def __init__(
@@ -199,6 +203,7 @@ class AlarmManager:
         describe: Describe,
         order: Iterable[str] = (),
         silence_s: float = SILENCE_S,
+        allowed: Mapping[AlarmState | None, frozenset[EventKind]] = ALLOWED_EVENTS,
     ) -> None:
         if not 0 < silence_s <= MAX_SILENCE_S:
             raise ValueError(f"silence of {silence_s} s outside 0-{MAX_SILENCE_S} s")
@@ -206,7 +211,12 @@ class AlarmManager:
         self._describe = describe
         self._rank = {alarm_id: i for i, alarm_id in enumerate(order)}
         self.silence_s = silence_s
+        self._allowed = allowed
         self.alarms: dict[str, Alarm] = {}
+
+    def _may(self, state: AlarmState | None, kind: EventKind) -> bool:
+        """Whether the table lets an alarm in ``state`` (None: not listed) take ``kind``."""
+        return kind in self._allowed.get(state, frozenset())
 
     # -- events --------------------------------------------------------------------------
 
@@ -238,6 +248,8 @@ class AlarmManager:
             alarm = alarms.get(alarm_id)
             if alarm is None:
                 assert want is not None
+                if not self._may(None, EventKind.RAISED):
+                    continue
                 alarm = Alarm(alarm_id, want, self._latch_of.get(alarm_id, Latch.NO), t)
                 alarms[alarm_id] = alarm
                 events.append(self._event(t, alarm, EventKind.RAISED, self._text(alarm)))
@@ -257,6 +269,8 @@ class AlarmManager:
     def _present(self, t: float, alarm: Alarm, want: Want, events: list[AlarmEvent]) -> None:
         priority, alarm.value, alarm.limit = want
         if alarm.state is AlarmState.LATCHED:
+            if not self._may(alarm.state, EventKind.RAISED):
+                return
             alarm.state = AlarmState.ACTIVE
             alarm.condition = True
             alarm.unacked_since = t
@@ -269,6 +283,8 @@ class AlarmManager:
     def _escalate(
         self, t: float, alarm: Alarm, priority: Priority, events: list[AlarmEvent]
     ) -> None:
+        if not self._may(alarm.state, EventKind.ESCALATED):
+            return
         alarm.priority = priority
         alarm.silenced_until = float("-inf")  # a more urgent alarm breaks through a silence
         if alarm.state is AlarmState.ACKNOWLEDGED:
@@ -277,6 +293,8 @@ class AlarmManager:
         events.append(self._event(t, alarm, EventKind.ESCALATED, self._text(alarm)))
 
     def _gone(self, t: float, alarm: Alarm, events: list[AlarmEvent]) -> None:
+        if not self._may(alarm.state, EventKind.CLEARED):
+            return
         alarm.condition = False
         events.append(self._event(t, alarm, EventKind.CLEARED, f"Cleared: {self._text(alarm)}"))
         if alarm.state is AlarmState.ACTIVE and alarm.latches:
@@ -318,7 +336,7 @@ class AlarmManager:
     def acknowledge(self, t: float, alarm_id: str, by: str | None = None) -> list[AlarmEvent]:
         """Someone acknowledged an alarm; a latched one whose condition ended is resolved."""
         alarm = self.alarms.get(alarm_id)
-        if alarm is None or alarm.state is AlarmState.ACKNOWLEDGED:
+        if alarm is None or not self._may(alarm.state, EventKind.ACKNOWLEDGED):
             return []
         who = f" by {by}" if by else ""
         events = [self._event(t, alarm, EventKind.ACKNOWLEDGED, f"Acknowledged{who}")]
@@ -352,6 +370,8 @@ class AlarmManager:
         who = f" by {by}" if by else ""
         events = []
         for alarm in targets:
+            if not self._may(alarm.state, EventKind.SILENCED):
+                continue
             alarm.silenced_until = t + duration
             events.append(
                 self._event(t, alarm, EventKind.SILENCED, f"Sound paused for {duration:.0f} s{who}")

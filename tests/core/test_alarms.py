@@ -217,3 +217,60 @@ class AlarmMachine(RuleBasedStateMachine):
 
 TestAlarmMachine = AlarmMachine.TestCase
 TestAlarmMachine.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
+
+
+def without(
+    state: AlarmState | None, kind: EventKind
+) -> dict[AlarmState | None, frozenset[EventKind]]:
+    """ALLOWED_EVENTS with one transition taken out."""
+    return {s: kinds - {kind} if s is state else kinds for s, kinds in ALLOWED_EVENTS.items()}
+
+
+def manager_with(table: dict[AlarmState | None, frozenset[EventKind]]) -> AlarmManager:
+    return AlarmManager(LATCH, lambda i, p, v, lim: f"{i} {p.label}", IDS, allowed=table)
+
+
+def test_the_table_drives_acknowledge_a_transition_it_lacks_is_refused() -> None:
+    m = manager_with(without(AlarmState.ACTIVE, EventKind.ACKNOWLEDGED))
+    m.update(0, {"a.never": (MEDIUM, 1, 2)}, False)
+    assert m.acknowledge(1, "a.never", "anna") == []
+    assert m.alarms["a.never"].state is AlarmState.ACTIVE
+    assert manager().acknowledge(1, "a.never") == []  # (nothing listed: nothing to refuse)
+
+
+def test_the_table_drives_silence() -> None:
+    m = manager_with(without(AlarmState.ACTIVE, EventKind.SILENCED))
+    m.update(0, {"a.never": (MEDIUM, 1, 2)}, False)
+    assert m.silence(1) == []
+    assert [a.id for a in m.sounding(2)] == ["a.never"]
+
+
+def test_the_table_drives_what_rules_and_timers_ask_for() -> None:
+    # no raise from "not listed": the condition is there, the alarm is not
+    m = manager_with(without(None, EventKind.RAISED))
+    assert m.update(0, {"a.never": (MEDIUM, 1, 2)}, False) == []
+    assert m.alarms == {}
+    # no escalation from "active": neither a worse condition nor the 30 s timer escalates
+    m = manager_with(without(AlarmState.ACTIVE, EventKind.ESCALATED))
+    m.update(0, {"a.never": (MEDIUM, 1, 2)}, True)
+    assert m.update(1, {"a.never": (HIGH, 1, 2)}, True) == []
+    assert m.update(ESCALATE_AFTER_S + 1, {"a.never": (MEDIUM, 1, 2)}, True) == []
+    assert m.alarms["a.never"].priority is MEDIUM
+    # no re-raise of a latched alarm: it stays latched (listed, sounding) when it comes back
+    m = manager_with(without(AlarmState.LATCHED, EventKind.RAISED))
+    m.update(0, {"c.always": (MEDIUM, 1, 2)}, False)
+    m.update(1, {}, False)
+    assert m.update(2, {"c.always": (MEDIUM, 1, 2)}, False) == []
+    assert m.alarms["c.always"].state is AlarmState.LATCHED
+    # no clearing of an active alarm: it stays listed while its condition is gone
+    m = manager_with(without(AlarmState.ACTIVE, EventKind.CLEARED))
+    m.update(0, {"a.never": (MEDIUM, 1, 2)}, False)
+    assert m.update(1, {}, False) == []
+    assert "a.never" in m.alarms
+
+
+def test_the_shipped_table_is_the_default() -> None:
+    m = manager()
+    m.update(0, {"a.never": (MEDIUM, 1, 2)}, False)
+    assert kinds(m.acknowledge(1, "a.never")) == [("a.never", "acknowledged")]
+    assert m.acknowledge(2, "a.never") == []  # acknowledged -> acknowledged is not in the table

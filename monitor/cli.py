@@ -254,7 +254,7 @@ def run_command(
     import logging
 
     from monitor.ble.backend import BackendError
-    from monitor.config import ConfigError, load_settings
+    from monitor.config import ConfigError, load_settings, run_problems
     from monitor.daemon import Attach, run_daemon, stop_on_signals
     from monitor.service import ServiceNotifier
     from monitor.sinks.jsonl import JsonLinesSink
@@ -269,6 +269,9 @@ def run_command(
         )
     try:
         settings = load_settings(config)
+        problems = run_problems(settings)  # what spotter config check reports, too
+        if problems:
+            raise ConfigError("; ".join(problems))
         chosen = load_profile(profile or settings.station.profile)
     except (ConfigError, ProfileError) as exc:
         if service:
@@ -321,7 +324,8 @@ def run_command(
             dashboard_attacher(
                 station_name,
                 DashboardConfig(port=web.port if port is None else port, lan=lan, tls=tls),
-                quiet=json_out or service,
+                quiet=service,
+                plain=json_out,
                 summary=config_summary(settings),
             )
         )
@@ -393,9 +397,15 @@ def config_summary(settings: Any) -> dict[str, Any]:
 
 
 def dashboard_attacher(
-    name: str, config: DashboardConfig, *, quiet: bool, summary: dict[str, Any]
+    name: str,
+    config: DashboardConfig,
+    *,
+    quiet: bool,
+    summary: dict[str, Any],
+    plain: bool = False,
 ) -> Any:
-    """Serve the dashboard beside a station and print (or log) its pairing URL."""
+    """Serve the dashboard beside a station and print its pairing URL on stderr (``quiet``:
+    log it at INFO, for the service's journal; ``plain``: no QR code, for --json)."""
     import asyncio
     import logging
 
@@ -427,15 +437,15 @@ def dashboard_attacher(
                 f"HTTPS with the station's own CA: install {server.base_url()}{CA_PATH} on a "
                 f"phone once, SHA-256 {config.tls.ca_fingerprint} (docs/lan-https.md)"
             )
-        if quiet:
-            log.warning("dashboard on port %s; pair a browser with: %s", server.port, url)
+        if quiet:  # --service: the journal has it (information, not a warning)
+            log.info("dashboard on port %s; pair a browser with: %s", server.port, url)
             if ca is not None:
-                log.warning("dashboard: %s", ca)
-        else:
+                log.info("dashboard: %s", ca)
+        else:  # on stderr, so --json keeps stdout to the alarm events
             print(f"Dashboard: {url}  (this link logs one browser in, once)", file=sys.stderr)
             if ca is not None:
                 print(f"Dashboard: {ca}", file=sys.stderr)
-            if lan:
+            if lan and not plain:
                 import segno
 
                 segno.make(url).terminal(out=sys.stderr, compact=True)

@@ -17,14 +17,14 @@ from rich.console import Console
 from rich.table import Table
 
 from monitor.cli_common import fail
-from monitor.config import ConfigError, Settings, config_path, load_settings
+from monitor.config import ConfigError, Settings, config_path, load_settings, run_problems
 from monitor.flow import CHECKLIST, CONTRAINDICATIONS, FlowError, SessionFlow
 from monitor.profiles import ProfileError
 from monitor.store import Store, StoreError
 
 user_app = typer.Typer(help="Users: add, list, screen, clear.", no_args_is_help=True)
 session_app = typer.Typer(
-    help="Sessions: prepare a start, pain scores, the plan.", no_args_is_help=True
+    help="Sessions: check a user may start, pain scores, the plan.", no_args_is_help=True
 )
 config_app = typer.Typer(help="The configuration file.", no_args_is_help=True)
 pin_app = typer.Typer(
@@ -35,6 +35,14 @@ ConfigOption = Annotated[
     str | None, typer.Option("--config", help="Configuration file (default: $SPOTTER_CONFIG).")
 ]
 ByOption = Annotated[str | None, typer.Option("--by", help="Who does this (default: you).")]
+SimOption = Annotated[
+    bool,
+    typer.Option(
+        "--sim",
+        help="The simulated runs' store (sim.db: spotter run --sim, the demo) instead of the "
+        "station's (spotter.db), in the same data folder.",
+    ),
+]
 
 
 def _settings(command: str, config: str | None) -> Settings:
@@ -45,10 +53,11 @@ def _settings(command: str, config: str | None) -> Settings:
 
 
 @contextlib.contextmanager
-def _flow(command: str, config: str | None) -> Iterator[SessionFlow]:
+def _flow(command: str, config: str | None, sim: bool = False) -> Iterator[SessionFlow]:
     settings = _settings(command, config)
+    path = settings.station.sim_store_path if sim else settings.station.store_path
     try:
-        store = Store.open(settings.station.store_path)
+        store = Store.open(path)
     except StoreError as exc:
         raise fail(command, str(exc)) from None
     try:
@@ -127,8 +136,11 @@ def config_check(config: ConfigOption = None) -> None:
     path = config_path(config)
     settings = _settings("config check", config)
     where = str(path) if path else "defaults and environment (no file)"
+    problems = run_problems(settings)
+    if problems:
+        raise fail("config check", f"{where}: " + "; ".join(problems))
     console = Console()
-    console.print(f"[green]ok[/green]: {where}")
+    console.print(f"[green]ok[/green]: {where} (spotter run would accept it)")
     table = Table("key", "value")
     table.add_row("station.name", settings.station.name)
     table.add_row("station.data_dir", str(settings.station.data_path))
@@ -152,18 +164,19 @@ def user_add(
     age: Annotated[float | None, typer.Option(min=1, max=129)] = None,
     role: Annotated[str, typer.Option(help="user, clinician or owner.")] = "user",
     config: ConfigOption = None,
+    sim: SimOption = False,
     by: ByOption = None,
 ) -> None:
     """Add a user with a profile."""
-    with _flow("user add", config) as flow:
+    with _flow("user add", config, sim) as flow:
         asyncio.run(flow.add_user(name, role=role, profile=profile, age=age, by=_who(by)))
     print(f"added {name} ({role}, profile {profile})")
 
 
 @user_app.command("list")
-def user_list(config: ConfigOption = None) -> None:
+def user_list(config: ConfigOption = None, sim: SimOption = False) -> None:
     """List the users."""
-    with _flow("user list", config) as flow:
+    with _flow("user list", config, sim) as flow:
         table = Table("name", "role", "profile", "age", "screened", "clearances")
         for user in flow.store.users():
             screening = flow.store.last_screening(user["id"])
@@ -194,6 +207,7 @@ def user_screen(
     ] = None,
     none: Annotated[bool, typer.Option("--none", help="None of the conditions applies.")] = False,
     config: ConfigOption = None,
+    sim: SimOption = False,
     by: ByOption = None,
 ) -> None:
     """Record the screening answers: the conditions that apply (--has), or --none."""
@@ -208,7 +222,7 @@ def user_screen(
             f"(known: {', '.join(CONTRAINDICATIONS)})",
         )
     answers = {key: key in conditions for key in CONTRAINDICATIONS}
-    with _flow("user screen", config) as flow:
+    with _flow("user screen", config, sim) as flow:
         flagged = asyncio.run(flow.record_screening(name, answers, _who(by)))
     if flagged:
         names = ", ".join(CONTRAINDICATIONS[c] for c in flagged)
@@ -224,9 +238,10 @@ def user_clear(
     condition: Annotated[list[str], typer.Option(help="A condition the clearance covers.")],
     note: Annotated[str, typer.Option(help="Limits or remarks.")] = "",
     config: ConfigOption = None,
+    sim: SimOption = False,
 ) -> None:
     """Record a clinician's clearance for named contraindications."""
-    with _flow("user clear", config) as flow:
+    with _flow("user clear", config, sim) as flow:
         asyncio.run(flow.record_clearance(name, clinician, condition, note))
     print(f"{name}: cleared by {clinician} for {', '.join(condition)}")
 
@@ -234,8 +249,8 @@ def user_clear(
 # -- sessions --------------------------------------------------------------------------------
 
 
-@session_app.command("start")
-def session_start(
+@session_app.command("check")
+def session_check(
     user: Annotated[str, typer.Option(help="Who is about to invert.")],
     ankle_clamps_locked: Annotated[
         bool, typer.Option(help=CHECKLIST["ankle_clamps_locked"])
@@ -244,15 +259,18 @@ def session_start(
     warm_up_done: Annotated[bool, typer.Option(help=CHECKLIST["warm_up_done"])] = False,
     pain: Annotated[int | None, typer.Option(min=0, max=10, help="Pain now, 0-10.")] = None,
     config: ConfigOption = None,
+    sim: SimOption = False,
     by: ByOption = None,
 ) -> None:
-    """Screen and check a user, then hand them the station's next session (exit 1: blocked)."""
+    """Check that a user may start now: screening, clearances and the checklist, recorded with
+    the pain score (exit 1: blocked). It starts nothing: the session starts at the station,
+    when the user inverts or presses Start on the dashboard."""
     checklist = {
         "ankle_clamps_locked": ankle_clamps_locked,
         "spotter_present": spotter_present,
         "warm_up_done": warm_up_done,
     }
-    with _flow("session start", config) as flow:
+    with _flow("session check", config, sim) as flow:
         decision = asyncio.run(flow.prepare(user, checklist, pain, _who(by)))
         plan = flow.plan(user)
     if not decision.allowed:
@@ -261,7 +279,8 @@ def session_start(
         raise typer.Exit(1)
     t = plan.target
     print(
-        f"{user} may start. Today: up to {t.angle_deg:.0f}°, holds of {t.hold_s:.0f} s, "
+        f"{user} may start (nothing started yet: invert, or Start on the dashboard). "
+        f"Today: up to {t.angle_deg:.0f}°, holds of {t.hold_s:.0f} s, "
         f"{t.session_s:.0f} s inverted in all. Rest between holds; come up slowly."
     )
 
@@ -271,10 +290,11 @@ def session_end(
     pain: Annotated[int, typer.Option(min=0, max=10, help="Pain now, 0-10.")],
     session: Annotated[int | None, typer.Option(help="Session id (default: the latest).")] = None,
     config: ConfigOption = None,
+    sim: SimOption = False,
     by: ByOption = None,
 ) -> None:
     """Log the pain score after a session."""
-    with _flow("session end", config) as flow:
+    with _flow("session end", config, sim) as flow:
         sid = asyncio.run(flow.pain_after(pain, session, _who(by)))
     print(f"session {sid}: pain after {pain}")
 
@@ -284,10 +304,11 @@ def session_plan(
     user: Annotated[str, typer.Option(help="Whose plan.")],
     raise_step: Annotated[bool, typer.Option("--raise", help="Accept the proposed raise.")] = False,
     config: ConfigOption = None,
+    sim: SimOption = False,
     by: ByOption = None,
 ) -> None:
     """The progression plan: today's target, a proposed raise, days per week, milestones."""
-    with _flow("session plan", config) as flow:
+    with _flow("session plan", config, sim) as flow:
         plan = asyncio.run(flow.raise_step(user, _who(by))) if raise_step else flow.plan(user)
     t = plan.target
     print(
@@ -308,9 +329,10 @@ def history_command(
     user: Annotated[str | None, typer.Option(help="Only this user's sessions.")] = None,
     weeks: Annotated[int, typer.Option(min=1, help="Weeks to summarise.")] = 4,
     config: ConfigOption = None,
+    sim: SimOption = False,
 ) -> None:
     """Sessions and progress: inverted time, angle, alarms, pain, per week."""
-    with _flow("history", config) as flow:
+    with _flow("history", config, sim) as flow:
         store = flow.store
         if user is not None:
             found = store.user(user)
@@ -463,6 +485,7 @@ def pin_set(
         bool, typer.Option("--stdin", help="Read the PIN from the first line of stdin.")
     ] = False,
     config: ConfigOption = None,
+    sim: SimOption = False,
     by: ByOption = None,
 ) -> None:
     """Set or change the owner's PIN (4-12 digits), asked twice without echo. Whoever can run
@@ -482,7 +505,7 @@ def pin_set(
         Access.valid_pin(pin)
     except ValueError as exc:
         raise fail("pin set", str(exc)) from None
-    with _flow("pin set", config) as flow:
+    with _flow("pin set", config, sim) as flow:
         Access(flow.store, flow.station).set_pin(pin, _who(by))
     print(f"owner PIN set for station {flow.station}")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +20,7 @@ from typing import TextIO
 
 from firmware_sim.bleak_backend import SimBackend
 from firmware_sim.devices import DeviceProfile
-from firmware_sim.generate import header_of, records
+from firmware_sim.generate import calm, header_of, records
 from firmware_sim.peripherals import SimPeripheral, peripheral_for
 from firmware_sim.player import Player, PlayStats
 from firmware_sim.radio import Radio
@@ -29,20 +28,20 @@ from firmware_sim.scenario import Scenario, ScenarioError, TiltSensorSpec, load_
 from monitor.alarms import AlarmEvent
 from monitor.ble.backend import BleBackend
 from monitor.ble.link import LinkListener, SensorLink
-from monitor.config import BleConfig, SensorConfig
+from monitor.codecs import spotter_tilt
+from monitor.config import SIM_STORE, BleConfig, SensorConfig
 from monitor.core import SafetyCore
 from monitor.daemon import Attach
+from monitor.gatt import TILT_MEASUREMENT
 from monitor.journal import Journal
 from monitor.profiles import Profile
 from monitor.recorder import TraceRecorder
 from monitor.station import TICKS_PER_S, LockstepClock, Sink, Station
 from monitor.store import Store
-from monitor.trace import Record, TraceHeader, TraceReader, UserInput
+from monitor.trace import End, InputKind, Notification, Record, TraceHeader, TraceReader, UserInput
 from monitor.writer import StoreWriter
 
 log = logging.getLogger(__name__)
-SIM_STORE = "sim.db"
-"""Simulated runs keep their own store beside the station's, never mixing into its history."""
 GRACE_S = 1.0
 """Station seconds the run goes on after the scenario's end marker."""
 SIM_BLE = BleConfig(backend="sim", scan_timeout_s=1.0, connect_timeout_s=2.0, max_backoff_s=1.0)
@@ -111,6 +110,26 @@ def source_of(scenario: Scenario) -> SimSource:
         rates,
         records(scenario),
     )
+
+
+def then_calm(source: SimSource) -> Iterator[Record]:
+    """The source's records without its end marker, then (``--stay``) the simulated person
+    steps off: the session is ended as the user would end it, and the sensors go on
+    streaming a calm upright state for ever, so the station stays quiet, its links healthy
+    and the finished session ready to browse."""
+    end_t = 0.0
+    tilt_seq: dict[str, int] = {}
+    for record in source.records():
+        if isinstance(record, End):
+            end_t = record.t
+            break
+        end_t = record.t
+        if isinstance(record, Notification) and record.char == TILT_MEASUREMENT:
+            with contextlib.suppress(ValueError):  # a malformed one: the next seq is a guess
+                tilt_seq[record.sensor] = spotter_tilt.decode(record.data).seq
+        yield record
+    yield UserInput(end_t, InputKind.SESSION_END, by="demo")
+    yield from calm(dict(source.header.sensors), end_t, source.rate_hz, tilt_seq)
 
 
 @dataclass
@@ -281,10 +300,12 @@ async def run_simulation(
                 result.origin = lockstep.origin = clock()
                 if started is not None:
                     started.set()
-                result.play = await player.play(source.records(), start=asyncio.sleep(0))
-                await player.idle(GRACE_S)
-                if stay:  # the sensors fall silent; the station and dashboard stay up
-                    await player.idle(math.inf)
+                if stay:  # calm sensors after the scenario, for ever: until stopped
+                    result.play = player.stats
+                    await player.play(then_calm(source), start=asyncio.sleep(0))
+                else:
+                    result.play = await player.play(source.records(), start=asyncio.sleep(0))
+                    await player.idle(GRACE_S)
             finally:
                 stop.set()
 
@@ -293,7 +314,15 @@ async def run_simulation(
                 await clock.reached(for_s)
                 stop.set()
 
-        helpers = [asyncio.create_task(play()), asyncio.create_task(limit())]
+        playing = asyncio.create_task(play())
+
+        async def halt() -> None:
+            """Stop playing at once when the run is stopped (Ctrl-C): before the station drops
+            its links, so the player never reports notifications lost to the shutdown."""
+            await stop.wait()
+            playing.cancel()
+
+        helpers = [playing, asyncio.create_task(limit()), asyncio.create_task(halt())]
         beside = asyncio.create_task(attach(station, stop)) if attach is not None else None
         try:
             await station.run(links, stop, real_tick_s=clock.real_s(0.1))

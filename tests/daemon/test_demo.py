@@ -82,6 +82,7 @@ def test_the_demo_ends_quiet_with_a_finished_session(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPOTTER_")}
     env["SPOTTER_CONFIG"] = str(data / "spotter.toml")
     env["SPOTTER_STATION__DATA_DIR"] = str(data)
+    env["COLUMNS"] = "200"  # one table row per session
     history = subprocess.run(
         [*SPOTTER, "history", "--sim"], capture_output=True, text=True, env=env, timeout=60
     )

@@ -258,11 +258,18 @@ def run_command(
     from monitor.daemon import Attach, run_daemon, stop_on_signals
     from monitor.service import ServiceNotifier
     from monitor.sinks.jsonl import JsonLinesSink
-    from monitor.sinks.terminal import TerminalView
+    from monitor.sinks.terminal import TerminalView, log_handler
     from monitor.store import StoreError
 
+    view_console = Console()
     if service:  # journald adds the time
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    elif not json_out and view_console.is_terminal:  # logs above the live view, through rich
+        logging.basicConfig(
+            level=logging.WARNING,
+            format="%(name)s: %(message)s",
+            handlers=[log_handler(view_console)],
+        )
     else:
         logging.basicConfig(
             level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -293,7 +300,7 @@ def run_command(
     else:
 
         async def attach_view(station: Station, stop: asyncio.Event) -> None:
-            view = TerminalView(station)
+            view = TerminalView(station, view_console)
             station.sinks.append(view)
             await view.run(stop)
 

@@ -254,7 +254,7 @@ def run_command(
     import logging
 
     from monitor.ble.backend import BackendError
-    from monitor.config import ConfigError, load_settings, run_problems
+    from monitor.config import ConfigError, config_path, load_settings, run_problems
     from monitor.daemon import Attach, run_daemon, stop_on_signals
     from monitor.service import ServiceNotifier
     from monitor.sinks.jsonl import JsonLinesSink
@@ -278,7 +278,8 @@ def run_command(
         settings = load_settings(config)
         problems = run_problems(settings)  # what spotter config check reports, too
         if problems:
-            raise ConfigError("; ".join(problems))
+            where = config_path(config) or "defaults and environment (no file)"
+            raise ConfigError(f"{where}: " + "; ".join(problems))
         chosen = load_profile(profile or settings.station.profile)
     except (ConfigError, ProfileError) as exc:
         if service:
@@ -620,10 +621,14 @@ def doctor_command(
     ] = None,
 ) -> None:
     """Check Bluetooth, permissions, audio, configuration, store and disk; say what to fix."""
-    from monitor.doctor import exit_code, render, run_checks
+    from monitor.doctor import exit_code, render, render_plain, run_checks
 
     results = run_checks(config)
-    Console().print(render(results))
+    console = Console()
+    if console.is_terminal:  # a table as wide as the terminal
+        console.print(render(results))
+    else:
+        print(render_plain(results))
     raise typer.Exit(exit_code(results))
 
 

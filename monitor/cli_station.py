@@ -262,9 +262,11 @@ def session_check(
     sim: SimOption = False,
     by: ByOption = None,
 ) -> None:
-    """Check that a user may start now: screening, clearances and the checklist, recorded with
-    the pain score (exit 1: blocked). It starts nothing: the session starts at the station,
-    when the user inverts or presses Start on the dashboard."""
+    """Check that a user may start now (exit 1: blocked, with the reasons); starts nothing.
+
+    Screening, clearances and the checklist are checked and recorded with the pain score. The
+    session itself starts at the station, when the user inverts or presses Start on the
+    dashboard."""
     checklist = {
         "ankle_clamps_locked": ankle_clamps_locked,
         "spotter_present": spotter_present,

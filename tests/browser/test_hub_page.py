@@ -183,6 +183,7 @@ def test_the_central_page_shows_every_station_and_acknowledges_remotely(
         expect(page.locator("#action-result")).to_contain_text(
             "clinic2 is offline: the acknowledgement cannot reach it", timeout=10_000
         )
+        page.screenshot(path=str(ARTIFACTS / "hub-offline.png"), full_page=True)
     finally:
         for proc in procs:
             proc.terminate()

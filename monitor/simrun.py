@@ -132,6 +132,15 @@ def then_calm(source: SimSource) -> Iterator[Record]:
     yield from calm(dict(source.header.sensors), end_t, source.rate_hz, tilt_seq)
 
 
+async def _cancel_until_done(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has ended, asking again if a cancellation was lost
+    (Python 3.11's ``asyncio.wait_for`` can swallow one that meets a completion). What it
+    raised stays in the task for its owner to collect."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+
+
 @dataclass
 class SimRun:
     """What a simulated run produced."""
@@ -316,22 +325,26 @@ async def run_simulation(
 
         playing = asyncio.create_task(play())
 
+        halted = asyncio.Event()
+
         async def halt() -> None:
-            """Stop playing at once when the run is stopped (Ctrl-C): before the station drops
-            its links, so the player never reports notifications lost to the shutdown."""
+            """When the run is stopped (Ctrl-C, --for, the end): the player first, then the
+            station, so the player never reports notifications lost to the station dropping
+            its links on the way out."""
             await stop.wait()
-            playing.cancel()
+            await _cancel_until_done(playing)
+            halted.set()
 
         helpers = [playing, asyncio.create_task(limit()), asyncio.create_task(halt())]
         beside = asyncio.create_task(attach(station, stop)) if attach is not None else None
         try:
-            await station.run(links, stop, real_tick_s=clock.real_s(0.1))
+            await station.run(links, halted, real_tick_s=clock.real_s(0.1))
         finally:
             for task in helpers:
-                task.cancel()
-            for task in helpers:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await _cancel_until_done(task)
+            for task in helpers:  # a helper that failed (the player): its error propagates
+                if not task.cancelled() and (error := task.exception()) is not None:
+                    raise error
             await writer.flush()
             stop.set()
             if beside is not None:

@@ -87,11 +87,14 @@ async def next_message(client: Client) -> Message | None:
     """The client's next message, or None after a second with none (to notice hang-ups)."""
     getter = asyncio.ensure_future(client.queue.get())
     dropped = asyncio.ensure_future(client.dropped.wait())
-    done, pending = await asyncio.wait(
-        {getter, dropped}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
-    )
-    for task in pending:
-        task.cancel()
+    try:
+        done, _ = await asyncio.wait(
+            {getter, dropped}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:  # also when the client hung up and the response is cancelled: no task left behind
+        for task in (getter, dropped):
+            task.cancel()
+        await asyncio.gather(getter, dropped, return_exceptions=True)
     return getter.result() if getter in done else None
 
 

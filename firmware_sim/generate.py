@@ -323,6 +323,67 @@ def records(scenario: Scenario) -> Iterator[Record]:
     yield End(m.duration_s)
 
 
+CALM_HR_BPM = 70
+"""The heart rate of a person resting upright after a scenario."""
+
+
+def _calm_sensor(
+    name: str, spec: SensorSpec, start_t: float, rate_hz: float, tilt_seq: int
+) -> Iterator[Record]:
+    """One sensor's calm readings from ``start_t`` on, for ever: the table flat (θ = 0), or a
+    resting heart rate once a second."""
+    if spec.kind is SensorKind.HEART_RATE:
+        k = 1
+        while True:
+            rr = (round(60 / CALM_HR_BPM * 1024) / 1024,)
+            reading = HeartRateMeasurement(CALM_HR_BPM, contact=Contact.DETECTED, rr_s=rr)
+            yield Notification(
+                start_t + k, name, gatt.HEART_RATE_MEASUREMENT, heart_rate.encode(reading)
+            )
+            k += 1
+    cal = spec.calibration
+    angle = cal.sensor_angle(0.0)
+    accel = _gravity(angle, cal.axis_index, 1.0)
+    period = 1.0 / rate_hz
+    k = 1
+    while True:
+        t = start_t + k * period
+        if spec.kind is SensorKind.WITMOTION:
+            angles = [0.0, 0.0, 0.0]
+            angles[cal.axis_index] = angle
+            frame = witmotion.WitMotionFrame(
+                accel, (0.0, 0.0, 0.0), (angles[0], angles[1], angles[2])
+            )
+            yield Notification(t, name, gatt.WITMOTION_NOTIFY, witmotion.encode_frame(frame))
+        else:
+            m = spotter_tilt.TiltMeasurement(
+                seq=(tilt_seq + k) & 0xFFFF,
+                sensor_ms=round(t * 1000) & 0xFFFF,
+                pitch_deg=round(angle, 2),
+                accel_g=(round(accel[0], 3), round(accel[1], 3), round(accel[2], 3)),
+            )
+            yield Notification(t, name, gatt.TILT_MEASUREMENT, spotter_tilt.encode(m))
+        k += 1
+
+
+def calm(
+    sensors: dict[str, SensorSpec],
+    start_t: float,
+    rate_hz: dict[str, int] | None = None,
+    tilt_seq: dict[str, int] | None = None,
+) -> Iterator[Record]:
+    """After a scenario: the person has stepped off and the sensors go on streaming a calm,
+    upright state for ever (tilt at θ = 0 at ``rate_hz``, default 100 Hz, its sequence
+    numbers going on from ``tilt_seq``; a resting heart rate at 1 Hz), in time order."""
+    streams = [
+        _calm_sensor(
+            name, spec, start_t, (rate_hz or {}).get(name, 100), (tilt_seq or {}).get(name, -1)
+        )
+        for name, spec in sensors.items()
+    ]
+    yield from heapq.merge(*streams, key=lambda r: r.t)
+
+
 def write_trace(scenario: Scenario, stream: TextIO) -> None:
     """Write the scenario's trace."""
     writer = TraceWriter(stream, header_of(scenario))

@@ -6,6 +6,7 @@ An unknown key or an impossible value is an error that names the key and the fil
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import ssl
@@ -31,10 +32,13 @@ from pydantic_settings import (
 )
 
 from monitor.core.alarms import Priority
-from monitor.core.profiles import DEFAULT_PROFILE
+from monitor.core.profiles import BUILTIN, DEFAULT_PROFILE, ProfileError, load_profile
 from monitor.core.sensors import AXIS_SYNONYMS, Calibration, SensorKind, SensorSpec
 
 ENV_CONFIG = "SPOTTER_CONFIG"
+SIM_STORE = "sim.db"
+"""Simulated runs (``--sim``, the demo) keep their own store in the data folder, beside
+``spotter.db``, so practice never mixes into the station's real history."""
 DEFAULT_CONFIG = Path("~/.config/spotter/spotter.toml")
 _toml_path: ContextVar[Path | None] = ContextVar("spotter_toml_path", default=None)
 
@@ -99,6 +103,11 @@ class StationConfig(_Section):
     def store_path(self) -> Path:
         """The station's SQLite store."""
         return self.data_path / "spotter.db"
+
+    @property
+    def sim_store_path(self) -> Path:
+        """The store of simulated runs (``spotter run --sim``, the demo)."""
+        return self.data_path / SIM_STORE
 
 
 class BleConfig(_Section):
@@ -409,3 +418,37 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"{source}: " + "; ".join(_describe(exc))) from None
     finally:
         _toml_path.reset(token)
+
+
+def run_problems(settings: Settings) -> list[str]:
+    """What ``spotter run`` refuses beyond the keys themselves, each naming its key: the
+    profile (a built-in name or a readable profile file), the files the configuration names,
+    the data folder. ``spotter config check`` reports the same list."""
+    problems: list[str] = []
+    profile = settings.station.profile
+    try:
+        load_profile(profile)
+    except ProfileError as exc:
+        close = difflib.get_close_matches(profile, list(BUILTIN), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(f"station.profile: {exc}{hint}")
+    files = {
+        "dashboard.cert_file": settings.dashboard.cert_file,
+        "dashboard.key_file": settings.dashboard.key_file,
+        "mqtt.ca_file": settings.mqtt.ca_file,
+        "mqtt.cert_file": settings.mqtt.cert_file,
+        "mqtt.key_file": settings.mqtt.key_file,
+    }
+    for key, file in files.items():
+        if file is not None and not file.expanduser().is_file():
+            problems.append(f"{key}: {file}: no such file")
+    data = settings.station.data_path
+    if data.exists() and not data.is_dir():
+        problems.append(f"station.data_dir: {data}: not a folder")
+    else:
+        parent = data
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not os.access(parent, os.W_OK | os.X_OK):
+            problems.append(f"station.data_dir: {parent}: not writable")
+    return problems

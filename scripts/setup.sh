@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
 # Sets up everything Spotter needs inside the project: a .venv pinned by constraints.txt and
 # the dashboard's front end (npm ci from package-lock.json, then an esbuild bundle).
-# Idempotent: a second run only checks. Usage: scripts/setup.sh
+# With --clinic it also installs Mosquitto (apt-get, when missing), the broker a clinic's
+# stations and hub meet at (docs/clinic.md).
+# Idempotent: a second run only checks. Usage: scripts/setup.sh [--clinic]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+clinic=0
+for arg in "$@"; do
+    case $arg in
+        --clinic) clinic=1 ;;
+        *) echo "setup: unknown argument $arg (usage: scripts/setup.sh [--clinic])" >&2; exit 2 ;;
+    esac
+done
+if ((clinic)) && ! { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } ; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    echo "setup: installing Mosquitto (apt-get install mosquitto)"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto >/dev/null
+fi
 
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then

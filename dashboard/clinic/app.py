@@ -120,6 +120,19 @@ async def _actor(request: Request, who: Annotated[dict[str, Any], Depends(_who)]
     return who
 
 
+def _reachable(hub: Hub, station: str, what: str) -> None:
+    """Refuse (409, with the reason) a command for a station that is away: a station keeps
+    no command sent while it is offline, so it would be lost without a word."""
+    view = hub.core.stations[station]
+    if view.status == "online" and "link.lost" not in view.alarms.alarms:
+        return
+    raise _problem(
+        409,
+        f"{station} is offline: the {what} cannot reach it now (a station gets no command "
+        "sent while it is away). Act at the station, or here once it is back online.",
+    )
+
+
 Name = Annotated[str, Path(max_length=64)]
 """A station's or an alarm's name in a path."""
 Who = Annotated[dict[str, Any], Depends(_who)]
@@ -238,6 +251,7 @@ def create_hub_app(
             hub._hub_events(hub.core.acknowledge(hub.now(), station, who["name"]))
             hub.store.audit(who["name"], "acknowledged", {"station": station, "alarm": alarm})
             return {"ok": True, "where": "hub"}
+        _reachable(hub, station, "acknowledgement")
         try:
             command = await hub.command(station, "acknowledge", alarm, who["name"])
         except (ConnectionError, ValueError) as exc:
@@ -249,6 +263,7 @@ def create_hub_app(
         """Pause the station's sound for one alarm or all, for the silence period."""
         if station not in hub.core.stations:
             raise _problem(404, f"no station {station!r}")
+        _reachable(hub, station, "silence")
         try:
             command = await hub.command(station, "silence", body.alarm, who["name"])
         except (ConnectionError, ValueError) as exc:
@@ -293,6 +308,17 @@ def create_hub_app(
     ) -> list[dict[str, Any]]:
         """Every alarm event the hub recorded (of one station), oldest first."""
         return hub.store.station_events(station)
+
+    @app.get("/hub/api/log", tags=["review"])
+    async def event_log(
+        who: Who,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> dict[str, Any]:
+        """The page's event log from the store, newest first, a page at a time: the
+        stations' alarm events and the hub's own, each with its time; ``more``: an older page."""
+        rows = hub.store.event_log(offset, limit + 1)
+        return {"events": rows[:limit], "more": len(rows) > limit}
 
     @app.post("/hub/api/review", tags=["review"])
     async def review(

@@ -43,7 +43,7 @@ from monitor.mqtt.protocol import (
     parse_topic,
 )
 from monitor.settings import MqttConfig
-from monitor.store.database import StoreError
+from monitor.store.database import StoreError, now_iso
 from monitor.supervise import cancel_and_wait, first_done, supervise
 
 log = logging.getLogger(__name__)
@@ -210,6 +210,7 @@ class Hub(FanOut):
     # -- fan-out ---------------------------------------------------------------------------
 
     def _event(self, data: dict[str, Any]) -> None:
+        data.setdefault("at", now_iso())  # a station's event keeps its own commit time
         message = Message("event", data, len(self.events) + 1)
         self.events.append(message)
         self._send(message)
@@ -260,6 +261,7 @@ class Hub(FanOut):
             "stations": tiles,
             "alarms": self.core.alarm_list(),
             "escalations": chases,
+            "escalation_people": len(self.store.escalation_list()),
             "problems": dict(self.problems),
             "mqtt_rejected": self.rejections.as_json(),
         }
@@ -480,7 +482,13 @@ class Hub(FanOut):
         if self.store.add_station_event(message.station, message.seq, message.at, event):
             self._latency(message.at)
             self._event(
-                {"kind": "alarm", "station": message.station, "seq": message.seq, **event.to_json()}
+                {
+                    "kind": "alarm",
+                    "station": message.station,
+                    "seq": message.seq,
+                    **event.to_json(),
+                    **({"at": message.at} if isinstance(message.at, str) else {}),
+                }
             )
 
     def _latency(self, at: object) -> None:
@@ -497,8 +505,8 @@ class Hub(FanOut):
 
     def _hub_events(self, events: Sequence[tuple[str, AlarmEvent]]) -> None:
         for station, event in events:
-            self.store.add_hub_event(station, event)
-            self._event({"kind": "hub_alarm", "station": station, **event.to_json()})
+            row = self.store.add_hub_event(station, event)
+            self._event({"kind": "hub_alarm", "station": station, "row": row, **event.to_json()})
 
     async def command(
         self,

@@ -193,6 +193,19 @@ class HubStore(Database):
         keys = ("station", "at", "alarm", "priority", "event", "value", "limit", "message")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
+    def event_log(self, offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+        """The event log of the central page: the stations' alarm events and the hub's own,
+        newest first (by when the hub recorded them), ``limit`` from ``offset``."""
+        rows = self._all(
+            "SELECT 'alarm' AS kind, id, station, seq, received_at, at, alarm, priority, event, "
+            "message FROM station_events UNION ALL "
+            "SELECT 'hub_alarm' AS kind, id, station, NULL, at, at, alarm, priority, event, "
+            "message FROM hub_events ORDER BY received_at DESC, kind, id DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        keys = ("kind", "row", "station", "seq", "received_at", "at", "id", "priority", "event")
+        return [dict(zip((*keys, "message"), r, strict=True)) for r in rows]
+
     # -- people ----------------------------------------------------------------------------
 
     def add_person(

@@ -30,6 +30,14 @@ function table(obj, className = 'kv') {
   return h('table', { class: className }, h('tbody', {}, entries.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, value(v))))));
 }
 
+const ROLE_WORDS = { owner: 'the owner', clinician: 'a clinician', viewer: 'a viewer (it watches, it changes nothing)' };
+
+/** "This device is paired as the owner of station home." — its name only when it says more. */
+export function deviceLine(me) {
+  const named = me.name && me.name !== me.role ? ` (${me.name})` : '';
+  return `This device${named} is paired as ${ROLE_WORDS[me.role] || me.role} of station ${me.station}.`;
+}
+
 export class Settings {
   constructor({ me }) {
     this.me = me;
@@ -45,7 +53,7 @@ export class Settings {
         'div',
         { class: 'card' },
         h('h1', {}, 'Settings'),
-        h('p', {}, `This device: ${this.me.name} (${this.me.role}) on station ${this.me.station}.`),
+        h('p', { id: 'this-device' }, deviceLine(this.me)),
         h(
               'button',
               {

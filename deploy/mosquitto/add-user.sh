@@ -4,6 +4,7 @@
 #   add-user.sh PASSWD_FILE USER              asks for the password (twice)
 #   add-user.sh PASSWD_FILE USER < FILE       reads it from standard input (first line)
 #   add-user.sh --generate PASSWD_FILE USER   makes a random password and prints it once
+#   add-user.sh --quiet ...                   no reminder to reload the broker (none runs yet)
 #
 # USER is a station's name (its [station] name in spotter.toml), or `hub`, or `homeassistant`:
 # the ACL (acl in this folder) gives each its topics by that name. The file is created (0600)
@@ -17,12 +18,14 @@ die() {
 }
 
 GENERATE=0
-if [[ ${1:-} == --generate ]]; then
-    GENERATE=1
+QUIET=0
+while [[ ${1:-} == --generate || ${1:-} == --quiet ]]; do
+    [[ $1 == --generate ]] && GENERATE=1
+    [[ $1 == --quiet ]] && QUIET=1
     shift
-fi
+done
 if [[ ${1:-} == -h || ${1:-} == --help || $# -ne 2 ]]; then
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     [[ $# -eq 2 ]] || exit 2
     exit 0
 fi
@@ -57,4 +60,4 @@ if ((GENERATE)); then
     echo "$USER_NAME: $password"
     echo "(shown once: put it in that station's [mqtt] password, or SPOTTER_MQTT__PASSWORD)" >&2
 fi
-echo "add-user: $USER_NAME is in $FILE; reload the broker to apply" >&2
+((QUIET)) || echo "add-user: $USER_NAME is in $FILE; reload the broker to apply" >&2

@@ -40,7 +40,7 @@ PHONE_WIDTH, PHONE_HEIGHT = 390, 844
 """The phone the dashboard is designed for first."""
 SIM_STORE = "sim.db"
 """The store a simulated run keeps in its data folder."""
-_PAIR_URL = re.compile(r"pair a browser with: (\S+)")
+_PAIR_URL = re.compile(r"Dashboard: (\S+/pair\?token=\S+)")
 _REPO = Path(__file__).resolve().parents[2]
 
 
@@ -124,8 +124,10 @@ class SimDaemon:
         speed: float = 1.0,
         port: int = 0,
         python: str = sys.executable,
+        stay: bool = False,
     ) -> None:
         self.scenario = scenario
+        self.stay = stay
         self.data_dir = data_dir
         self.speed = speed
         self.port = port
@@ -168,6 +170,7 @@ class SimDaemon:
         self.url = None
         command = [self.python, "-m", "monitor.cli.main", "run", "--sim", str(self.scenario)]
         command += ["--json", "--speed", f"{self.speed:g}", "--port", str(self.port)]
+        command += ["--stay"] if self.stay else []
         self._proc = subprocess.Popen(
             command,
             cwd=_REPO,

@@ -34,7 +34,14 @@ from bleak.exc import (
 from rich.table import Table
 from rich.text import Text
 
-from monitor.settings import BleConfig, ConfigError, Settings, config_path, load_settings
+from monitor.settings import (
+    BleConfig,
+    ConfigError,
+    Settings,
+    config_path,
+    load_settings,
+    run_problems,
+)
 
 if TYPE_CHECKING:
     from monitor.ble.scan import Found
@@ -200,6 +207,11 @@ def check_config(settings_path: str | None) -> tuple[CheckResult, Settings | Non
                 "(`spotter init --path NEW.toml` writes a commented example to compare)"
             )
         return CheckResult(name, Status.FAIL, problems, fix), None
+    refused = run_problems(settings)
+    if refused:
+        where = file or "the SPOTTER_* environment variables"
+        fix = f"edit {where}: correct each key named (spotter config check says the same)"
+        return CheckResult(name, Status.FAIL, redact("\n".join(refused)), fix), None
     sensors = ", ".join(
         f"{n} ({s.kind.value}, {s.address or s.name or 'any in range'})"
         for n, s in settings.sensors.items()
@@ -684,14 +696,22 @@ STATUS_STYLE = {
 def render(results: Sequence[CheckResult]) -> Table:
     """The results as a table for the terminal."""
     table = Table(title="spotter doctor", show_lines=True)
-    table.add_column("check")
-    table.add_column("status")
-    table.add_column("found")
-    table.add_column("fix")
+    for column in ("check", "status", "found", "fix"):  # long paths fold, never cut off
+        table.add_column(column, overflow="fold")
     for r in results:
         status = Text(r.status.value, style=STATUS_STYLE[r.status])
         table.add_row(r.name, status, Text(r.found), Text(r.fix))  # Text: no markup in values
     return table
+
+
+def render_plain(results: Sequence[CheckResult]) -> str:
+    """The results as plain lines, for a pipe or a file: nothing cut at any width."""
+    lines = []
+    for r in results:
+        lines.append(f"{r.name}: {r.status.value}")
+        lines += [f"  found: {line}" for line in r.found.splitlines()]
+        lines += [f"  fix: {line}" for line in r.fix.splitlines()]
+    return "\n".join(lines)
 
 
 def exit_code(results: Sequence[CheckResult]) -> int:

@@ -266,24 +266,37 @@ def run_command(
     import asyncio
     import logging
 
+    from rich.console import Console
+
     from monitor.ble.backend import BackendError
     from monitor.core.profiles import ProfileError, load_profile
     from monitor.core.trace import TraceError
-    from monitor.settings import ConfigError, load_settings
+    from monitor.settings import ConfigError, config_path, load_settings, run_problems
     from monitor.sinks.jsonl import JsonLinesSink
-    from monitor.sinks.terminal import TerminalView
+    from monitor.sinks.terminal import TerminalView, log_handler
     from monitor.station.daemon import Attach, run_daemon, stop_on_signals
     from monitor.station.service import ServiceNotifier
     from monitor.store.database import StoreError
 
+    view_console = Console()
     if service:  # journald adds the time
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    elif not json_out and view_console.is_terminal:  # logs above the live view, through rich
+        logging.basicConfig(
+            level=logging.WARNING,
+            format="%(name)s: %(message)s",
+            handlers=[log_handler(view_console)],
+        )
     else:
         logging.basicConfig(
             level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
     try:
         settings = load_settings(config)
+        problems = run_problems(settings)  # what spotter config check reports, too
+        if problems:
+            where = config_path(config) or "defaults and environment (no file)"
+            raise ConfigError(f"{where}: " + "; ".join(problems))
         chosen = load_profile(profile or settings.station.profile)
     except (ConfigError, ProfileError) as exc:
         if service:
@@ -305,7 +318,7 @@ def run_command(
     else:
 
         async def attach_view(station: Station, stop: asyncio.Event) -> None:
-            view = TerminalView(station)
+            view = TerminalView(station, view_console)
             station.sinks.append(view)
             await view.run(stop)
 
@@ -336,7 +349,8 @@ def run_command(
             dashboard_attacher(
                 station_name,
                 DashboardConfig(port=web.port if port is None else port, lan=lan, tls=tls),
-                quiet=json_out or service,
+                quiet=service,
+                plain=json_out,
                 summary=config_summary(settings),
             )
         )
@@ -408,9 +422,15 @@ def config_summary(settings: Any) -> dict[str, Any]:
 
 
 def dashboard_attacher(
-    name: str, config: DashboardConfig, *, quiet: bool, summary: dict[str, Any]
+    name: str,
+    config: DashboardConfig,
+    *,
+    quiet: bool,
+    summary: dict[str, Any],
+    plain: bool = False,
 ) -> Any:
-    """Serve the dashboard beside a station and print (or log) its pairing URL."""
+    """Serve the dashboard beside a station and print its pairing URL on stderr (``quiet``:
+    log it at INFO, for the service's journal; ``plain``: no QR code, for --json)."""
     import asyncio
     import logging
 
@@ -442,15 +462,15 @@ def dashboard_attacher(
                 f"HTTPS with the station's own CA: install {server.base_url()}{CA_PATH} on a "
                 f"phone once, SHA-256 {config.tls.ca_fingerprint} (docs/lan-https.md)"
             )
-        if quiet:
-            log.warning("dashboard on port %s; pair a browser with: %s", server.port, url)
+        if quiet:  # --service: the journal has it (information, not a warning)
+            log.info("dashboard on port %s; pair a browser with: %s", server.port, url)
             if ca is not None:
-                log.warning("dashboard: %s", ca)
-        else:
+                log.info("dashboard: %s", ca)
+        else:  # on stderr, so --json keeps stdout to the alarm events
             print(f"Dashboard: {url}  (this link logs one browser in, once)", file=sys.stderr)
             if ca is not None:
                 print(f"Dashboard: {ca}", file=sys.stderr)
-            if lan:
+            if lan and not plain:
                 import segno
 
                 segno.make(url).terminal(out=sys.stderr, compact=True)
@@ -636,10 +656,14 @@ def doctor_command(
     """Check Bluetooth, permissions, audio, configuration, store and disk; say what to fix."""
     from rich.console import Console
 
-    from monitor.cli.doctor import exit_code, render, run_checks
+    from monitor.cli.doctor import exit_code, render, render_plain, run_checks
 
     results = run_checks(config)
-    Console().print(render(results))
+    console = Console()
+    if console.is_terminal:  # a table as wide as the terminal
+        console.print(render(results))
+    else:
+        print(render_plain(results))
     raise typer.Exit(exit_code(results))
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 user_app = typer.Typer(help="Users: add, list, screen, clear.", no_args_is_help=True)
 session_app = typer.Typer(
-    help="Sessions: prepare a start, pain scores, the plan.", no_args_is_help=True
+    help="Sessions: check a user may start, pain scores, the plan.", no_args_is_help=True
 )
 config_app = typer.Typer(help="The configuration file.", no_args_is_help=True)
 pin_app = typer.Typer(
@@ -33,6 +33,14 @@ ConfigOption = Annotated[
     str | None, typer.Option("--config", help="Configuration file (default: $SPOTTER_CONFIG).")
 ]
 ByOption = Annotated[str | None, typer.Option("--by", help="Who does this (default: you).")]
+SimOption = Annotated[
+    bool,
+    typer.Option(
+        "--sim",
+        help="The simulated runs' store (sim.db: spotter run --sim, the demo) instead of the "
+        "station's (spotter.db), in the same data folder.",
+    ),
+]
 
 
 def _settings(command: str, config: str | None) -> Settings:
@@ -45,14 +53,15 @@ def _settings(command: str, config: str | None) -> Settings:
 
 
 @contextlib.contextmanager
-def _flow(command: str, config: str | None) -> Iterator[SessionFlow]:
+def _flow(command: str, config: str | None, sim: bool = False) -> Iterator[SessionFlow]:
     from monitor.core.profiles import ProfileError
     from monitor.station.flow import FlowError, SessionFlow
     from monitor.store.database import Store, StoreError
 
     settings = _settings(command, config)
+    path = settings.station.sim_store_path if sim else settings.station.store_path
     try:
-        store = Store.open(settings.station.store_path)
+        store = Store.open(path)
     except StoreError as exc:
         raise fail(command, str(exc)) from None
     try:
@@ -133,13 +142,16 @@ def config_check(config: ConfigOption = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from monitor.settings import config_path
+    from monitor.settings import config_path, run_problems
 
     path = config_path(config)
     settings = _settings("config check", config)
     where = str(path) if path else "defaults and environment (no file)"
+    problems = run_problems(settings)
+    if problems:
+        raise fail("config check", f"{where}: " + "; ".join(problems))
     console = Console()
-    console.print(f"[green]ok[/green]: {where}")
+    console.print(f"[green]ok[/green]: {where} (spotter run would accept it)")
     table = Table("key", "value")
     table.add_row("station.name", settings.station.name)
     table.add_row("station.data_dir", str(settings.station.data_path))
@@ -163,23 +175,24 @@ def user_add(
     age: Annotated[float | None, typer.Option(min=1, max=129)] = None,
     role: Annotated[str, typer.Option(help="user, clinician or owner.")] = "user",
     config: ConfigOption = None,
+    sim: SimOption = False,
     by: ByOption = None,
 ) -> None:
     """Add a user with a profile."""
     import asyncio
 
-    with _flow("user add", config) as flow:
+    with _flow("user add", config, sim) as flow:
         asyncio.run(flow.add_user(name, role=role, profile=profile, age=age, by=_who(by)))
     print(f"added {name} ({role}, profile {profile})")
 
 
 @user_app.command("list")
-def user_list(config: ConfigOption = None) -> None:
+def user_list(config: ConfigOption = None, sim: SimOption = False) -> None:
     """List the users."""
     from rich.console import Console
     from rich.table import Table
 
-    with _flow("user list", config) as flow:
+    with _flow("user list", config, sim) as flow:
         table = Table("name", "role", "profile", "age", "screened", "clearances")
         for user in flow.store.users():
             screening = flow.store.last_screening(user["id"])
@@ -210,6 +223,7 @@ def user_screen(
     ] = None,
     none: Annotated[bool, typer.Option("--none", help="None of the conditions applies.")] = False,
     config: ConfigOption = None,
+    sim: SimOption = False,
     by: ByOption = None,
 ) -> None:
     """Record the screening answers: the conditions that apply (--has), or --none."""
@@ -226,7 +240,7 @@ def user_screen(
             f"(known: {', '.join(CONTRAINDICATIONS)})",
         )
     answers = {key: key in conditions for key in CONTRAINDICATIONS}
-    with _flow("user screen", config) as flow:
+    with _flow("user screen", config, sim) as flow:
         flagged = asyncio.run(flow.record_screening(name, answers, _who(by)))
     if flagged:
         names = ", ".join(CONTRAINDICATIONS[c] for c in flagged)
@@ -242,11 +256,12 @@ def user_clear(
     condition: Annotated[list[str], typer.Option(help="A condition the clearance covers.")],
     note: Annotated[str, typer.Option(help="Limits or remarks.")] = "",
     config: ConfigOption = None,
+    sim: SimOption = False,
 ) -> None:
     """Record a clinician's clearance for named contraindications."""
     import asyncio
 
-    with _flow("user clear", config) as flow:
+    with _flow("user clear", config, sim) as flow:
         asyncio.run(flow.record_clearance(name, clinician, condition, note))
     print(f"{name}: cleared by {clinician} for {', '.join(condition)}")
 
@@ -254,8 +269,8 @@ def user_clear(
 # -- sessions --------------------------------------------------------------------------------
 
 
-@session_app.command("start")
-def session_start(
+@session_app.command("check")
+def session_check(
     user: Annotated[str, typer.Option(help="Who is about to invert.")],
     ankle_clamps_locked: Annotated[
         bool, typer.Option(help=CHECKLIST["ankle_clamps_locked"])
@@ -264,9 +279,14 @@ def session_start(
     warm_up_done: Annotated[bool, typer.Option(help=CHECKLIST["warm_up_done"])] = False,
     pain: Annotated[int | None, typer.Option(min=0, max=10, help="Pain now, 0-10.")] = None,
     config: ConfigOption = None,
+    sim: SimOption = False,
     by: ByOption = None,
 ) -> None:
-    """Screen and check a user, then hand them the station's next session (exit 1: blocked)."""
+    """Check that a user may start now (exit 1: blocked, with the reasons); starts nothing.
+
+    Screening, clearances and the checklist are checked and recorded with the pain score. The
+    session itself starts at the station, when the user inverts or presses Start on the
+    dashboard."""
     import asyncio
 
     checklist = {
@@ -274,7 +294,7 @@ def session_start(
         "spotter_present": spotter_present,
         "warm_up_done": warm_up_done,
     }
-    with _flow("session start", config) as flow:
+    with _flow("session check", config, sim) as flow:
         decision = asyncio.run(flow.prepare(user, checklist, pain, _who(by)))
         plan = flow.plan(user)
     if not decision.allowed:
@@ -283,7 +303,8 @@ def session_start(
         raise typer.Exit(1)
     t = plan.target
     print(
-        f"{user} may start. Today: up to {t.angle_deg:.0f}°, holds of {t.hold_s:.0f} s, "
+        f"{user} may start (nothing started yet: invert, or Start on the dashboard). "
+        f"Today: up to {t.angle_deg:.0f}°, holds of {t.hold_s:.0f} s, "
         f"{t.session_s:.0f} s inverted in all. Rest between holds; come up slowly."
     )
 
@@ -293,12 +314,13 @@ def session_end(
     pain: Annotated[int, typer.Option(min=0, max=10, help="Pain now, 0-10.")],
     session: Annotated[int | None, typer.Option(help="Session id (default: the latest).")] = None,
     config: ConfigOption = None,
+    sim: SimOption = False,
     by: ByOption = None,
 ) -> None:
     """Log the pain score after a session."""
     import asyncio
 
-    with _flow("session end", config) as flow:
+    with _flow("session end", config, sim) as flow:
         sid = asyncio.run(flow.pain_after(pain, session, _who(by)))
     print(f"session {sid}: pain after {pain}")
 
@@ -308,12 +330,13 @@ def session_plan(
     user: Annotated[str, typer.Option(help="Whose plan.")],
     raise_step: Annotated[bool, typer.Option("--raise", help="Accept the proposed raise.")] = False,
     config: ConfigOption = None,
+    sim: SimOption = False,
     by: ByOption = None,
 ) -> None:
     """The progression plan: today's target, a proposed raise, days per week, milestones."""
     import asyncio
 
-    with _flow("session plan", config) as flow:
+    with _flow("session plan", config, sim) as flow:
         plan = asyncio.run(flow.raise_step(user, _who(by))) if raise_step else flow.plan(user)
     t = plan.target
     print(
@@ -334,12 +357,13 @@ def history_command(
     user: Annotated[str | None, typer.Option(help="Only this user's sessions.")] = None,
     weeks: Annotated[int, typer.Option(min=1, help="Weeks to summarise.")] = 4,
     config: ConfigOption = None,
+    sim: SimOption = False,
 ) -> None:
     """Sessions and progress: inverted time, angle, alarms, pain, per week."""
     from rich.console import Console
     from rich.table import Table
 
-    with _flow("history", config) as flow:
+    with _flow("history", config, sim) as flow:
         store = flow.store
         if user is not None:
             found = store.user(user)
@@ -492,6 +516,7 @@ def pin_set(
         bool, typer.Option("--stdin", help="Read the PIN from the first line of stdin.")
     ] = False,
     config: ConfigOption = None,
+    sim: SimOption = False,
     by: ByOption = None,
 ) -> None:
     """Set or change the owner's PIN (4-12 digits), asked twice without echo. Whoever can run
@@ -511,7 +536,7 @@ def pin_set(
         Access.valid_pin(pin)
     except ValueError as exc:
         raise fail("pin set", str(exc)) from None
-    with _flow("pin set", config) as flow:
+    with _flow("pin set", config, sim) as flow:
         Access(flow.store, flow.station).set_pin(pin, _who(by))
     print(f"owner PIN set for station {flow.station}")
 

@@ -1,9 +1,17 @@
-"""The live terminal view (rich): theta, heart rate, timers, sensors and alarms."""
+"""The live terminal view (rich): theta, heart rate, timers, sensors and alarms.
+
+On a terminal the view redraws in place and log records are printed by rich on the same
+console, above the view (:func:`log_handler`), so a log line never tears the view apart.
+When stdout is not a terminal (``| tee run.log``, a file) it prints plain lines instead,
+flushed as they come: every alarm event, and a status line when the phase changes and every
+``STATUS_EVERY_S`` station seconds.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Sequence
 from typing import ClassVar
@@ -25,6 +33,17 @@ STYLE = {
 ICON = {Priority.HIGH: "!!!", Priority.MEDIUM: "!!", Priority.LOW: "i"}
 
 
+STATUS_EVERY_S = 10.0
+"""Plain output: a status line at least this often, in station seconds."""
+
+
+def log_handler(console: Console) -> logging.Handler:
+    """Log records printed by rich on ``console``: above a live view on it, never through it."""
+    from rich.logging import RichHandler
+
+    return RichHandler(console=console, show_path=False, markup=False, log_time_format="[%X]")
+
+
 def _mmss(seconds: float) -> str:
     seconds = max(0.0, seconds)
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
@@ -36,14 +55,47 @@ class TerminalView:
     at_once: ClassVar[bool] = True
     """The station's own display: shows an alarm at once, never waits for the disk."""
 
-    def __init__(self, station: Station, console: Console | None = None) -> None:
+    def __init__(
+        self, station: Station, console: Console | None = None, plain: bool | None = None
+    ) -> None:
         self.station = station
         self.console = console or Console()
+        self.plain = not self.console.is_terminal if plain is None else plain
+        """Plain lines instead of the live view (default: when the console is no terminal)."""
         self.recent: deque[AlarmEvent] = deque(maxlen=8)
+        self._pending: deque[AlarmEvent] = deque()
 
     def alarm_events(self, events: Sequence[AlarmEvent]) -> None:
-        """Remember events for the log panel."""
+        """Remember events for the log panel; in plain mode, print each as a line."""
         self.recent.extend(events)
+        if self.plain:  # printed by the view's task, never in the safety loop's step
+            self._pending.extend(events)
+
+    def status_line(self) -> str:
+        """The state in one line: time, phase, θ, heart rate, timers, listed alarms."""
+        core = self.station.core
+        t = core.t
+        s, session, p = core.signals, core.session, core.profile
+        parts = [
+            f"t {t:7.1f} s",
+            f"phase {session.phase.value}",
+            "θ --" if s.theta is None else f"θ {round(s.theta, 1) + 0.0:.1f}°",
+            "HR --" if s.hr_bpm is None else f"HR {s.hr_bpm:.0f} bpm",
+        ]
+        if session.inverted:
+            parts.append(f"hold {_mmss(session.hold_s(t))} / {_mmss(p.max_hold_s)}")
+        if session.in_session:
+            parts.append(f"session inverted {_mmss(session.session_inverted_s(t))}")
+        links = ", ".join(f"{link.name} {link.state.status.value}" for link in self.station.links)
+        if links:
+            parts.append(f"sensors: {links}")
+        listed = core.alarms.alarms
+        parts.append(f"alarms: {', '.join(sorted(listed))}" if listed else "no active alarms")
+        return " · ".join(parts)
+
+    def _line(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        self.console.file.flush()
 
     def render(self) -> RenderableType:
         """The whole view."""
@@ -113,7 +165,10 @@ class TerminalView:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Refresh the view until ``stop`` is set."""
+        """Refresh the view (or print plain status lines) until ``stop`` is set."""
+        if self.plain:
+            await self._run_plain(stop)
+            return
         with Live(
             self.render(), console=self.console, refresh_per_second=4, transient=False
         ) as live:
@@ -122,3 +177,26 @@ class TerminalView:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=0.25)
             live.update(self.render())
+
+    async def _run_plain(self, stop: asyncio.Event) -> None:
+        core = self.station.core
+        due = float("-inf")
+        phase = None
+        while not stop.is_set():
+            self._print_pending()
+            if core.t >= due or core.session.phase is not phase:
+                self._line(self.status_line())
+                due = core.t + STATUS_EVERY_S
+                phase = core.session.phase
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.25)
+        self._print_pending()
+        self._line(self.status_line())
+
+    def _print_pending(self) -> None:
+        while self._pending:
+            e = self._pending.popleft()
+            self._line(
+                f"t {e.t:7.1f} s  {e.priority.label.upper():<6} {e.event.value:<12} "
+                f"{e.id}: {e.message}"
+            )

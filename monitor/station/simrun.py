@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +20,7 @@ from typing import TextIO
 
 from firmware_sim.bleak_backend import SimBackend
 from firmware_sim.devices import DeviceProfile
-from firmware_sim.generate import header_of, records
+from firmware_sim.generate import calm, header_of, records
 from firmware_sim.peripherals import SimPeripheral, peripheral_for
 from firmware_sim.player import Player, PlayStats
 from firmware_sim.radio import Radio
@@ -29,10 +28,20 @@ from firmware_sim.scenario import Scenario, ScenarioError, TiltSensorSpec, load_
 from monitor.ble.backend import BleBackend
 from monitor.ble.link import LinkListener, SensorLink
 from monitor.core.alarms import AlarmEvent
+from monitor.core.codecs import spotter_tilt
 from monitor.core.engine import SafetyCore
+from monitor.core.gatt import TILT_MEASUREMENT
 from monitor.core.profiles import Profile
-from monitor.core.trace import Record, TraceHeader, TraceReader, UserInput
-from monitor.settings import BleConfig, SensorConfig
+from monitor.core.trace import (
+    End,
+    InputKind,
+    Notification,
+    Record,
+    TraceHeader,
+    TraceReader,
+    UserInput,
+)
+from monitor.settings import SIM_STORE, BleConfig, SensorConfig
 from monitor.station.daemon import Attach
 from monitor.station.journal import Journal
 from monitor.station.recorder import TraceRecorder
@@ -41,8 +50,6 @@ from monitor.store.database import Store
 from monitor.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
-SIM_STORE = "sim.db"
-"""Simulated runs keep their own store beside the station's, never mixing into its history."""
 GRACE_S = 1.0
 """Station seconds the run goes on after the scenario's end marker."""
 SIM_BLE = BleConfig(backend="sim", scan_timeout_s=1.0, connect_timeout_s=2.0, max_backoff_s=1.0)
@@ -111,6 +118,35 @@ def source_of(scenario: Scenario) -> SimSource:
         rates,
         records(scenario),
     )
+
+
+def then_calm(source: SimSource) -> Iterator[Record]:
+    """The source's records without its end marker, then (``--stay``) the simulated person
+    steps off: the session is ended as the user would end it, and the sensors go on
+    streaming a calm upright state for ever, so the station stays quiet, its links healthy
+    and the finished session ready to browse."""
+    end_t = 0.0
+    tilt_seq: dict[str, int] = {}
+    for record in source.records():
+        if isinstance(record, End):
+            end_t = record.t
+            break
+        end_t = record.t
+        if isinstance(record, Notification) and record.char == TILT_MEASUREMENT:
+            with contextlib.suppress(ValueError):  # a malformed one: the next seq is a guess
+                tilt_seq[record.sensor] = spotter_tilt.decode(record.data).seq
+        yield record
+    yield UserInput(end_t, InputKind.SESSION_END, by="demo")
+    yield from calm(dict(source.header.sensors), end_t, source.rate_hz, tilt_seq)
+
+
+async def _cancel_until_done(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has ended, asking again if a cancellation was lost
+    (Python 3.11's ``asyncio.wait_for`` can swallow one that meets a completion). What it
+    raised stays in the task for its owner to collect."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
 
 
 @dataclass
@@ -281,10 +317,12 @@ async def run_simulation(
                 result.origin = lockstep.origin = clock()
                 if started is not None:
                     started.set()
-                result.play = await player.play(source.records(), start=asyncio.sleep(0))
-                await player.idle(GRACE_S)
-                if stay:  # the sensors fall silent; the station and dashboard stay up
-                    await player.idle(math.inf)
+                if stay:  # calm sensors after the scenario, for ever: until stopped
+                    result.play = player.stats
+                    await player.play(then_calm(source), start=asyncio.sleep(0))
+                else:
+                    result.play = await player.play(source.records(), start=asyncio.sleep(0))
+                    await player.idle(GRACE_S)
             finally:
                 stop.set()
 
@@ -293,16 +331,28 @@ async def run_simulation(
                 await clock.reached(for_s)
                 stop.set()
 
-        helpers = [asyncio.create_task(play()), asyncio.create_task(limit())]
+        playing = asyncio.create_task(play())
+
+        halted = asyncio.Event()
+
+        async def halt() -> None:
+            """When the run is stopped (Ctrl-C, --for, the end): the player first, then the
+            station, so the player never reports notifications lost to the station dropping
+            its links on the way out."""
+            await stop.wait()
+            await _cancel_until_done(playing)
+            halted.set()
+
+        helpers = [playing, asyncio.create_task(limit()), asyncio.create_task(halt())]
         beside = asyncio.create_task(attach(station, stop)) if attach is not None else None
         try:
-            await station.run(links, stop, real_tick_s=clock.real_s(0.1))
+            await station.run(links, halted, real_tick_s=clock.real_s(0.1))
         finally:
             for task in helpers:
-                task.cancel()
-            for task in helpers:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await _cancel_until_done(task)
+            for task in helpers:  # a helper that failed (the player): its error propagates
+                if not task.cancelled() and (error := task.exception()) is not None:
+                    raise error
             await writer.flush()
             stop.set()
             if beside is not None:

@@ -124,6 +124,10 @@ def test_the_central_page_shows_every_station_and_acknowledges_remotely(
         assert re.search(r"rgb\(204, 0, 0\)", color), color
         row = page.locator("tr[data-alarm='home:inversion.hold_limit']")
         expect(row).to_be_visible(timeout=10_000)
+        # nobody is on the escalation list (pat has no rank): the page says so, loudly
+        nobody = page.locator("#no-escalation")
+        expect(nobody).to_have_attribute("data-high", "true", timeout=10_000)
+        expect(nobody).to_contain_text("No one to escalate to: HIGH alarms reach no phone")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "hub.png"), full_page=True)
         row.locator("button[data-action=ack]").click()
@@ -143,6 +147,43 @@ def test_the_central_page_shows_every_station_and_acknowledges_remotely(
         expect(page.locator("#log")).to_contain_text(
             "acknowledged inversion.hold_limit", timeout=10_000
         )
+
+        # after a reload the event log comes from the store, each line with its time, and
+        # older pages on demand
+        page.goto(f"http://127.0.0.1:{hub_port}/?log_page=3")
+        log = page.locator("#log li")
+        expect(log.first).to_be_visible(timeout=10_000)
+        expect(page.locator("#log")).to_contain_text("acknowledged inversion.hold_limit")
+        stamp = log.first.locator("time")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT.*", stamp.get_attribute("datetime") or "")
+        assert re.search(r"\d\d:\d\d", stamp.inner_text())
+        expect(page.locator("#log-more")).to_be_visible()
+        oldest = log.last.get_attribute("data-key")
+        shown = log.count()
+        page.click("#log-more")
+        expect(log.last).not_to_have_attribute("data-key", oldest or "", timeout=10_000)
+        assert log.count() >= shown + 1
+        first = page.request.get(f"http://127.0.0.1:{hub_port}/hub/api/log?limit=3").json()
+        second = page.request.get(
+            f"http://127.0.0.1:{hub_port}/hub/api/log?limit=3&offset=3"
+        ).json()
+        assert first["more"]
+        times = [e["received_at"] for e in first["events"] + second["events"]]
+        assert times == sorted(times, reverse=True)  # newest first, pages in order
+
+        # clinic2 vanishes (killed: its broker will says offline): its tile keeps the last
+        # values as stale, with their age; acknowledging its alarm is refused with the reason
+        procs[2].kill()
+        tile = page.locator("article.tile[data-station=clinic2]")
+        expect(tile).to_have_attribute("data-stale", "true", timeout=30_000)
+        expect(tile).to_contain_text("OFFLINE — last heard")
+        expect(tile).to_contain_text("sensors: unknown while the station is offline")
+        expect(tile.locator(".big.stale").last).to_contain_text("HR 130")
+        page.locator("tr[data-alarm='clinic2:hr.high'] button[data-action=ack]").click()
+        expect(page.locator("#action-result")).to_contain_text(
+            "clinic2 is offline: the acknowledgement cannot reach it", timeout=10_000
+        )
+        page.screenshot(path=str(ARTIFACTS / "hub-offline.png"), full_page=True)
     finally:
         for proc in procs:
             proc.terminate()

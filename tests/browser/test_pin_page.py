@@ -46,6 +46,8 @@ def test_the_owner_sets_and_changes_the_pin_under_the_csp(
         page.wait_for_selector(f"#view-{view} h1, #view-{view} h2")
 
     page.wait_for_selector("#pin-form")
+    device = page.inner_text("#this-device")
+    assert device.startswith("This device is paired as the owner of station "), device
     assert "No PIN is set yet" in page.inner_text("#view-settings")
     assert page.locator("#pin-form input[name='old']").count() == 0
     page.fill("#pin-form input[name='new']", "2468")

@@ -94,3 +94,69 @@ def test_two_tilt_sensors_are_refused(tmp_path: Path) -> None:
     path.write_text('[sensors.a]\nkind = "spotter_tilt"\n[sensors.b]\nkind = "witmotion"\n')
     with pytest.raises(ConfigError, match="at most one tilt sensor"):
         load_settings(path)
+
+
+def test_config_check_refuses_what_run_refuses(tmp_path: Path) -> None:
+    """A misspelt profile and a certificate file that is not there: config check names both
+    (with the file), and spotter run refuses the same file with the same words."""
+    path = tmp_path / "typo.toml"
+    path.write_text(
+        f'[station]\nprofile = "beginer"\ndata_dir = "{tmp_path / "data"}"\n\n'
+        f'[dashboard]\ncert_file = "{tmp_path / "none.pem"}"\nkey_file = "{tmp_path / "k.pem"}"\n'
+    )
+    said = {}
+    for name, args in (("check", ["config", "check"]), ("run", ["run", "--for", "1"])):
+        result = subprocess.run(
+            [*SPOTTER, *args, "--config", str(path)],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=60,
+        )
+        assert result.returncode == 2, result
+        said[name] = result.stderr
+    for err in said.values():
+        assert str(path) in err
+        assert "station.profile: beginer: no such built-in profile" in err
+        assert "(did you mean 'beginner'?)" in err
+        assert f"dashboard.cert_file: {tmp_path / 'none.pem'}: no such file" in err
+    assert not (tmp_path / "data").exists()  # refused before anything was written
+
+    good = tmp_path / "good.toml"
+    good.write_text(f'[station]\nprofile = "standard"\ndata_dir = "{tmp_path / "data"}"\n')
+    ok = subprocess.run(
+        [*SPOTTER, "config", "check", "--config", str(good)],
+        capture_output=True,
+        text=True,
+        env=clean_env(COLUMNS="200"),
+        timeout=60,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "spotter run would accept it" in ok.stdout
+
+
+def test_session_check_says_it_starts_nothing(tmp_path: Path) -> None:
+    env = clean_env(SPOTTER_STATION__DATA_DIR=str(tmp_path / "data"), HOME=str(tmp_path))
+
+    def spotter(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*SPOTTER, *args], capture_output=True, text=True, env=env, timeout=60
+        )
+
+    assert spotter("user", "add", "anna", "--age", "52").returncode == 0
+    assert spotter("user", "screen", "anna", "--none").returncode == 0
+    checked = spotter(
+        "session", "check", "--user", "anna", "--ankle-clamps-locked", "--spotter-present"
+    )
+    assert checked.returncode == 1  # no warm-up: blocked, and says why
+    assert "blocked:" in checked.stdout
+    allowed = spotter(
+        "session", "check", "--user", "anna", "--ankle-clamps-locked", "--spotter-present",
+        "--warm-up-done", "--pain", "4",
+    )  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr
+    assert "anna may start (nothing started yet" in allowed.stdout
+    assert spotter("session", "start", "--user", "anna").returncode == 2  # renamed: no such
+    history = spotter("history")
+    assert history.returncode == 0, history.stderr
+    assert not [r for r in history.stdout.splitlines() if r.startswith("│ 1 ")]  # none started

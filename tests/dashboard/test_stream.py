@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from dashboard.auth import COOKIE
-from dashboard.live import QUEUE_SIZE
+from dashboard.live import QUEUE_SIZE, FanOut, next_message
 from dashboard.server import DashboardConfig, DashboardServer
 from monitor.core.alarms import AlarmEvent, EventKind, Priority
 from monitor.core.trace import InputKind
@@ -200,3 +200,19 @@ async def test_a_client_whose_queue_fills_is_cut_off_and_the_rest_get_everything
         assert got[i] == list(range(1, last + 1))
     # the cut-off client catches up from the store when it reconnects
     assert [m.id for m in rig.live.catch_up(5)][:3] == [6, 7, 8]
+
+
+async def test_a_client_that_hangs_up_leaves_no_task_behind() -> None:
+    """The wait of a stream (station or hub page) is cancelled when the client goes: its two
+    inner waits are cancelled and awaited, none left pending to be destroyed later."""
+    fan = FanOut()
+    client = fan.connect()
+    before = asyncio.all_tasks()
+    waiting = asyncio.create_task(next_message(client))
+    await asyncio.sleep(0)  # it is inside its wait now
+    assert len(asyncio.all_tasks() - before) == 3  # the wait and its two inner waits
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert asyncio.all_tasks() - before == set()
+    fan.disconnect(client)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -256,3 +257,34 @@ def test_an_unknown_argument_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "unknown argument" in done.stderr
     assert not log.exists()
+
+
+def test_local_clinic_writes_a_clinic_whose_stations_stay_up(tmp_path: Path) -> None:
+    """deploy/local-clinic.sh: no word about reloading a broker that is not running yet;
+    the station commands it prints keep running after their scenario (--stay); every
+    configuration it writes passes spotter config check."""
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOTTER_")}
+    made = subprocess.run(
+        [str(repo / "deploy" / "local-clinic.sh"), str(tmp_path / "clinic"), "1999"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    said = made.stdout + made.stderr
+    assert "reload the broker" not in said
+    runs = [line for line in made.stdout.splitlines() if " run --config " in line]
+    assert len(runs) == 2, made.stdout
+    assert all(line.rstrip(")").endswith(" --stay") for line in runs), runs
+    for name in ("home", "clinic2"):
+        config = str(tmp_path / "clinic" / f"{name}.toml")
+        checked = subprocess.run(
+            [sys.executable, "-m", "monitor.cli.main", "config", "check", "--config", config],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert checked.returncode == 0, checked.stderr

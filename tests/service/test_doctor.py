@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -699,3 +700,37 @@ def test_sensors_check_with_an_unreachable_virtual_radio_says_what_to_start(
     assert result.status is Status.SKIP
     assert "cannot reach the virtual radio" in result.found
     assert "spotter sim radio" in result.fix
+
+
+def test_the_doctor_never_cuts_a_fix(tmp_path: Path) -> None:
+    """Piped: plain lines, whole; on a narrow terminal: the table folds long words."""
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "spotter.toml"
+    deep.parent.mkdir(parents=True)
+    deep.write_text('[station]\nprofile = "beginer"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOTTER_")}
+    piped = subprocess.run(
+        [sys.executable, "-m", "monitor.cli.main", "doctor", "--config", str(deep)],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "60"},
+        timeout=120,
+    )
+    assert piped.returncode == 1, piped.stderr
+    lines = piped.stdout.splitlines()
+    assert lines[0] == "configuration: fail"
+    assert "  found: station.profile: beginer: no such built-in profile" in lines[1]
+    assert (
+        lines[2]
+        == f"  fix: edit {deep}: correct each key named (spotter config check says the same)"
+    )
+    assert "…" not in piped.stdout
+
+    results = [CheckResult("configuration", Status.FAIL, "x", f"edit {deep}")]
+    console = Console(record=True, width=60, color_system=None)
+    console.print(render(results))
+    table = console.export_text()
+    assert "…" not in table
+    fix = "".join(
+        line.split("│")[-2].strip() for line in table.splitlines() if line.count("│") == 5
+    )
+    assert fix == f"edit{deep}"  # folded over lines (the space at a fold), every character

@@ -45,20 +45,26 @@ function priorityBadge(priority) {
   return el('span', { class: `badge ${priority}`, text: `${ICON[priority]} ${priority.toUpperCase()}` });
 }
 
+// A station that is offline (or silent past the link timeout) keeps its last values on the
+// tile, marked as stale with their age: never shown as if they were live.
 function renderTiles(stations) {
   const tiles = $('tiles');
   tiles.replaceChildren(...stations.map((s) => {
     const link = s.link_lost ? 'lost' : s.status;
+    const away = s.link_lost || s.status !== 'online';
+    const age = s.silent_s == null ? 'not heard from since the hub started' : `last heard ${fmt(s.silent_s)} ago`;
     const timers = s.timers || {};
     const hold = timers.hold_s != null ? `${fmt(timers.hold_s)} / ${fmt(timers.max_hold_s)}` : '–';
-    return el('article', { class: 'tile', 'data-station': s.station, 'data-priority': s.highest_priority || 'none', 'data-link': link },
+    const value = away ? 'big stale' : 'big';
+    return el('article', { class: 'tile', 'data-station': s.station, 'data-priority': s.highest_priority || 'none', 'data-link': link, 'data-stale': String(away) },
       el('h3', {}, el('span', { text: s.station }), priorityBadge(s.highest_priority)),
+      away ? el('div', { class: 'stale-note', text: `OFFLINE — ${age}. Last values, from then:` }) : '',
       el('div', { class: 'row' },
-        el('span', { class: 'big', text: s.theta_deg == null ? 'θ –' : `θ ${s.theta_deg.toFixed(0)}°` }),
-        el('span', { class: 'big', text: s.hr_bpm == null ? 'HR –' : `HR ${s.hr_bpm}` })),
-      el('div', { text: `${s.phase || 'no data'} · hold ${hold}${s.user ? ` · ${s.user}` : ''}` }),
+        el('span', { class: value, text: s.theta_deg == null ? 'θ –' : `θ ${s.theta_deg.toFixed(0)}°` }),
+        el('span', { class: value, text: s.hr_bpm == null ? 'HR –' : `HR ${s.hr_bpm}` })),
+      el('div', { class: away ? 'stale' : '', text: `${s.phase || 'no data'} · hold ${hold}${s.user ? ` · ${s.user}` : ''}` }),
       el('div', { text: s.link_lost ? `LINK LOST (${s.status})` : `link ${s.status}`, class: 'link' }),
-      el('div', { class: 'sensors', text: (s.sensors || []).map((x) => `${x.name}: ${x.link || (x.connected ? 'connected' : 'no link')}${x.battery_percent != null ? ` ${x.battery_percent} %` : ''}`).join(' · ') }));
+      el('div', { class: 'sensors', text: away ? 'sensors: unknown while the station is offline' : (s.sensors || []).map((x) => `${x.name}: ${x.link || (x.connected ? 'connected' : 'no link')}${x.battery_percent != null ? ` ${x.battery_percent} %` : ''}`).join(' · ') }));
   }));
 }
 
@@ -78,7 +84,16 @@ function renderAlarms(alarms) {
   }));
 }
 
-function renderEscalations(chases) {
+// Nobody on the escalation list: say so, loudest while a HIGH alarm is listed, so an empty
+// list is never read as "nothing to escalate".
+function renderEscalations(chases, people, alarms) {
+  const high = alarms.some((a) => a.priority === 'high');
+  const none = $('no-escalation');
+  none.hidden = people > 0;
+  none.dataset.high = String(high);
+  none.replaceChildren(
+    el('strong', { text: high ? 'No one to escalate to: HIGH alarms reach no phone, only this page. ' : 'No one to escalate to: alarms would reach no phone, only this page. ' }),
+    'An admin adds a therapist to the list with ', el('code', { text: 'spotter hub person add NAME --role therapist --rank 1 --push-url URL' }), '.');
   $('escalations').replaceChildren(...chases.map((c) => el('li', { 'data-escalation': `${c.station}:${c.alarm}` },
     `${c.priority.toUpperCase()} ${c.station} ${c.alarm}: ${c.message} `,
     c.accepted_by ? el('strong', { text: `accepted by ${c.accepted_by}` }) : el('span', {},
@@ -94,17 +109,53 @@ function renderProblems(problems) {
   $('problems').replaceChildren(...entries.map(([key, text]) => el('li', { 'data-problem': key, text })));
 }
 
-function logEvent(data) {
-  const key = data.kind === 'alarm' ? `${data.station}:${data.seq}` : null;
+function clock(at) {
+  const when = at ? new Date(at) : null;
+  if (!when || Number.isNaN(when.getTime())) return el('time', { text: '--:--:--' });
+  return el('time', { datetime: at, title: when.toLocaleString(), text: when.toLocaleTimeString() });
+}
+
+// One line of the event log, with its time. Live events go on top; pages from the store
+// (after a reload, and older ones on demand) below; an event already shown is skipped.
+function logEvent(data, older = false) {
+  let key = null;
+  if (data.kind === 'alarm') key = `${data.station}:${data.seq}`;
+  else if (data.kind === 'hub_alarm' && data.row != null) key = `hub:${data.row}`;
   if (key && seen.has(key)) return;
   if (key) seen.add(key);
   const text = `${data.station} · ${data.kind === 'reply' ? `command ${data.cmd}: ${data.ok ? 'done' : data.error}` : `${data.priority} ${data.event} ${data.id}: ${data.message}`}`;
-  $('log').prepend(el('li', { 'data-key': key || '', 'data-kind': data.kind, text }));
-  if (data.event === 'raised' || data.event === 'escalated') $('announce').textContent = text;
+  const item = el('li', { 'data-key': key || '', 'data-kind': data.kind }, clock(data.at || data.received_at), ` ${text}`);
+  if (older) $('log').append(item);
+  else $('log').prepend(item);
+  if (!older && (data.event === 'raised' || data.event === 'escalated')) $('announce').textContent = text;
+}
+
+const LOG_PAGE = Number(new URLSearchParams(location.search).get('log_page')) || 50;
+let logOffset = 0;
+
+async function olderEvents() {
+  try {
+    const page = await api(`/hub/api/log?offset=${logOffset}&limit=${LOG_PAGE}`);
+    logOffset += page.events.length;
+    for (const row of page.events) logEvent({ ...row, row: row.kind === 'hub_alarm' ? row.row : undefined }, true);
+    $('log-more').hidden = !page.more;
+    $('log-empty').hidden = $('log').children.length > 0;
+  } catch (error) {
+    $('log-empty').hidden = false;
+    $('log-empty').textContent = `The event log could not be loaded: ${error.message}`;
+  }
 }
 
 async function act(path, json = {}) {
-  try { await api(path, { method: 'POST', json }); } catch (error) { alert(error.message); }
+  const out = $('action-result');
+  try {
+    await api(path, { method: 'POST', json });
+    out.textContent = 'Sent to the station; its answer appears in the event log.';
+    out.dataset.ok = 'true';
+  } catch (error) {
+    out.textContent = `Not done: ${error.message}`;
+    out.dataset.ok = 'false';
+  }
 }
 
 function stream() {
@@ -114,10 +165,14 @@ function stream() {
     const snap = JSON.parse(e.data);
     renderTiles(snap.stations);
     renderAlarms(snap.alarms);
-    renderEscalations(snap.escalations);
+    renderEscalations(snap.escalations, snap.escalation_people ?? 0, snap.alarms);
     renderProblems(snap.problems);
   });
-  source.addEventListener('event', (e) => { lastBeat = Date.now(); logEvent(JSON.parse(e.data)); });
+  source.addEventListener('event', (e) => {
+    lastBeat = Date.now();
+    logEvent(JSON.parse(e.data));
+    $('log-empty').hidden = true;
+  });
   setInterval(() => {
     const lost = Date.now() - lastBeat > 3000;
     $('lost').hidden = !lost;
@@ -140,6 +195,7 @@ async function start() {
   $('audit-link').hidden = me.role !== 'admin';
   $('logout').hidden = false;
   stream();
+  await olderEvents();
 }
 
 $('login').addEventListener('submit', async (event) => {
@@ -152,6 +208,7 @@ $('login').addEventListener('submit', async (event) => {
     $('login-error').textContent = error.message;
   }
 });
+$('log-more').addEventListener('click', olderEvents);
 $('logout').addEventListener('click', async () => { await act('/hub/api/logout'); location.reload(); });
 $('review').addEventListener('submit', async (event) => {
   event.preventDefault();

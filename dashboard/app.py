@@ -20,10 +20,11 @@ from dashboard.auth import COOKIE, CSRF_HEADER, Access, HasherBusy, Login, TooMa
 from dashboard.guard import LOOPBACK_HOSTS, MAX_ID, Policy, StrictBody, harden
 from dashboard.live import LiveHub, Message, alarm_message, next_message, sse
 from monitor.flow import CHECKLIST, CONTRAINDICATIONS, FlowError, SessionFlow
-from monitor.profiles import BUILTIN, MAX_PROFILE_BYTES, PROFILE_NAME, ProfileError
+from monitor.profiles import BUILTIN, MAX_PROFILE_BYTES, PROFILE_NAME, ProfileError, is_name
 from monitor.station import Station
 from monitor.store import Store, StoreError
 from monitor.trace import InputKind
+from monitor.view import Limits, start_refusal
 
 STATIC = PathLib(__file__).parent / "static"
 
@@ -340,12 +341,31 @@ def create_app(d: Dashboard) -> FastAPI:
     async def start(body: StartBody, who: Writer) -> JSONResponse:
         """Screening, clearance and checklist decide; if allowed the session starts now."""
         items = {k: getattr(body, k) for k in CHECKLIST}
-        decision = await d.flow.prepare(body.user, items, body.pain_before, who.name)
+        refused = start_refusal(d.live.state())
+        journal = d.station.journal
+        running = d.station.core.session.in_session
+        if not refused and running:
+            if journal is None or journal.session_id is None:
+                refused = ["the running session is still being recorded: try again in a moment"]
+            elif journal.session_user not in (None, body.user):
+                refused = [f"a session is already running for {journal.session_user}: end it first"]
+        if refused:
+            return JSONResponse({"allowed": False, "reasons": refused}, status_code=409)
+        if running:
+            assert journal is not None
+            assert journal.session_id is not None
+            session_id = journal.session_id
+            decision = await d.flow.claim(body.user, session_id, items, body.pain_before, who.name)
+            if decision.allowed and journal.session_id == session_id:
+                journal.session_user = body.user
+        else:
+            decision = await d.flow.prepare(body.user, items, body.pain_before, who.name)
         if not decision.allowed:
             return JSONResponse(
                 {"allowed": False, "reasons": list(decision.reasons)}, status_code=409
             )
-        d.station.user_input(InputKind.SESSION_START, None, who.name)
+        if not running:
+            d.station.user_input(InputKind.SESSION_START, None, who.name)
         plan = d.flow.plan(body.user)
         t = plan.target
         return JSONResponse(
@@ -444,6 +464,13 @@ def create_app(d: Dashboard) -> FastAPI:
         if row is None:
             raise _problem(404, f"no session {session_id}")
         trends = store.trends(session_id)
+        limits = d.live.limits()
+        if row["profile"] != d.station.core.profile.name and is_name(str(row["profile"])):
+            try:
+                p = d.flow.profile(str(row["profile"]))
+                limits = Limits(p.max_angle_deg, p.max_hold_s, p.max_session_inverted_s)
+            except ProfileError:  # a stored profile since removed: the station's own limits
+                pass
         return {
             **row,
             "trend": {
@@ -451,7 +478,7 @@ def create_app(d: Dashboard) -> FastAPI:
                 "theta_deg": [r[2] for r in trends],
                 "hr_bpm": [r[3] for r in trends],
             },
-            "events": [alarm_message(e).data for e in store.session_events(session_id)],
+            "events": [alarm_message(e, limits).data for e in store.session_events(session_id)],
             "gaps": store.gaps(session_id),
         }
 

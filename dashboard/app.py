@@ -339,7 +339,10 @@ def create_app(d: Dashboard) -> FastAPI:
 
     @app.post("/api/session/start", tags=["session"])
     async def start(body: StartBody, who: Writer) -> JSONResponse:
-        """Screening, clearance and checklist decide; if allowed the session starts now."""
+        """Screening, clearance and checklist decide; if allowed the session starts now, or
+        the session already running (it started itself when the user inverted) becomes the
+        user's (``claimed``). Refused with the reasons (409) while a sensor has no signal or
+        a session runs for someone else."""
         items = {k: getattr(body, k) for k in CHECKLIST}
         refused = start_refusal(d.live.state())
         journal = d.station.journal
@@ -371,6 +374,7 @@ def create_app(d: Dashboard) -> FastAPI:
         return JSONResponse(
             {
                 "allowed": True,
+                "claimed": running,
                 "target": {"angle_deg": t.angle_deg, "hold_s": t.hold_s, "session_s": t.session_s},
                 "proposal": plan.proposal,
             }

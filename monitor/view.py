@@ -10,6 +10,7 @@ value and limit stay in ``details`` for clinicians. No I/O, no clock: time is in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -320,7 +321,7 @@ def screen(state: Mapping[str, Any]) -> dict[str, Any]:
         left = limits.max_hold_s - hold_s
         hold = {
             "inverted": True,
-            "text": clock(left) if left >= 0 else f"+{clock(-left)}",
+            "text": clock(math.ceil(left)) if left >= 0 else f"+{clock(-left)}",
             "label": ("left" if left >= 0 else "over")
             + f" of your {clock(limits.max_hold_s)} limit",
             "over": left < 0,

@@ -78,18 +78,6 @@ export function num(value, digits = 0) {
   return value === null || value === undefined ? '–' : Number(value).toFixed(digits);
 }
 
-/**
- * The inverted-time read-out: the time left of the hold limit while inverted, then the
- * time over it. `null` when the user is not inverted.
- */
-export function holdReadout(timers) {
-  if (!timers || timers.hold_s === null || timers.hold_s === undefined) return null;
-  const left = timers.max_hold_s - timers.hold_s;
-  return left >= 0
-    ? { text: clock(Math.ceil(left)), over: false, label: 'left of the hold limit' }
-    : { text: `+${clock(-left)}`, over: true, label: 'OVER the hold limit' };
-}
-
 /** A moving window of samples for the live charts: x (station seconds) and named series. */
 export class Series {
   constructor(window_s, keys) {

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EventLog, Series, TONES, clock, detailText, holdReadout, pulses, soundingPriority } from './logic.js';
+import { EventLog, Series, TONES, clock, detailText, pulses, soundingPriority } from './logic.js';
 
 test('tone bursts follow SPEC 7: high 10 pulses, medium 3, low 1', () => {
   assert.equal(pulses('high'), 10);
@@ -41,14 +41,6 @@ test('clock reads m:ss, h:mm:ss, and a dash for nothing', () => {
   assert.equal(clock(3725), '1:02:05');
   assert.equal(clock(-5), '−0:05');
   assert.equal(clock(null), '–');
-});
-
-test('the hold read-out counts down, then shows the time over', () => {
-  assert.equal(holdReadout({ hold_s: null, max_hold_s: 60 }), null);
-  assert.deepEqual(holdReadout({ hold_s: 20.2, max_hold_s: 60 }).text, '0:40');
-  const over = holdReadout({ hold_s: 75, max_hold_s: 60 });
-  assert.equal(over.text, '+0:15');
-  assert.equal(over.over, true);
 });
 
 test('the chart window drops old samples and restarts with the station clock', () => {

@@ -336,9 +336,9 @@ def screen(state: Mapping[str, Any]) -> dict[str, Any]:
     for a in state["alarms"]:
         words = alarm_words(a["id"], a["priority"], a["value"], a["limit"], limits)
         entry = words.to_json()
-        if not a["condition"]:
-            entry["message"] = f"Ended: {_ended(a['id'], _n(a['value']), _n(a['limit']), limits)}"
-            entry["action"] = "Acknowledge to clear it from the list."
+        if not a["condition"]:  # latched: it happened, it is over, someone must see it
+            entry["message"] = f"{entry['message']} (over now)"
+            entry["action"] = "Acknowledge once someone has checked on the person."
         alarms.append({"id": a["id"], **entry})
     return {
         "sensors": sensors,

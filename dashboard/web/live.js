@@ -322,7 +322,7 @@ function updateCard(card, alarm, words) {
     card.dataset.priority = alarm.priority;
     card.className = `alarm p-${alarm.priority}`;
     fill(card.querySelector('.alarm-icon'), priorityIcon(alarm.priority));
-    card.querySelector('.alarm-word').textContent = PRIORITY_WORD[alarm.priority];
+    card.querySelector('.alarm-word').textContent = `${PRIORITY_WORD[alarm.priority]} PRIORITY`;
   }
   card.dataset.state = alarm.state;
   card.querySelector('.alarm-title').textContent = words.title;

@@ -322,8 +322,9 @@ def screen(state: Mapping[str, Any]) -> dict[str, Any]:
         hold = {
             "inverted": True,
             "text": clock(math.ceil(left)) if left >= 0 else f"+{clock(-left)}",
-            "label": ("left" if left >= 0 else "over")
-            + f" of your {clock(limits.max_hold_s)} limit",
+            "label": f"left of your {clock(limits.max_hold_s)} limit"
+            if left >= 0
+            else f"over your {clock(limits.max_hold_s)} limit",
             "over": left < 0,
         }
     if timers["session_inverted_s"] is None:

@@ -2,6 +2,7 @@
 // markers, and pain over sessions.
 
 import uPlot from 'uplot';
+import { TIME_INCRS, tickClock } from './logic.js';
 
 const COLORS = { theta: '#2b6cb0', hr: '#c53030', before: '#805ad5', after: '#2f855a' };
 const MARKER = { high: '#d50000', medium: '#b7791f', low: '#0987a0' };
@@ -59,14 +60,6 @@ export function liveChart(el, { label, unit, color, window_s = 120, range }) {
   };
 }
 
-/** Tick steps for a time axis in seconds, all round on a clock (m:ss). */
-const TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
-
-/** Seconds as m:ss for a chart tick. */
-function tickClock(v) {
-  const s = Math.round(v);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-}
 
 /**
  * A session's theta and heart rate (1 Hz trend) with a vertical line at each alarm event.

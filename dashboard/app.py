@@ -348,7 +348,9 @@ def create_app(d: Dashboard) -> FastAPI:
         journal = d.station.journal
         running = d.station.core.session.in_session
         if not refused and running:
-            if journal is None or journal.session_id is None:
+            if journal is None:
+                refused = ["this station keeps no records: a session cannot be given a user"]
+            elif journal.session_id is None:
                 refused = ["the running session is still being recorded: try again in a moment"]
             elif journal.session_user not in (None, body.user):
                 refused = [f"a session is already running for {journal.session_user}: end it first"]

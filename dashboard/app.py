@@ -474,7 +474,13 @@ def create_app(d: Dashboard) -> FastAPI:
         if row["profile"] != d.station.core.profile.name and is_name(str(row["profile"])):
             try:
                 p = d.flow.profile(str(row["profile"]))
-                limits = Limits(p.max_angle_deg, p.max_hold_s, p.max_session_inverted_s)
+                limits = Limits(
+                    p.max_angle_deg,
+                    p.max_hold_s,
+                    p.max_session_inverted_s,
+                    p.hr_high_bpm,
+                    p.hr_low_bpm,
+                )
             except ProfileError:  # a stored profile since removed: the station's own limits
                 pass
         return {

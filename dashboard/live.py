@@ -128,7 +128,9 @@ class LiveHub(FanOut):
     def limits(self) -> Limits:
         """The running profile's limits, the ones the screen names."""
         p = self.station.core.profile
-        return Limits(p.max_angle_deg, p.max_hold_s, p.max_session_inverted_s)
+        return Limits(
+            p.max_angle_deg, p.max_hold_s, p.max_session_inverted_s, p.hr_high_bpm, p.hr_low_bpm
+        )
 
     def state(self) -> dict[str, Any]:
         """The station state now."""

@@ -114,6 +114,8 @@ def station_state(station: Station, name: str = "") -> dict[str, Any]:
             "min_rest_s": p.min_rest_s,
             "max_session_inverted_s": p.max_session_inverted_s,
             "max_day_inverted_s": p.max_day_inverted_s,
+            "hr_high_bpm": p.hr_high_bpm,
+            "hr_low_bpm": p.hr_low_bpm,
         },
         "sensors": sensors,
         "alarms": alarms,

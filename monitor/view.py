@@ -26,14 +26,18 @@ class Limits:
     max_angle_deg: float
     max_hold_s: float
     max_session_inverted_s: float
+    hr_high_bpm: float = 120.0
+    hr_low_bpm: float = 45.0
 
     @classmethod
     def of(cls, profile: Mapping[str, Any]) -> Limits:
-        """From a state's ``profile`` object or a Profile's fields."""
+        """From a state's ``profile`` object."""
         return cls(
             float(profile["max_angle_deg"]),
             float(profile["max_hold_s"]),
             float(profile["max_session_inverted_s"]),
+            float(profile.get("hr_high_bpm", 120.0)),
+            float(profile.get("hr_low_bpm", 45.0)),
         )
 
 
@@ -211,22 +215,36 @@ def _ended(alarm_id: str, v: float, lim: float, limits: Limits) -> str:
     return ended.get(alarm_id, "The condition ended.")
 
 
-def _why_high(alarm_id: str, v: float, limits: Limits) -> str:
-    """Why an alarm is at high priority: its own threshold, or nobody acknowledged it."""
+NOBODY_ACKNOWLEDGED = " High priority: nobody acknowledged it within 30 s while inverted."
+ALWAYS_EXPLAINED = frozenset({"motion.impact", "inversion.not_returning", "user.symptom"})
+"""High by their own rule, and their message already says why."""
+
+
+def _why_high(alarm_id: str, v: float, lim: float, limits: Limits) -> str:
+    """Why an alarm is at high priority: its own threshold (the message says it, or this
+    adds it), or an escalation because nobody acknowledged it while the user was inverted."""
+    if alarm_id in ALWAYS_EXPLAINED:
+        return ""
     own_threshold = {
         "angle.over_limit": v > limits.max_angle_deg + 20,
         "inversion.hold_limit": v >= 2 * limits.max_hold_s,
         "session.total_limit": v >= SESSION_HARD_CAP_S,
+        "hr.high": lim > limits.hr_high_bpm,
+        "hr.low": lim < limits.hr_low_bpm,
     }
     if alarm_id in own_threshold:
-        if own_threshold[alarm_id]:
-            return ""
-        return " High priority: nobody acknowledged it within 30 s while inverted."
+        if not own_threshold[alarm_id]:
+            return NOBODY_ACKNOWLEDGED
+        if alarm_id == "hr.high":
+            return " High priority: above the safe maximum for their age."
+        if alarm_id == "hr.low":
+            return " High priority: dangerously low."
+        return ""
     why = {
         "tilt.signal_lost": " High priority: the person was last seen inverted.",
         "hr.signal_lost": " High priority: inverted without a heart rate for 30 s or more.",
     }
-    return why.get(alarm_id, "")
+    return why.get(alarm_id, NOBODY_ACKNOWLEDGED)
 
 
 def alarm_words(
@@ -250,7 +268,7 @@ def alarm_words(
     if event in ("raised", "escalated"):
         message = happening
         if high:
-            message += _why_high(alarm_id, v, limits)
+            message += _why_high(alarm_id, v, lim, limits)
     elif event == "cleared":
         message, action = f"Ended: {_ended(alarm_id, v, lim, limits)}", ""
     elif event == "resolved":

@@ -164,3 +164,24 @@ def test_clock() -> None:
         "1:02:05",
         "\u22120:05",
     ]
+
+
+@pytest.mark.parametrize(
+    ("alarm_id", "value", "limit", "why"),
+    [
+        ("hr.high", 152.0, 150.0, "above the safe maximum for their age"),
+        ("hr.high", 125.0, 120.0, "nobody acknowledged it within 30 s while inverted"),
+        ("hr.low", 38.0, 40.0, "dangerously low"),
+        ("hr.spike", 110.0, 100.0, "nobody acknowledged it within 30 s while inverted"),
+        ("tilt.signal_lost", 10.0, 10.0, "the person was last seen inverted"),
+    ],
+)
+def test_high_priority_says_why(alarm_id: str, value: float, limit: float, why: str) -> None:
+    words = alarm_words(alarm_id, "high", value, limit, BEGINNER, "escalated")
+    assert why in words.message
+
+
+def test_high_by_its_own_rule_adds_no_second_reason() -> None:
+    words = alarm_words("motion.impact", "high", 3.4, 3.0, BEGINNER)
+    assert "High priority" not in words.message
+    assert words.message == "A jolt of 3.4 g was measured."

@@ -297,8 +297,8 @@ def _sensor(sensor: Mapping[str, Any], lost_alarm: bool, tilt: bool) -> dict[str
         status, ok = "receiving", True
     else:
         status, ok = f"no signal for {_secs(float(silent_s))}", False
-    if ok and lost_alarm:
-        status, ok = "signal back", True
+    if ok and lost_alarm:  # the rules still call it lost (e.g. a strap without skin contact)
+        status, ok = "no usable signal", False
     return {
         "name": sensor["name"],
         "title": title,

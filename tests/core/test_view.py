@@ -185,3 +185,9 @@ def test_high_by_its_own_rule_adds_no_second_reason() -> None:
     words = alarm_words("motion.impact", "high", 3.4, 3.0, BEGINNER)
     assert "High priority" not in words.message
     assert words.message == "A jolt of 3.4 g was measured."
+
+
+def test_a_sensor_the_rules_call_lost_is_not_shown_as_fine() -> None:
+    contact_lost = state(alarms=[alarm("hr.signal_lost", "low", 6.0, 5.0)])
+    hr = screen(contact_lost)["sensors"][1]
+    assert (hr["ok"], hr["text"]) == (False, "Heart-rate strap: no usable signal")

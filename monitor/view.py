@@ -308,15 +308,20 @@ def _sensor(sensor: Mapping[str, Any], lost_alarm: bool, tilt: bool) -> dict[str
     }
 
 
-def screen(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Every word and figure of the live page, from one state."""
-    limits = Limits.of(state["profile"])
+def _sensors(state: Mapping[str, Any]) -> list[dict[str, Any]]:
     listed = {a["id"] for a in state["alarms"] if a["condition"]}
-    sensors = []
+    views = []
     for s in state["sensors"]:
         tilt = s["kind"] in TILT_KINDS
         lost = ("tilt" if tilt else "hr") + ".signal_lost" in listed
-        sensors.append(_sensor(s, lost, tilt))
+        views.append(_sensor(s, lost, tilt))
+    return views
+
+
+def screen(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Every word and figure of the live page, from one state."""
+    limits = Limits.of(state["profile"])
+    sensors = _sensors(state)
     tilt_ok = state["theta_deg"] is not None
     phase = str(state["phase"])
     if tilt_ok:
@@ -376,10 +381,4 @@ def screen(state: Mapping[str, Any]) -> dict[str, Any]:
 
 def start_refusal(state: Mapping[str, Any]) -> list[str]:
     """Why a guided start must wait now (empty: it may go ahead): lost sensors."""
-    reasons = []
-    for s in state["sensors"]:
-        tilt = s["kind"] in TILT_KINDS
-        view = _sensor(s, False, tilt)
-        if not view["ok"]:
-            reasons.append(f"{view['text']}: fix it before starting")
-    return reasons
+    return [f"{v['text']}: fix it before starting" for v in _sensors(state) if not v["ok"]]

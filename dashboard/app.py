@@ -19,9 +19,10 @@ from pydantic import Field
 from dashboard.auth import COOKIE, CSRF_HEADER, Access, HasherBusy, Login, TooManyTries
 from dashboard.guard import LOOPBACK_HOSTS, MAX_ID, Policy, StrictBody, harden
 from dashboard.live import LiveHub, Message, alarm_message, next_message, sse
-from monitor.core.profiles import BUILTIN, MAX_PROFILE_BYTES, PROFILE_NAME, ProfileError
+from monitor.core.profiles import BUILTIN, MAX_PROFILE_BYTES, PROFILE_NAME, ProfileError, is_name
 from monitor.core.screening import CHECKLIST, CONTRAINDICATIONS
 from monitor.core.trace import InputKind
+from monitor.core.view import Limits, start_refusal
 from monitor.station.flow import FlowError, SessionFlow
 from monitor.station.station import Station
 from monitor.store.database import Store, StoreError
@@ -339,19 +340,44 @@ def create_app(d: Dashboard) -> FastAPI:
 
     @app.post("/api/session/start", tags=["session"])
     async def start(body: StartBody, who: Writer) -> JSONResponse:
-        """Screening, clearance and checklist decide; if allowed the session starts now."""
+        """Screening, clearance and checklist decide; if allowed the session starts now, or
+        the session already running (it started itself when the user inverted) becomes the
+        user's (``claimed``). Refused with the reasons (409) while a sensor has no signal or
+        a session runs for someone else."""
         items = {k: getattr(body, k) for k in CHECKLIST}
-        decision = await d.flow.prepare(body.user, items, body.pain_before, who.name)
+        refused = start_refusal(d.live.state())
+        journal = d.station.journal
+        running = d.station.core.session.in_session
+        if not refused and running:
+            if journal is None:
+                refused = ["this station keeps no records: a session cannot be given a user"]
+            elif journal.session_id is None:
+                refused = ["the running session is still being recorded: try again in a moment"]
+            elif journal.session_user not in (None, body.user):
+                refused = [f"a session is already running for {journal.session_user}: end it first"]
+        if refused:
+            return JSONResponse({"allowed": False, "reasons": refused}, status_code=409)
+        if running:
+            assert journal is not None
+            assert journal.session_id is not None
+            session_id = journal.session_id
+            decision = await d.flow.claim(body.user, session_id, items, body.pain_before, who.name)
+            if decision.allowed and journal.session_id == session_id:
+                journal.session_user = body.user
+        else:
+            decision = await d.flow.prepare(body.user, items, body.pain_before, who.name)
         if not decision.allowed:
             return JSONResponse(
                 {"allowed": False, "reasons": list(decision.reasons)}, status_code=409
             )
-        d.station.user_input(InputKind.SESSION_START, None, who.name)
+        if not running:
+            d.station.user_input(InputKind.SESSION_START, None, who.name)
         plan = d.flow.plan(body.user)
         t = plan.target
         return JSONResponse(
             {
                 "allowed": True,
+                "claimed": running,
                 "target": {"angle_deg": t.angle_deg, "hold_s": t.hold_s, "session_s": t.session_s},
                 "proposal": plan.proposal,
             }
@@ -445,6 +471,19 @@ def create_app(d: Dashboard) -> FastAPI:
         if row is None:
             raise _problem(404, f"no session {session_id}")
         trends = store.trends(session_id)
+        limits = d.live.limits()
+        if row["profile"] != d.station.core.profile.name and is_name(str(row["profile"])):
+            try:
+                p = d.flow.profile(str(row["profile"]))
+                limits = Limits(
+                    p.max_angle_deg,
+                    p.max_hold_s,
+                    p.max_session_inverted_s,
+                    p.hr_high_bpm,
+                    p.hr_low_bpm,
+                )
+            except ProfileError:  # a stored profile since removed: the station's own limits
+                pass
         return {
             **row,
             "trend": {
@@ -452,7 +491,7 @@ def create_app(d: Dashboard) -> FastAPI:
                 "theta_deg": [r[2] for r in trends],
                 "hr_bpm": [r[3] for r in trends],
             },
-            "events": [alarm_message(e).data for e in store.session_events(session_id)],
+            "events": [alarm_message(e, limits).data for e in store.session_events(session_id)],
             "gaps": store.gaps(session_id),
         }
 

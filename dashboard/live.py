@@ -17,6 +17,7 @@ from typing import Any
 from fastapi.sse import ServerSentEvent
 
 from monitor.core.alarms import AlarmEvent
+from monitor.core.view import Limits, alarm_words, screen
 from monitor.station.station import Station
 from monitor.station.status import station_state
 from monitor.store.database import Store, StoredEvent
@@ -36,11 +37,18 @@ class Message:
     id: int | None = None
 
 
-def alarm_message(stored: StoredEvent) -> Message:
-    """An alarm event as the stream carries it."""
+def alarm_message(stored: StoredEvent, limits: Limits | None = None) -> Message:
+    """An alarm event as the stream carries it; with the user's ``limits``, also in words
+    for a person (``words``: title, message, what to do, raw details)."""
     data = stored.event.to_json()
     data["seq"] = stored.seq
     data["at"] = stored.at
+    if limits is not None:
+        e = stored.event
+        words = alarm_words(
+            e.id, e.priority.label, e.value, e.limit, limits, e.event.value, e.message
+        )
+        data["words"] = words.to_json()
     return Message("alarm", data, stored.seq)
 
 
@@ -120,13 +128,23 @@ class LiveHub(FanOut):
         self.last_seq = last[-1].seq if last else 0
         self._next_beat = float("-inf")
 
+    def limits(self) -> Limits:
+        """The running profile's limits, the ones the screen names."""
+        p = self.station.core.profile
+        return Limits(
+            p.max_angle_deg, p.max_hold_s, p.max_session_inverted_s, p.hr_high_bpm, p.hr_low_bpm
+        )
+
     def state(self) -> dict[str, Any]:
         """The station state now."""
-        return station_state(self.station, self.name)
+        state = station_state(self.station, self.name)
+        state["screen"] = screen(state)
+        return state
 
     def catch_up(self, after: int) -> list[Message]:
         """Every committed alarm event after ``after``, oldest first."""
-        return [alarm_message(e) for e in self.store.events_since(after, limit=100_000)]
+        limits = self.limits()
+        return [alarm_message(e, limits) for e in self.store.events_since(after, limit=100_000)]
 
     # -- the station's sink interface -------------------------------------------------------
 
@@ -134,7 +152,7 @@ class LiveHub(FanOut):
         """New events were committed: send them with their sequence numbers."""
         for stored in self.store.events_since(self.last_seq):
             self.last_seq = stored.seq
-            self._send(alarm_message(stored))
+            self._send(alarm_message(stored, self.limits()))
         self._beat(force=True)
 
     def tick(self, t: float) -> None:

@@ -2,6 +2,7 @@
 // markers, and pain over sessions.
 
 import uPlot from 'uplot';
+import { TIME_INCRS, tickClock } from './logic.js';
 
 const COLORS = { theta: '#2b6cb0', hr: '#c53030', before: '#805ad5', after: '#2f855a' };
 const MARKER = { high: '#d50000', medium: '#b7791f', low: '#0987a0' };
@@ -59,27 +60,30 @@ export function liveChart(el, { label, unit, color, window_s = 120, range }) {
   };
 }
 
-/** A session's theta and heart rate (1 Hz trend) with a vertical line at each alarm event. */
+
+/**
+ * A session's theta and heart rate (1 Hz trend) with a vertical line at each alarm event.
+ * Time runs from the session's first sample (0:00), so ticks fall at round times; the page
+ * draws its own legend (uPlot's reads "s: -- θ °: --" until hovered).
+ */
 export function sessionChart(el, trend, events) {
-  const raised = events.filter((e) => e.event === 'raised' || e.event === 'escalated');
+  const t0 = trend.t[0] ?? 0;
+  const raised = events
+    .filter((e) => e.event === 'raised' || e.event === 'escalated')
+    .map((e) => ({ ...e, t: e.t - t0 }));
   return sized(
     el,
     {
       height: 220,
+      legend: { show: false },
       scales: { x: { time: false }, theta: { auto: true }, hr: { auto: true } },
       axes: [
-        {
-          label: 's',
-          values: (u, ticks) => {
-            const span = ticks.length > 1 ? ticks[1] - ticks[0] : 1;
-            return ticks.map((v) => (v - (trend.t[0] ?? 0)).toFixed(span < 1 ? 1 : 0));
-          },
-        },
-        { scale: 'theta', label: 'θ °', size: 44 },
-        { scale: 'hr', label: 'bpm', side: 1, size: 44, grid: { show: false } },
+        { label: 'time in session (m:ss)', incrs: TIME_INCRS, values: (u, ticks) => ticks.map(tickClock) },
+        { scale: 'theta', label: 'θ (°)', size: 44 },
+        { scale: 'hr', label: 'heart rate (bpm)', side: 1, size: 44, grid: { show: false } },
       ],
       series: [
-        { label: 's' },
+        { label: 'time' },
         { label: 'θ °', scale: 'theta', stroke: COLORS.theta, width: 2 },
         { label: 'HR bpm', scale: 'hr', stroke: COLORS.hr, width: 2 },
       ],
@@ -104,7 +108,7 @@ export function sessionChart(el, trend, events) {
         ],
       },
     },
-    [trend.t, trend.theta_deg, trend.hr_bpm],
+    [trend.t.map((t) => t - t0), trend.theta_deg, trend.hr_bpm],
   );
 }
 

@@ -4,9 +4,17 @@
 import { post } from './api.js';
 import { liveChart } from './charts.js';
 import { $, fill, h, painPicker, priorityIcon, toast } from './dom.js';
-import { PRIORITY_WORD, Series, clock, holdReadout, num, soundingPriority } from './logic.js';
+import { PRIORITY_WORD, Series, clock, num, soundingPriority } from './logic.js';
 
 const WINDOW_S = 120;
+const EVENT_WORD = { raised: 'raised', escalated: 'raised to', acknowledged: 'acknowledged', silenced: 'sound paused', cleared: 'ended', resolved: 'off the list' };
+
+/** An alarm event in words: the title and message the station wrote for a person. */
+function eventText(event) {
+  const w = event.words;
+  if (!w) return event.message;
+  return [w.title, w.message, w.action].filter(Boolean).join(' — ');
+}
 const LOG_MAX = 1000;
 const FLIP_KEY = 'spotter.flip';
 
@@ -79,7 +87,7 @@ export class LiveView {
     if (button) button.disabled = true;
     try {
       await post(`/api/alarms/${encodeURIComponent(id)}/acknowledge`, {});
-      toast(`Acknowledged: ${id}`);
+      toast(`Acknowledged: ${this.titleOf(id)}`);
     } catch (err) {
       toast(`Not acknowledged: ${err.message}`, 'error');
     } finally {
@@ -92,12 +100,17 @@ export class LiveView {
     if (button) button.disabled = true;
     try {
       await post('/api/alarms/silence', id === null ? {} : { alarm: id });
-      toast(id === null ? 'All alarm sound paused for 2 minutes' : `Sound paused for 2 minutes: ${id}`);
+      toast(id === null ? 'All alarm sound paused for 2 minutes' : `Sound paused for 2 minutes: ${this.titleOf(id)}`);
     } catch (err) {
       toast(`Not silenced: ${err.message}`, 'error');
     } finally {
       if (button) button.disabled = false;
     }
+  }
+
+  titleOf(id) {
+    const index = (this.state?.alarms || []).findIndex((a) => a.id === id);
+    return index >= 0 ? this.state.screen.alarms[index].title : 'the alarm';
   }
 
   closeEnd() {
@@ -136,15 +149,15 @@ export class LiveView {
       ' ',
       priorityIcon(event.priority),
       h('strong', {}, ` ${PRIORITY_WORD[event.priority] || event.priority} `),
-      h('span', { class: 'ev-kind' }, event.event),
+      h('span', { class: 'ev-kind' }, EVENT_WORD[event.event] || event.event),
       ' ',
-      h('span', { class: 'ev-msg' }, `${event.id}: ${event.message}`),
+      h('span', { class: 'ev-msg' }, eventText(event)),
     );
     log.append(item);
     while (log.children.length > LOG_MAX) log.firstElementChild.remove();
     $('#log-count').textContent = String(log.children.length);
     if (!replayed && (event.event === 'raised' || event.event === 'escalated')) {
-      $('#announce').textContent = `${PRIORITY_WORD[event.priority]} priority alarm ${event.event}: ${event.message}`;
+      $('#announce').textContent = `${PRIORITY_WORD[event.priority]} priority alarm ${event.event}: ${eventText(event)}`;
     }
   }
 
@@ -158,23 +171,26 @@ export class LiveView {
 
   render(state) {
     if (!state) return;
+    // Every word and figure below comes from the station's one read model (state.screen):
+    // the cards, the gauge, the timer and the alarm list cannot disagree.
+    const view = state.screen;
     const limit = state.profile.max_angle_deg;
-    $('#theta').textContent = num(state.theta_deg ?? null, 1);
-    $('#theta').classList.toggle('stale', state.theta_deg === null);
+    const theta = view.theta;
+    $('#theta').textContent = num(theta.value_deg ?? null, 1);
+    $('#theta').classList.toggle('stale', theta.value_deg === null);
     $('#theta-limit').textContent = num(limit);
     $('#rate').textContent = num(state.rate_dps, 1);
-    $('#phase').textContent = state.theta_deg === null ? `${state.phase} (no tilt data)` : state.phase;
-    this.gauge(state.theta_deg ?? state.theta_last_deg, limit);
+    $('#phase').textContent = theta.label;
+    $('#phase').dataset.phase = state.phase;
+    this.gauge(theta.gauge_deg, limit);
 
     const timers = state.timers;
-    const hold = holdReadout(timers);
-    $('#hold').textContent = hold ? hold.text : clock(0);
-    $('#hold').classList.toggle('over', Boolean(hold && hold.over));
-    $('#hold').classList.toggle('long', Boolean(hold && hold.text.length > 5));
-    $('#timer-card').classList.toggle('idle', !hold);
-    $('#hold-label').textContent = hold
-      ? `${hold.label} (${clock(timers.max_hold_s)})`
-      : `not inverted · hold limit ${clock(timers.max_hold_s)}`;
+    const hold = view.hold;
+    $('#hold').textContent = hold.text;
+    $('#hold').classList.toggle('over', hold.over);
+    $('#hold').classList.toggle('long', hold.text.length > 5);
+    $('#timer-card').classList.toggle('idle', !hold.inverted);
+    $('#hold-label').textContent = hold.label;
     $('#rest').textContent = clock(timers.rest_s);
     $('#rest-min').textContent = `min ${clock(timers.min_rest_s)}`;
     $('#session-total').textContent = clock(timers.session_inverted_s);
@@ -186,8 +202,8 @@ export class LiveView {
     this.hrChart.update(this.series.data('hr'));
     this.thetaChart.update(this.series.data('theta'), limit);
 
-    this.sensors(state.sensors);
-    this.alarms(state.alarms);
+    this.sensors(view.sensors, state.sensors);
+    this.alarms(state.alarms, view.alarms);
     this.session(state);
     const problems = Object.entries(state.problems || {});
     $('#problems').hidden = problems.length === 0;
@@ -196,6 +212,7 @@ export class LiveView {
     const sounding = soundingPriority(state.alarms);
     this.sound.set(sounding);
     document.body.dataset.highest = state.highest_priority || 'none';
+    document.body.dataset.alarms = String(state.alarms.length);
   }
 
   gauge(theta, limit) {
@@ -217,26 +234,26 @@ export class LiveView {
     needle.classList.toggle('over', theta > limit);
   }
 
-  sensors(sensors) {
+  sensors(views, sensors) {
+    const raw = new Map(sensors.map((s) => [s.name, s]));
     fill(
       $('#sensors'),
-      sensors.map((s) => {
-        const up = s.connected;
+      views.map((v) => {
+        const s = raw.get(v.name) || {};
         return h(
           'li',
-          { class: `sensor ${up ? 'up' : 'down'}`, dataset: { sensor: s.name } },
-          h('span', { class: 'sensor-name' }, `${s.name} `, h('small', {}, s.kind.replace('_', ' '))),
-          h('span', { class: 'sensor-link' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), up ? 'connected' : s.link || 'not connected'),
+          { class: `sensor ${v.ok ? 'up' : 'down'}`, dataset: { sensor: v.name } },
+          h('span', { class: 'sensor-name' }, v.title),
+          h('span', { class: 'sensor-link' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), v.status),
           h('span', { class: 'sensor-battery' }, battery(s.battery_percent)),
           h('span', { class: 'sensor-signal' }, signal(s.rssi_dbm)),
-          s.malformed ? h('span', { class: 'sensor-bad' }, `${s.malformed} bad packets`) : null,
-          s.last_error && !up ? h('span', { class: 'sensor-error' }, s.last_error) : null,
+          s.malformed ? h('span', { class: 'sensor-bad' }, `${s.malformed} unreadable messages`) : null,
         );
       }),
     );
   }
 
-  alarms(alarms) {
+  alarms(alarms, words) {
     const list = $('#alarm-list');
     const seen = new Set();
     alarms.forEach((alarm, index) => {
@@ -246,7 +263,7 @@ export class LiveView {
         card = alarmCard(alarm);
         this.cards.set(alarm.id, card);
       }
-      updateCard(card, alarm);
+      updateCard(card, alarm, words[index]);
       if (list.children[index] !== card) list.insertBefore(card, list.children[index] || null);
     });
     for (const [id, card] of this.cards) {
@@ -264,9 +281,7 @@ export class LiveView {
     const ending = !$('#end-panel').hidden;
     $('#end-session').hidden = !inSession || ending;
     $('#start-link').hidden = inSession;
-    $('#session-line').textContent = inSession
-      ? `Session since ${(state.timers.session_started || '').slice(11, 16)} · profile ${state.profile.name}`
-      : `No session · profile ${state.profile.name}`;
+    $('#session-line').textContent = state.screen.session;
   }
 }
 
@@ -288,20 +303,21 @@ function alarmCard(alarm) {
   const card = h(
     'li',
     { class: 'alarm', dataset: { alarm: alarm.id, shownAt: String(Date.now()) }, tabindex: '-1' },
-    h('div', { class: 'alarm-head' }, h('span', { class: 'alarm-icon' }), h('strong', { class: 'alarm-word' }), h('span', { class: 'alarm-id' }, alarm.id)),
+    h('div', { class: 'alarm-head' }, h('span', { class: 'alarm-icon' }), h('strong', { class: 'alarm-title' }), h('span', { class: 'alarm-word' })),
     h('p', { class: 'alarm-msg' }),
-    h('p', { class: 'alarm-detail' }),
+    h('p', { class: 'alarm-action' }),
     h(
       'div',
       { class: 'alarm-actions writer' },
       h('button', { type: 'button', class: 'btn ack', dataset: { act: 'ack' } }, '✓ Acknowledge'),
       h('button', { type: 'button', class: 'btn silence', dataset: { act: 'silence' } }, 'Silence 2 min'),
     ),
+    h('details', { class: 'alarm-more' }, h('summary', {}, 'Details'), h('p', { class: 'alarm-detail' })),
   );
   return card;
 }
 
-function updateCard(card, alarm) {
+function updateCard(card, alarm, words) {
   if (card.dataset.priority !== alarm.priority) {
     card.dataset.priority = alarm.priority;
     card.className = `alarm p-${alarm.priority}`;
@@ -309,9 +325,11 @@ function updateCard(card, alarm) {
     card.querySelector('.alarm-word').textContent = `${PRIORITY_WORD[alarm.priority]} PRIORITY`;
   }
   card.dataset.state = alarm.state;
-  card.querySelector('.alarm-msg').textContent = alarm.message;
-  const bits = [];
-  if (alarm.value !== null && alarm.limit !== null) bits.push(`value ${alarm.value} · limit ${alarm.limit}`);
+  card.querySelector('.alarm-title').textContent = words.title;
+  card.querySelector('.alarm-msg').textContent = words.message;
+  card.querySelector('.alarm-action').textContent = words.action;
+  // For clinicians, folded away: the raw id, value and threshold, and the alarm's state.
+  const bits = [words.details];
   bits.push(alarm.condition ? 'present' : 'condition ended');
   if (alarm.acknowledged) bits.push('acknowledged');
   if (alarm.silenced_for_s > 0) bits.push(`sound paused ${Math.ceil(alarm.silenced_for_s)} s`);

@@ -78,16 +78,13 @@ export function num(value, digits = 0) {
   return value === null || value === undefined ? '–' : Number(value).toFixed(digits);
 }
 
-/**
- * The inverted-time read-out: the time left of the hold limit while inverted, then the
- * time over it. `null` when the user is not inverted.
- */
-export function holdReadout(timers) {
-  if (!timers || timers.hold_s === null || timers.hold_s === undefined) return null;
-  const left = timers.max_hold_s - timers.hold_s;
-  return left >= 0
-    ? { text: clock(Math.ceil(left)), over: false, label: 'left of the hold limit' }
-    : { text: `+${clock(-left)}`, over: true, label: 'OVER the hold limit' };
+/** Tick steps for a session chart's time axis in seconds: every tick a round m:ss. */
+export const TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+
+/** Seconds since the session's first sample as an m:ss tick label. */
+export function tickClock(seconds) {
+  const s = Math.round(seconds);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
 /** A moving window of samples for the live charts: x (station seconds) and named series. */

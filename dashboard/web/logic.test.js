@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EventLog, Series, TONES, clock, detailText, holdReadout, pulses, soundingPriority } from './logic.js';
+import { EventLog, Series, TONES, clock, detailText, pulses, TIME_INCRS, tickClock, soundingPriority } from './logic.js';
 
 test('tone bursts follow SPEC 7: high 10 pulses, medium 3, low 1', () => {
   assert.equal(pulses('high'), 10);
@@ -43,14 +43,6 @@ test('clock reads m:ss, h:mm:ss, and a dash for nothing', () => {
   assert.equal(clock(null), '–');
 });
 
-test('the hold read-out counts down, then shows the time over', () => {
-  assert.equal(holdReadout({ hold_s: null, max_hold_s: 60 }), null);
-  assert.deepEqual(holdReadout({ hold_s: 20.2, max_hold_s: 60 }).text, '0:40');
-  const over = holdReadout({ hold_s: 75, max_hold_s: 60 });
-  assert.equal(over.text, '+0:15');
-  assert.equal(over.over, true);
-});
-
 test('the chart window drops old samples and restarts with the station clock', () => {
   const s = new Series(10, ['a', 'b']);
   s.push(0, { a: 1, b: 2 });
@@ -67,4 +59,10 @@ test('API errors read as text', () => {
   assert.equal(detailText({ detail: 'no' }, 403), 'no');
   assert.equal(detailText({ detail: [{ loc: ['body', 'user'], msg: 'required' }] }, 422), 'user: required');
   assert.equal(detailText(null, 500), 'the station answered 500');
+});
+
+test('session chart ticks are round times on a clock, from 0:00', () => {
+  assert.deepEqual([0, 30, 60, 90, 120, 600].map(tickClock), ['0:00', '0:30', '1:00', '1:30', '2:00', '10:00']);
+  // every tick step divides a minute or is whole minutes: no ticks at 88, 188, 288
+  for (const step of TIME_INCRS) assert.ok(60 % step === 0 || step % 60 === 0, String(step));
 });

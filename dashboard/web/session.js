@@ -326,7 +326,8 @@ export class GuidedSession {
     if (body.pain_before === null) delete body.pain_before;
     try {
       const result = await post('/api/session/start', body);
-      toast(`Session started: up to ${result.target.angle_deg}° for ${clock(result.target.hold_s)}`);
+      const what = result.claimed ? `The running session is now ${this.user.name}'s` : 'Session started';
+      toast(`${what}: up to ${result.target.angle_deg}° for ${clock(result.target.hold_s)}`);
       this.reset();
       this.onStarted(result);
     } catch (err) {

@@ -580,15 +580,18 @@ class RuleEngine:
         """The human sentence of a raised or escalated alarm: value against limit."""
         v = 0.0 if value is None else value
         lim = 0.0 if limit is None else limit
-        s = self.s
+        s, p = self.s, self.p
         texts: dict[str, Callable[[], str]] = {
-            "angle.over_limit": lambda: f"Angle {v:.0f}° > {lim:.0f}°",
-            "inversion.hold_limit": lambda: f"Inverted for {v:.0f} s (limit {lim:.0f} s)",
+            # The user's own limit, also when the alarm's limit is the high-priority threshold
+            # (limit + 20°, 2 x the hold, the 600 s hard cap): a therapist reads it as theirs.
+            "angle.over_limit": lambda: f"Angle {v:.0f}° > {p.max_angle_deg:.0f}°",
+            "inversion.hold_limit": lambda: f"Inverted for {v:.0f} s (limit {p.max_hold_s:.0f} s)",
             "inversion.rest_too_short": lambda: (
                 f"Inverted again after {v:.0f} s of rest (rest at least {lim:.0f} s)"
             ),
             "session.total_limit": lambda: (
-                f"Inverted {v:.0f} s this session (limit {lim:.0f} s): come up slowly"
+                f"Inverted {v:.0f} s this session (limit {p.max_session_inverted_s:.0f} s): "
+                "come up slowly"
             ),
             "day.total_limit": lambda: f"Inverted {v:.0f} s today (limit {lim:.0f} s)",
             "motion.too_fast": lambda: (

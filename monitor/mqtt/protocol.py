@@ -275,6 +275,10 @@ class SensorRow(_Wire):
     last_error: Text | None
     rate_hz: Num | None = None
     """The tilt sensor's measured sample rate (absent for a strap)."""
+    silent_s: Num | None = None
+    """Seconds since its last accepted reading (None: none yet)."""
+    fresh: StrictBool | None = None
+    """Whether that reading is recent enough to show (within the lost-signal delay)."""
 
 
 class AlarmRow(_Wire):

@@ -304,6 +304,43 @@ class SessionFlow:
         await self.writer.run(job)
         return decision
 
+    async def claim(
+        self,
+        name: str,
+        session_id: int,
+        checklist: Mapping[str, bool],
+        pain_before: int | None,
+        by: str,
+    ) -> Decision:
+        """Decide as :meth:`prepare` does; if allowed, the running session ``session_id``
+        (which started on its own) becomes ``name``'s, with the checklist and the pain score.
+        Every decision is audited."""
+        user = self._user(name)
+        if pain_before is not None and not 0 <= pain_before <= 10:
+            raise FlowError(f"pain score {pain_before} outside 0-10")
+        decision = may_start(
+            self.store.last_screening(user["id"]),
+            self.store.clearances(user["id"]),
+            checklist,
+            self.profile(user["profile"]),
+        )
+        detail = {
+            "user": name,
+            "session": session_id,
+            "checklist": dict(checklist),
+            "reasons": list(decision.reasons),
+        }
+
+        def job(store: Store) -> None:
+            if decision.allowed:
+                store.claim_session(session_id, user["id"], dict(checklist), pain_before)
+                store.audit(by, "running session claimed", detail)
+            else:
+                store.audit(by, "session start blocked", detail)
+
+        await self.writer.run(job)
+        return decision
+
     async def pain_after(self, pain: int, session_id: int | None = None, by: str = "user") -> int:
         """Log the pain score after a session (the station's latest, unless given)."""
         if session_id is None:

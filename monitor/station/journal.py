@@ -111,6 +111,8 @@ class Journal:
         """The open session's id once its row is committed (the loop's view)."""
         self.session_user: str | None = None
         """The name of the user whose session runs, if it was a guided start."""
+        self.session_started_at: str | None = None
+        """The open session's ``started_at`` as the store has it (what history shows)."""
         self._in_session = False
         self._inversion_start_t: float | None = None
         self._next_second = float("-inf")
@@ -162,6 +164,7 @@ class Journal:
                 self._in_session = False
                 self.session_id = None
                 self.session_user = None
+                self.session_started_at = None
                 if self.recorder is not None:
                     self.recorder.session_ended(change.t)
                 self._checkpointed = False
@@ -172,9 +175,10 @@ class Journal:
             trace = str(self.recorder.session_started(t))
         self._in_session = True
         self.session_user = None
+        self.session_started_at = None
         station, ids, profile = self.station, self._ids, self.core.profile.name
 
-        def job(store: Store) -> tuple[int, str | None]:
+        def job(store: Store) -> tuple[int, str | None, str]:
             prepared = store.take_prepared(station, PREPARED_MAX_AGE_S)
             user = None
             if prepared is not None:
@@ -196,11 +200,13 @@ class Journal:
                 "session started",
                 {"session": ids.session_id, "prepared": prepared is not None, "trace": trace},
             )
-            return ids.session_id, user
+            opened = store.session(ids.session_id)
+            assert opened is not None  # committed just above, by this writer
+            return ids.session_id, user, str(opened["started_at"])
 
-        def done(opened: tuple[int, str | None]) -> None:
+        def done(opened: tuple[int, str | None, str]) -> None:
             if self._in_session:
-                self.session_id, self.session_user = opened
+                self.session_id, self.session_user, self.session_started_at = opened
 
         self.writer.submit(job, done)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,19 @@ if TYPE_CHECKING:
 
 def _r(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def _session_started(station: Station, wall: datetime) -> str | None:
+    """When the running session began: the store's own ``started_at`` once its row is
+    committed (what history shows: one source), else reckoned from the station's clock."""
+    journal = station.journal
+    if journal is not None and journal.session_started_at is not None:
+        return journal.session_started_at
+    core = station.core
+    started = core.session.session_started_at
+    if started is None:
+        return None
+    return (wall - timedelta(seconds=core.t - started)).isoformat(timespec="seconds")
 
 
 def station_state(station: Station, name: str = "") -> dict[str, Any]:
@@ -34,6 +48,9 @@ def station_state(station: Station, name: str = "") -> dict[str, Any]:
     for sensor, spec in core.sensors.items():
         stats = core.stats.sensors[sensor]
         link = links.get(sensor)
+        is_tilt = sensor == core.tilt_name
+        seen_t = s.tilt_seen_t if is_tilt else s.hr_seen_t
+        silent_s = t - seen_t if math.isfinite(seen_t) else None
         sensors.append(
             {
                 "name": sensor,
@@ -45,7 +62,9 @@ def station_state(station: Station, name: str = "") -> dict[str, Any]:
                 "malformed": stats.malformed,
                 "lost": stats.lost,
                 "last_error": None if link is None else link.state.last_error,
-                "rate_hz": _r(station.tilt_rate.rate_hz) if sensor == core.tilt_name else None,
+                "rate_hz": _r(station.tilt_rate.rate_hz) if is_tilt else None,
+                "silent_s": _r(silent_s),
+                "fresh": tilt_fresh if is_tilt else hr_fresh,
             }
         )
     alarms = []
@@ -86,11 +105,7 @@ def station_state(station: Station, name: str = "") -> dict[str, Any]:
             "max_session_inverted_s": p.max_session_inverted_s,
             "day_inverted_s": _r(session.day_inverted_s(t)),
             "max_day_inverted_s": p.max_day_inverted_s,
-            "session_started": None
-            if session.session_started_at is None
-            else (wall - timedelta(seconds=t - session.session_started_at)).isoformat(
-                timespec="seconds"
-            ),
+            "session_started": _session_started(station, wall),
         },
         "profile": {
             "name": p.name,
@@ -98,6 +113,9 @@ def station_state(station: Station, name: str = "") -> dict[str, Any]:
             "max_hold_s": p.max_hold_s,
             "min_rest_s": p.min_rest_s,
             "max_session_inverted_s": p.max_session_inverted_s,
+            "max_day_inverted_s": p.max_day_inverted_s,
+            "hr_high_bpm": p.hr_high_bpm,
+            "hr_low_bpm": p.hr_low_bpm,
         },
         "sensors": sensors,
         "alarms": alarms,

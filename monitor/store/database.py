@@ -468,6 +468,24 @@ class Store(Database):
             )
             return int(cur.lastrowid or 0)
 
+    def claim_session(
+        self,
+        session_id: int,
+        user_id: int,
+        checklist: dict[str, bool],
+        pain_before: int | None,
+    ) -> None:
+        """A guided start for a session that already runs (it started itself when the user
+        inverted): it becomes the user's, with their checklist and pain score."""
+        if pain_before is not None and not 0 <= pain_before <= 10:
+            raise ValueError(f"pain score {pain_before} outside 0-10")
+        with self._tx() as c:
+            c.execute(
+                "UPDATE sessions SET user_id = ?, checklist = ?, "
+                "pain_before = COALESCE(?, pain_before) WHERE id = ?",
+                (user_id, json.dumps(checklist), pain_before, session_id),
+            )
+
     def close_session(self, session_id: int, inverted_s: float, reason: str) -> None:
         """A session ended."""
         with self._tx() as c:

@@ -56,17 +56,27 @@ def test_hold_alarm_is_pushed_to_the_live_page_as_the_daemon_commits_it(
     committed_ms = datetime.fromisoformat(entry.get_attribute("data-at") or "").timestamp() * 1000
     assert entry_ms >= committed_ms - 1  # Date.now() is whole milliseconds
 
-    # Priority as colour AND word AND icon; the message says value against limit.
+    # Priority as colour AND word AND icon; the words are for the person beside the table:
+    # a plain title, the user's own limit, what to do. The raw id and values are folded away
+    # in a details element for clinicians.
     text = card.inner_text()
     assert "MEDIUM PRIORITY" in text
-    assert "Inverted for 5 s (limit 5 s)" in text
+    assert "Inverted too long" in text
+    assert "over your 0:05 limit" in text
+    assert "Come up slowly now." in text
+    assert HOLD not in text
+    assert "value" not in text
+    assert HOLD in card.eval_on_selector("details.alarm-more", "e => e.textContent")
     assert card.query_selector(".icon-medium svg") is not None
     assert "p-medium" in (card.get_attribute("class") or "")
-    assert "alarm raised: Inverted for 5 s" in page.inner_text("#announce")
-    # ... and it escalates to high at twice the limit, in the same card.
+    assert "alarm raised: Inverted too long" in page.inner_text("#announce")
+    # ... and it escalates to high at twice the limit, in the same card, saying so.
     daemon.wait_event(HOLD, "escalated", timeout_s=HANG_GUARD_S)
     page.wait_for_selector(f"#alarm-list [data-alarm='{HOLD}'][data-priority='high']")
-    assert "HIGH PRIORITY" in page.inner_text(f"[data-alarm='{HOLD}']")
+    text = page.inner_text(f"[data-alarm='{HOLD}']")
+    assert "HIGH PRIORITY" in text
+    assert "twice your 0:05 limit" in text
+    assert "limit 10" not in text
 
 
 @pytest.mark.timeout(90)

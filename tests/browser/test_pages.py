@@ -34,11 +34,21 @@ def add_user(page: Page, name: str, age: int) -> None:
 def test_guided_session_summary_history_and_settings(
     dashboard: Callable[..., tuple[BrowserContext, Page]],
     station: Callable[..., SimDaemon],
-    flat_scenario: Path,
+    scenario: Callable[..., Path],
 ) -> None:
+    """As in the demo: the user lies back before anyone taps "Start", so the session starts
+    itself; the guided start then makes that running session Anna's, with her checklist and
+    her pain before, and it is in her history with the pain after."""
     ARTIFACTS.mkdir(exist_ok=True)
-    daemon = station(flat_scenario)
+    auto_start = scenario(
+        "browser-auto-start",
+        duration_s=600,
+        theta=[(0, 0), (4, 0), (6, 15), (20, 15), (22, 0), (600, 0)],
+    )
+    daemon = station(auto_start)
     _, page = dashboard(daemon.url, scale=2)
+    page.wait_for_selector("#session-line:has-text('Session since')")
+    assert "Anna" not in page.inner_text("#session-line")
 
     # Who, then the screening: nothing applies.
     page.click("nav [data-nav='session']")
@@ -73,10 +83,28 @@ def test_guided_session_summary_history_and_settings(
     shoot(page, "guided")
     page.click("#start-session")  # this tap also turns the alarm sound on
 
-    # The live view, in a session; then the end, with the pain after.
+    # The live view, in the session that was already running, now Anna's.
     page.wait_for_selector("body[data-view='live']")
+    assert "The running session is now Anna's" in page.inner_text("#toast")
+    page.wait_for_selector("#session-line:has-text('Anna')")
     page.wait_for_selector("#end-session:visible")
     assert page.is_hidden("#sound-banner")
+    # "Session since" on the live card is the store's own start time, as history shows it.
+    (row,) = page.request.get(f"{daemon.base_url}/api/sessions").json()
+    live_since = page.evaluate("window.spotter.live.state.timers.session_started")
+    assert live_since == row["started_at"]
+    assert f"Session since {row['started_at'][11:16]} · Anna" in page.inner_text("#session-line")
+    # Nobody else can take it over while it runs: refused, with the reason.
+    csrf = page.evaluate("window.spotter.me.csrf")
+    other = page.request.post(
+        f"{daemon.base_url}/api/session/start",
+        data={"user": "Ben", "ankle_clamps_locked": True, "warm_up_done": True},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert other.status == 409
+    assert other.json()["reasons"] == ["a session is already running for Anna: end it first"]
+
+    # The end, with the pain after.
     page.click("#end-session")
     page.click("#pain-after [data-pain='1']")
     page.click("#end-confirm")
@@ -87,7 +115,14 @@ def test_guided_session_summary_history_and_settings(
     assert "3 before → 1 after" in summary
     shoot(page, "summary")
     kinds = [a["kind"] for a in stored_actions(daemon)]
-    assert kinds == ["session_start", "session_end"]
+    assert kinds == ["session_end"], "the session had started itself: no second start"
+    (mine,) = page.request.get(f"{daemon.base_url}/api/sessions?user=Anna").json()
+    assert (mine["id"], mine["pain_before"], mine["pain_after"]) == (row["id"], 3, 1)
+    assert mine["checklist"] == {
+        "ankle_clamps_locked": True,
+        "spotter_present": True,
+        "warm_up_done": True,
+    }
 
     # History and progress.
     page.click("nav [data-nav='history']")

@@ -100,11 +100,37 @@ async def test_state_stop_acknowledge_silence(rig: Rig) -> None:
     await client.aclose()
 
 
+def sensors_streaming(rig: Rig) -> None:
+    """Both sensors connected, each with a fresh reading, at station time 1 s."""
+    from monitor import gatt
+    from tests.core.rig import tilt_payload
+
+    station = rig.station
+    now = [0.0]
+    station.clock = lambda: now[0]
+    station.on_link("tilt", True)
+    station.on_link("hr", True)
+    for k in range(1, 11):  # 10 a second: the estimator's median needs a few samples
+        now[0] = k / 10
+        station.on_data("tilt", gatt.TILT_MEASUREMENT, tilt_payload(k, 0.0, (0.0, 0.0, 1.0)))
+        station.tick()
+    station.on_data("hr", gatt.HEART_RATE_MEASUREMENT, bytes([0x06, 70]))  # contact, 70 bpm
+    station.tick()
+
+
 async def test_guided_start_is_screened_and_audited(rig: Rig) -> None:
     owner = await rig.paired()
     assert (await owner.post("/api/users", json={"name": "anna", "age": 52})).status_code == 201
     bad_name = await owner.post("/api/users", json={"name": "<script>"})
     assert bad_name.status_code == 422
+    # No sensor has spoken yet: refused, with what to fix, before anything else.
+    lost = await owner.post("/api/session/start", json={"user": "anna", **CHECKED})
+    assert lost.status_code == 409
+    assert lost.json()["reasons"] == [
+        "Tilt sensor: not connected: fix it before starting",
+        "Heart-rate strap: not connected: fix it before starting",
+    ]
+    sensors_streaming(rig)
     blocked = await owner.post("/api/session/start", json={"user": "anna", **CHECKED})
     assert blocked.status_code == 409
     assert blocked.json()["reasons"][0].startswith("not screened")

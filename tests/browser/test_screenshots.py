@@ -22,7 +22,7 @@ from playwright.sync_api import BrowserContext, Page
 
 from monitor.bench.harness import SimDaemon
 from monitor.core.view import screen
-from tests.browser.rig import ARTIFACTS, wait_for_js
+from tests.browser.rig import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 

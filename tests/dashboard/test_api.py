@@ -102,7 +102,7 @@ async def test_state_stop_acknowledge_silence(rig: Rig) -> None:
 
 def sensors_streaming(rig: Rig) -> None:
     """Both sensors connected, each with a fresh reading, at station time 1 s."""
-    from monitor import gatt
+    from monitor.core import gatt
     from tests.core.rig import tilt_payload
 
     station = rig.station

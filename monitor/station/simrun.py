@@ -31,12 +31,13 @@ from monitor.ble.link import LinkListener, SensorLink
 from monitor.core.alarms import AlarmEvent
 from monitor.core.engine import SafetyCore
 from monitor.core.profiles import Profile
+from monitor.core.replay import TICKS_PER_S
 from monitor.core.trace import Record, TraceHeader, TraceReader, UserInput
 from monitor.settings import BleConfig, SensorConfig
 from monitor.station.daemon import Attach
 from monitor.station.journal import Journal
 from monitor.station.recorder import TraceRecorder
-from monitor.station.station import TICKS_PER_S, LockstepClock, Sink, Station
+from monitor.station.station import LockstepClock, Sink, Station
 from monitor.store.database import Store
 from monitor.store.writer import StoreWriter
 

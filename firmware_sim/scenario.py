@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from monitor.core import validation
 from monitor.core.alarms import EventKind
 from monitor.core.profiles import BUILTIN, Profile, ProfileError, profile_from_mapping
 from monitor.core.trace import InputKind
@@ -243,12 +244,7 @@ class Scenario:
 
 
 def _describe(exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "scenario"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        problems.append(f"{key}: {msg}")
-    return "; ".join(problems)
+    return "; ".join(validation.problems(exc, "scenario"))
 
 
 def parse_scenario(data: dict[str, Any], source: str) -> Scenario:

@@ -31,6 +31,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from monitor.core import validation
 from monitor.core.alarms import Priority
 from monitor.core.profiles import BUILTIN, DEFAULT_PROFILE, ProfileError, load_profile
 from monitor.core.sensors import AXIS_SYNONYMS, Calibration, SensorKind, SensorSpec
@@ -390,12 +391,7 @@ def config_path(explicit: str | Path | None = None) -> Path | None:
 
 
 def _describe(exc: ValidationError) -> list[str]:
-    problems = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "config"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        problems.append(f"{key}: {msg}")
-    return problems
+    return validation.problems(exc, "config")
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:

@@ -26,7 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from dashboard.clinic.core import LINK_TIMEOUT_S, Escalation, HubCore, Notice
 from dashboard.clinic.store import HubStore
 from dashboard.live import FanOut, Message
+from monitor.core import validation
 from monitor.core.alarms import AlarmEvent, Priority
+from monitor.mqtt.client import client_for
 from monitor.mqtt.protocol import (
     TOPIC_ROOT,
     AlarmMessage,
@@ -153,13 +155,8 @@ def _load_hub_file(path: str | Path | None) -> HubSettings:
     try:
         return HubSettings.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            problems.append(
-                f"{key}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}"
-            )
-        raise HubConfigError(f"{file}: " + "; ".join(problems)) from None
+        found = validation.problems(exc, "")
+        raise HubConfigError(f"{file}: " + "; ".join(found)) from None
 
 
 class Hub(FanOut):
@@ -289,18 +286,14 @@ class Hub(FanOut):
         c = self.settings.mqtt
         main = link == "hub listener"
         ident = c.client_id or f"spotter-hub-{self.settings.hub.name}"
-        return aiomqtt.Client(
-            c.host,
-            c.broker_port,
-            username=c.username or "hub",
-            password=None if c.password is None else c.password.get_secret_value(),
+        return client_for(
+            c,
+            username="hub",
             # A persistent session: the broker keeps what the stations send while the hub is
             # away (QoS 1), and the store de-duplicates what comes twice.
             # The state link needs no session: states are retained and come every second.
             identifier=ident if main else f"{ident}-state",
             clean_session=not main,
-            keepalive=c.keepalive_s,
-            timeout=c.timeout_s,
             tls_context=c.tls_context(),
             logger=logging.getLogger(f"{__name__}.paho"),
         )

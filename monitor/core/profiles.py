@@ -17,6 +17,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from monitor.core import validation
 from monitor.core.limits import SESSION_HARD_CAP_S
 
 
@@ -139,16 +140,8 @@ def stored_key(name: str) -> str:
 
 
 def _describe(exc: ValidationError, source: str) -> str:
-    problems = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "profile"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key missing"
-        problems.append(f"{key}: {msg}")
-    return f"{source}: " + "; ".join(problems)
+    found = validation.problems(exc, "profile", missing="required key missing")
+    return f"{source}: " + "; ".join(found)
 
 
 def profile_from_mapping(data: dict[str, Any], source: str) -> Profile:

@@ -33,6 +33,7 @@ import aiomqtt
 
 from monitor.core.alarms import AlarmEvent
 from monitor.mqtt import homeassistant
+from monitor.mqtt.client import client_for
 from monitor.mqtt.protocol import (
     INPUT_OF,
     OFFLINE,
@@ -300,17 +301,12 @@ class MqttBridge:
             backoff = min(backoff * 2, self.config.backoff_max_s)
 
     def _client(self) -> aiomqtt.Client:
-        c = self.config
-        return aiomqtt.Client(
-            c.host,
-            c.broker_port,
-            username=c.username or self.topics.station,
-            password=None if c.password is None else c.password.get_secret_value(),
-            identifier=c.client_id or f"spotter-{self.topics.station}",
+        return client_for(
+            self.config,
+            username=self.topics.station,
+            identifier=self.config.client_id or f"spotter-{self.topics.station}",
             will=aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True),
             clean_session=True,
-            keepalive=c.keepalive_s,
-            timeout=c.timeout_s,
             tls_context=self._tls,
             max_queued_incoming_messages=INCOMING_BUFFER,
             logger=logging.getLogger(f"{__name__}.paho"),

@@ -42,6 +42,7 @@ from pydantic import (
     ValidationError,
 )
 
+from monitor.core import validation
 from monitor.core.alarms import AlarmEvent, EventKind, Priority
 from monitor.core.trace import InputKind
 
@@ -220,11 +221,7 @@ def _precheck(payload: bytes, max_bytes: int, max_depth: int = MAX_DEPTH) -> Non
 
 
 def _problems(exc: ValidationError, what: str) -> str:
-    problems = []
-    for err in exc.errors(include_url=False)[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or what
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        problems.append(f"{where}: {msg}")
+    problems = validation.problems(exc, what, limit=5)
     more = exc.error_count() - len(problems)
     return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
 

@@ -32,6 +32,7 @@ from monitor.core.codecs import spotter_tilt
 from monitor.core.engine import SafetyCore
 from monitor.core.gatt import TILT_MEASUREMENT
 from monitor.core.profiles import Profile
+from monitor.core.replay import TICKS_PER_S
 from monitor.core.trace import (
     End,
     InputKind,
@@ -45,7 +46,7 @@ from monitor.settings import SIM_STORE, BleConfig, SensorConfig
 from monitor.station.daemon import Attach
 from monitor.station.journal import Journal
 from monitor.station.recorder import TraceRecorder
-from monitor.station.station import TICKS_PER_S, LockstepClock, Sink, Station
+from monitor.station.station import LockstepClock, Sink, Station
 from monitor.store.database import Store
 from monitor.store.writer import StoreWriter
 

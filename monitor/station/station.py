@@ -24,7 +24,7 @@ from monitor.ble.link import SensorLink
 from monitor.core.alarms import AlarmEvent, Want
 from monitor.core.engine import SafetyCore
 from monitor.core.ratewatch import RateWatch
-from monitor.core.replay import catch_up
+from monitor.core.replay import TICK_S, TICKS_PER_S, catch_up
 from monitor.core.trace import InputKind
 from monitor.station.journal import Journal
 from monitor.station.recorder import TraceRecorder
@@ -32,8 +32,6 @@ from monitor.store.database import StoreError
 from monitor.store.writer import BEHIND_AFTER_S, STORE_LAG, WRITER_PARTS
 
 log = logging.getLogger(__name__)
-TICK_S = 0.1
-TICKS_PER_S = 10
 FLUSH_EVERY_S = 1.0
 RESTART_AFTER_S = 1.0
 

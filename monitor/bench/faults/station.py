@@ -47,7 +47,7 @@ from firmware_sim.generate import header_of, records
 from firmware_sim.scenario import Scenario, load_scenario, parse_scenario
 from monitor.core.alarms import AlarmEvent, EventKind
 from monitor.core.engine import SafetyCore
-from monitor.core.replay import core_for, replay
+from monitor.core.replay import TICK_S, core_for, replay
 from monitor.core.trace import LinkChange, Notification, TraceReader, UserInput
 from monitor.station.journal import Journal
 from monitor.station.simrun import SimRun, run_simulation, source_of
@@ -57,7 +57,6 @@ from monitor.store.writer import STORE_LAG, StoreWriter
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.1
 WAIT_S = 60.0
 """Real seconds a stalled commit waits for the station clock before calling the run stuck."""
 DISK_FULL = "database or disk is full"

@@ -190,6 +190,10 @@ def sim_trace(
         return
     try:
         target = Path(output)
+        if target.exists() and not target.is_file():  # /dev/null, a pipe: never replace it
+            with open(target, "w", encoding="utf-8") as fh:
+                write_trace(sc, fh)
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".part")
         with open(tmp, "w", encoding="utf-8") as fh:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -255,3 +258,21 @@ def test_a_week_long_gap_replays_at_once_with_the_events_of_its_first_minutes(
     result = spotter("replay", str(path), "--json", "--profile", "beginner")
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode().splitlines() == [e.to_json_line() for e in expected]
+
+
+def test_sim_trace_writes_into_a_special_file_without_replacing_it(
+    tmp_path: Path, over_hold: Path
+) -> None:
+    """`-o /dev/null` once replaced the machine's /dev/null with a regular file (the atomic
+    write renamed its .part over it); a FIFO stands in for /dev/null here."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    result = spotter("sim", "trace", "over-hold", "-o", str(fifo))
+    reader.join(120)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode), "the FIFO was replaced"
+    assert received == [over_hold.read_bytes()]
+    assert not (tmp_path / "pipe.part").exists()

@@ -45,8 +45,8 @@ def pg_sql(sql: str) -> str:
 def redact_dsn(dsn: str) -> str:
     """The address without its password, for messages."""
     parts = urlsplit(dsn)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{parts.username or ''}@{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.username or ''}@{parts.hostname or ''}{port}{parts.path}"
 
 
 class _Conn:
@@ -56,7 +56,7 @@ class _Conn:
         self._conn = conn
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        return self._conn.execute(pg_sql(sql), tuple(args))  # type: ignore[arg-type]
+        return self._conn.execute(pg_sql(sql), tuple(args))
 
 
 class PgHubStore(HubStore):
@@ -65,7 +65,7 @@ class PgHubStore(HubStore):
     lock_row = " FOR UPDATE"
     now_s_sql = "EXTRACT(EPOCH FROM clock_timestamp())::DOUBLE PRECISION"
 
-    def __init__(self, dsn: str) -> None:  # noqa: D107 - see open()
+    def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self.path = Path(redact_dsn(dsn))
         self._pg: psycopg.Connection[Any] | None = None
@@ -154,7 +154,8 @@ class PgHubStore(HubStore):
 
     def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._tx() as c:
-            return c.execute(sql, args).fetchall()
+            rows: list[Any] = c.execute(sql, args).fetchall()
+            return rows
 
 
 def open_hub_store(database: str | None, sqlite_path: Path) -> HubStore:

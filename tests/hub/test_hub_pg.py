@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.hub_pg import PgHubStore, StoreUnavailable, pg_sql
-from dashboard.hub_store import HubStore, Claim
+from dashboard.hub_store import Claim, HubStore
 from monitor.alarms import AlarmEvent, EventKind, Priority
 from monitor.store import StoreError
 from tests.hub.pg_rig import Postgres

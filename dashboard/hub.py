@@ -12,7 +12,9 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import secrets
+import socket
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
@@ -21,10 +23,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import aiomqtt
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from dashboard.hub_core import LINK_TIMEOUT_S, Escalation, HubCore, Notice
-from dashboard.hub_store import HubStore
+from dashboard.hub_pg import StoreUnavailable, open_hub_store
+from dashboard.hub_store import Claim, HubStore
 from dashboard.live import FanOut, Message
 from monitor.alarms import AlarmEvent, Priority
 from monitor.mqtt import MqttConfig
@@ -79,6 +84,14 @@ up to ``MUTE_MAX_S``): the state link reconnects with a clean session without it
 broker also drops what it had queued of the flood for the hub. Meanwhile the hub hears no
 heartbeat from it and raises its ``link.lost``: a flooding station is not one to rely on."""
 SUBSCRIBE_BATCH = 100
+SITES_ROOT = "sites"
+"""At a clinic group's central broker each site's bridge puts its stations' topics under
+``sites/{site}/spotter/v1/...`` and says on ``sites/{site}/bridge`` whether it is up (``1``,
+retained) or down (``0``, its last will on the central broker)."""
+SESSION_EXPIRY_S = 24 * 3600
+"""How long the broker keeps a replica's MQTT v5 session (and queues its share of alarm
+events) while it is away: a replica that restarts gets what was handed to it meanwhile."""
+STORE_RETRY_MAX_S = 2.0
 
 
 class HubConfigError(ValueError):
@@ -101,6 +114,25 @@ class HubSection(BaseModel):
     """A station's ``state``/``status``/``cmd/reply`` messages beyond this rate (bursts of
     three seconds' worth) are dropped unread, and a station flooding its state is not
     listened to for ``MUTE_S``."""
+    database: SecretStr | None = None
+    """``postgresql://user:password@host:port/db``: the store every replica shares; None: the
+    SQLite file ``data_dir/hub.db`` (one hub)."""
+    replica: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    """This replica's name among several ``spotter hub`` of one clinic (part of its MQTT
+    client id, and of who claimed an escalation step); None: one hub."""
+    share: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    """Take alarm events through the MQTT v5 shared subscription ``$share/{share}/...``, so
+    each is handled by one replica (status and state still reach every replica)."""
+    sites: bool = False
+    """A clinic group's central hub: also read every site's bridged stations
+    (``sites/{site}/spotter/v1/...``) and each bridge's up/down notification."""
+
+    @field_validator("database")
+    @classmethod
+    def _postgresql_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.match(r"^postgres(ql)?://", value.get_secret_value()):
+            raise ValueError("a postgresql:// URL (leave it out for the SQLite file)")
+        return value
 
 
 class EscalationSection(BaseModel):
@@ -127,16 +159,30 @@ class HubSettings(BaseModel):
         """The hub's SQLite file."""
         return self.hub.data_dir.expanduser() / "hub.db"
 
+    def open_store(self) -> HubStore:
+        """The store ``[hub] database`` names (PostgreSQL), else the SQLite file."""
+        database = self.hub.database
+        return open_hub_store(
+            None if database is None else database.get_secret_value(), self.store_path
+        )
+
 
 def load_hub_settings(path: str | Path | None) -> HubSettings:
     """The hub's TOML file (None: defaults); errors name the file and every bad key.
 
-    ``$SPOTTER_MQTT__PASSWORD`` gives the broker password when the file does not.
+    ``$SPOTTER_MQTT__PASSWORD`` gives the broker password when the file does not, and
+    ``$SPOTTER_HUB__DATABASE`` the PostgreSQL URL (it may hold a password).
     """
     settings = _load_hub_file(path)
     secret = os.environ.get("SPOTTER_MQTT__PASSWORD")
     if settings.mqtt.password is None and secret:
         settings.mqtt.password = SecretStr(secret)
+    database = os.environ.get("SPOTTER_HUB__DATABASE")
+    if settings.hub.database is None and database:
+        try:
+            settings.hub.database = HubSection._postgresql_only(SecretStr(database))
+        except ValueError as exc:
+            raise HubConfigError(f"$SPOTTER_HUB__DATABASE: {exc}") from None
     return settings
 
 
@@ -170,6 +216,16 @@ class Hub(FanOut):
         super().__init__()
         self.settings = settings
         self.store = store
+        self.replica = settings.hub.replica or f"{socket.gethostname()}-{os.getpid()}"
+        """Who this hub is when claiming escalation steps in a shared store."""
+        self.site_of: dict[str, str] = {}
+        """Stations heard through a site's bridge (a central hub), and which site."""
+        self.bridges: dict[str, bool] = {}
+        """Each site's bridge to the central broker: up (True) or down."""
+        self._pending: dict[tuple[str, str, str], Notice] = {}
+        """Escalation steps due here that another replica claimed: tried again each round
+        until done (the claimant may die before it sends)."""
+        self.pages_sent = 0
         self.core = HubCore(settings.hub.link_timeout_s)
         e = settings.escalation
         self.escalation = Escalation(e.accept_within_s, e.repeat_s, e.medium_after_s)
@@ -227,9 +283,12 @@ class Hub(FanOut):
                 priorities.append(own.priority.label)
             rank = {"high": 0, "medium": 1, "low": 2}
             highest = min(priorities, key=lambda p: rank.get(p or "", 3), default=None)
+            site = self.site_of.get(name)
             tiles.append(
                 {
                     "station": name,
+                    "site": site,
+                    "site_down": site is not None and not self.bridges.get(site, False),
                     "status": view.status,
                     "silent_s": None
                     if view.last_heard == float("-inf")
@@ -258,6 +317,7 @@ class Hub(FanOut):
         ]
         return {
             "stations": tiles,
+            "sites": {site: {"bridge_up": up} for site, up in sorted(self.bridges.items())},
             "alarms": self.core.alarm_list(),
             "escalations": chases,
             "problems": dict(self.problems),
@@ -281,12 +341,46 @@ class Hub(FanOut):
         people = [p["name"] for p in self.store.escalation_list()]
         return self.escalation.reject(self.now(), station, alarm, person, people)
 
+    def accept_escalation(self, station: str, alarm: str, person: str) -> bool:
+        """``person`` takes the alarm: every replica stops escalating it. False if there is
+        nothing (left) to accept."""
+        if not self.escalation.accept(station, alarm, person):
+            return False
+        self.store.accept_chase(station, alarm, person)
+        return True
+
+    async def hand_on(self, notice: Notice) -> None:
+        """Send a hand-on (after a rejection) if this replica wins the step, and wait."""
+        task = self._claim_and_send(notice)
+        if task is not None:
+            await task
+
     # -- MQTT ------------------------------------------------------------------------------
 
     def _mqtt(self, link: str) -> aiomqtt.Client:
         c = self.settings.mqtt
         main = link == "hub listener"
         ident = c.client_id or f"spotter-hub-{self.settings.hub.name}"
+        if self.settings.hub.replica:
+            ident = f"{ident}-{self.settings.hub.replica}"
+        if main and self.settings.hub.share:
+            # MQTT v5 (shared subscriptions): the same persistent session, in v5's words.
+            expiry = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            expiry.SessionExpiryInterval = SESSION_EXPIRY_S
+            return aiomqtt.Client(
+                c.host,
+                c.broker_port,
+                username=c.username or "hub",
+                password=None if c.password is None else c.password.get_secret_value(),
+                identifier=ident,
+                protocol=aiomqtt.ProtocolVersion.V5,
+                clean_start=False,
+                properties=expiry,
+                keepalive=c.keepalive_s,
+                timeout=c.timeout_s,
+                tls_context=c.tls_context(),
+                logger=logging.getLogger(f"{__name__}.paho"),
+            )
         return aiomqtt.Client(
             c.host,
             c.broker_port,
@@ -333,8 +427,8 @@ class Hub(FanOut):
                 async with client:
                     if main:
                         self._client = client
-                    for kind in LINKS[link]:
-                        await client.subscribe(f"{TOPIC_ROOT}/+/{kind}", qos=1)
+                    for topic in self._subscriptions(link):
+                        await client.subscribe(topic, qos=1)
                     if not main:
                         self.state_subscribed = set()
                         await self._sync_state(client)
@@ -356,13 +450,46 @@ class Hub(FanOut):
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.settings.mqtt.backoff_max_s)
 
+    def _subscriptions(self, link: str) -> list[str]:
+        """What a link subscribes to (the state link: per station, see ``_sync_state``)."""
+        hub = self.settings.hub
+        roots = [TOPIC_ROOT] + ([f"{SITES_ROOT}/+/{TOPIC_ROOT}"] if hub.sites else [])
+        topics = []
+        for kind in LINKS[link]:
+            for root in roots:
+                topic = f"{root}/+/{kind}"
+                topics.append(
+                    f"$share/{hub.share}/{topic}" if kind == "alarms" and hub.share else topic
+                )
+        if LINKS[link] and hub.sites:
+            topics.append(f"{SITES_ROOT}/+/bridge")
+        return topics
+
     async def _serve(self, client: aiomqtt.Client) -> None:
         count = 0
         async for message in client.messages:
-            self._message(str(message.topic), _bytes(message.payload), message.retain)
+            await self._handle(str(message.topic), _bytes(message.payload), message.retain)
             count += 1
             if count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+
+    async def _handle(self, topic: str, payload: bytes, retained: bool) -> None:
+        """One message; while the database is unreachable (a PostgreSQL restart), wait and
+        try the same message again: it is not dropped, and the broker holds what follows."""
+        backoff = 0.05
+        while True:
+            try:
+                self._message(topic, payload, retained)
+            except StoreUnavailable as exc:
+                if "store" not in self.problems:
+                    log.warning("hub: the database is unreachable (%s); waiting for it", exc)
+                self.problems["store"] = f"the hub's database is unreachable: {exc}"[:300]
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, STORE_RETRY_MAX_S)
+                continue
+            if self.problems.pop("store", None) is not None:
+                log.info("hub: the database is back")
+            return
 
     def _hear_of(self, station: str) -> None:
         """A station the hub did not know: listen to its state too."""
@@ -386,8 +513,13 @@ class Hub(FanOut):
         add = sorted(want - self.state_subscribed)
         for i in range(0, len(add), SUBSCRIBE_BATCH):
             batch = add[i : i + SUBSCRIBE_BATCH]
-            await client.subscribe([(Topics.of(s).state, 1) for s in batch])
+            await client.subscribe([(self._state_topic(s), 1) for s in batch])
             self.state_subscribed |= set(batch)
+
+    def _state_topic(self, station: str) -> str:
+        topic = Topics.of(station).state
+        site = self.site_of.get(station)
+        return topic if site is None else f"{SITES_ROOT}/{site}/{topic}"
 
     async def _keep_state_synced(self, client: aiomqtt.Client) -> None:
         while True:
@@ -403,8 +535,16 @@ class Hub(FanOut):
         caught here: the listener's supervisor logs them and shows them as a problem."""
         self.received += 1
         station, kind = "?", "?"
+        site = None
+        if topic.startswith(f"{SITES_ROOT}/") and self.settings.hub.sites:
+            _, site, topic = topic.split("/", 2)
+            if topic == "bridge":
+                self._bridge(site, payload)
+                return
         try:
             station, kind = parse_topic(topic)
+            if site is not None:
+                self.site_of.setdefault(station, site)
             if kind in RATE_LIMITED and not self._limit.allow(f"{station}/{kind}", self.now()):
                 self._flooding(station, kind)
                 return
@@ -414,6 +554,30 @@ class Hub(FanOut):
             return
         if message is not None:
             self._apply(message)
+
+    def _bridge(self, site: str, payload: bytes) -> None:
+        """A site's bridge connected (``1``) or went down (``0``, its last will). Its
+        stations then fall silent here, and their ``link.lost`` follows on the hub's clock."""
+        if payload not in (b"0", b"1") or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", site):
+            self._rejected(site[:64], "bridge", f"not a bridge state: {payload[:16]!r}", False)
+            return
+        up = payload == b"1"
+        if self.bridges.get(site) != up:
+            log.log(
+                logging.INFO if up else logging.WARNING,
+                "hub: site %s's bridge is %s",
+                site,
+                "up" if up else "DOWN",
+            )
+            self.bridges[site] = up
+            self._event({"kind": "site", "site": site, "bridge_up": up})
+        key = f"site {site}"
+        if up:
+            self.problems.pop(key, None)
+        else:
+            self.problems[key] = (
+                f"site {site}'s bridge to this hub is down: its stations are unseen"
+            )
 
     def _flooding(self, station: str, kind: str) -> None:
         if kind == "state" and station not in self.muted:
@@ -464,10 +628,10 @@ class Hub(FanOut):
         self._hear_of(station)
         if isinstance(message, StatusMessage):
             self._hub_events(self.core.status(t, station, message.status))
-            self.store.seen(station, message.status)
+            self.store.seen(station, message.status, self.site_of.get(station))
         elif isinstance(message, StateMessage):
             if station not in self.core.stations:
-                self.store.seen(station, "online")
+                self.store.seen(station, "online", self.site_of.get(station))
             self._hub_events(self.core.state(t, station, message.model_dump(mode="json")))
         elif isinstance(message, AlarmMessage):
             self._alarm(message)
@@ -515,7 +679,10 @@ class Hub(FanOut):
         body: dict[str, Any] = {"cmd": cmd, "by": by, "id": command_id}
         if alarm is not None:
             body["alarm"] = alarm
-        await client.publish(Topics.of(station).cmd, encode(body), qos=1)
+        topic = Topics.of(station).cmd
+        if station in self.site_of:  # through that site's bridge
+            topic = f"{SITES_ROOT}/{self.site_of[station]}/{topic}"
+        await client.publish(topic, encode(body), qos=1)
         self.store.audit(by, f"{cmd} sent", {"station": station, "alarm": alarm, "id": command_id})
         return command_id
 
@@ -534,17 +701,62 @@ class Hub(FanOut):
             await asyncio.sleep(ESCALATE_EVERY_S)
 
     async def _escalate(self, t: float) -> None:
-        people = self.store.escalation_list()
-        names = [p["name"] for p in people]
-        urls = {p["name"]: p["push_url"] for p in people}
+        """One round: take in what other replicas did (from the store), let the core say
+        what is due, and carry out each step this replica wins in the store: whoever wins a
+        step sends and records it; the others keep it pending and try again each round, so a
+        replica dying mid-send is taken over once its claim lapses (``CLAIM_LEASE_S``)."""
+        names = [p["name"] for p in self.store.escalation_list()]
+        for (station, alarm), (handed_to, accepted_by) in self.store.open_chases().items():
+            self.escalation.adopt(t, station, alarm, handed_to, accepted_by, names)
         notices, steps = self.escalation.due(t, self.core.alarm_list(), names)
         for station, alarm, step in steps:
             person, _, what = step.partition(":")
-            self.store.escalation_step(station, alarm, "", person, what)
+            if what in ("sent", "repeated"):
+                continue  # recorded by the replica that sends it
+            if what.startswith("ended"):
+                if self.store.close_chase(station, alarm):
+                    self.store.escalation_step(station, alarm, "", person, what)
+                continue
+            if self.store.claim_step(station, alarm, step, self.replica) is Claim.MINE:
+                self.store.escalation_step(station, alarm, "", person, what)
+                self.store.step_done(station, alarm, step)
         for notice in notices:
-            task = asyncio.create_task(self._send_notice(notice, urls.get(notice.person)))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            self._pending[(notice.station, notice.alarm, notice.step)] = notice
+        for key, notice in list(self._pending.items()):
+            if (notice.station, notice.alarm) not in self.escalation.chases:
+                del self._pending[key]  # ended meanwhile
+            else:
+                self._claim_and_send(notice)
+
+    def _claim_and_send(self, notice: Notice) -> asyncio.Task[None] | None:
+        """Claim ``notice``'s step in the store; if this replica wins, send it (a task)."""
+        key = (notice.station, notice.alarm, notice.step)
+        handed_to = None if notice.repeat else notice.person
+        claim = self.store.claim_step(
+            notice.station, notice.alarm, notice.step, self.replica, handed_to
+        )
+        if claim is Claim.TAKEN:
+            self._pending[key] = notice  # another replica has it: watch that it is done
+            return None
+        self._pending.pop(key, None)
+        if claim is Claim.ACCEPTED:
+            chase = self.escalation.chases.get((notice.station, notice.alarm))
+            if chase is not None and chase.accepted_by is None:
+                self.escalation.accept(notice.station, notice.alarm, "(another replica)")
+            return None
+        if claim is Claim.DONE:
+            return None
+        self.store.escalation_step(
+            notice.station, notice.alarm, "", notice.person, "repeated" if notice.repeat else "sent"
+        )
+        url = next(
+            (p["push_url"] for p in self.store.escalation_list() if p["name"] == notice.person),
+            None,
+        )
+        task = asyncio.create_task(self._send_notice(notice, url))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+        return task
 
     async def _send_notice(self, notice: Notice, url: str | None) -> None:
         if url is None:
@@ -567,10 +779,13 @@ class Hub(FanOut):
             ok = False
             log.warning("escalation to %s: %s", notice.person, exc)
         step = "delivered" if ok else f"delivery failed ({redact(url)})"
+        self.pages_sent += ok
         try:
             self.store.escalation_step(
                 notice.station, notice.alarm, notice.priority, notice.person, step
             )
+            if notice.step:
+                self.store.step_done(notice.station, notice.alarm, notice.step)
         except StoreError as exc:
             log.error("hub store failing: %s", exc)
 

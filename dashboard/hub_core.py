@@ -146,6 +146,9 @@ class Notice:
     person: str
     repeat: bool
     message: str
+    step: str = ""
+    """Which step of the escalation this is (``pat:sent``, ``pat:repeated#2``): the same on
+    every replica that follows the same alarm, so the database lets one of them send it."""
 
 
 @dataclass
@@ -158,6 +161,7 @@ class _Chase:
     handed_at: float = 0.0
     sent_at: float = 0.0
     accepted_by: str | None = None
+    repeats: int = 0
 
 
 @dataclass
@@ -210,6 +214,7 @@ class Escalation:
                 steps.append((*key, f"{people[chase.index]}:sent"))
             elif t - chase.sent_at >= self.repeat_s:
                 chase.sent_at = t
+                chase.repeats += 1
                 notices.append(self._notice(chase, people, repeat=True))
                 steps.append((*key, f"{people[chase.index]}:repeated"))
         for key in list(self.chases):
@@ -220,9 +225,33 @@ class Escalation:
         return notices, steps
 
     def _notice(self, chase: _Chase, people: Sequence[str], repeat: bool) -> Notice:
+        person = people[chase.index]
+        step = f"{person}:repeated#{chase.repeats}" if repeat else f"{person}:sent"
         return Notice(
-            chase.station, chase.alarm, chase.priority, people[chase.index], repeat, chase.message
+            chase.station, chase.alarm, chase.priority, person, repeat, chase.message, step
         )
+
+    def adopt(
+        self,
+        t: float,
+        station: str,
+        alarm: str,
+        handed_to: str | None,
+        accepted_by: str | None,
+        people: Sequence[str],
+    ) -> None:
+        """What another replica did (from the shared store): someone accepted the alarm, or
+        it was handed on further down the list (a rejection, a timeout seen first there)."""
+        chase = self.chases.get((station, alarm))
+        if chase is None:
+            return
+        if accepted_by is not None and chase.accepted_by is None:
+            chase.accepted_by = accepted_by
+        if handed_to is not None and handed_to in people:
+            index = list(people).index(handed_to)
+            if index > chase.index:
+                chase.index = index
+                chase.handed_at = chase.sent_at = t
 
     def accept(self, station: str, alarm: str, person: str) -> bool:
         """``person`` takes it: no more escalation. False if there is nothing to accept."""

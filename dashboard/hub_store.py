@@ -121,7 +121,9 @@ class Claim(Enum):
     MINE = "mine"
     """Send it now, then :meth:`HubStore.step_done`."""
     TAKEN = "taken"
-    """Another replica sends (or sent) it."""
+    """Another replica is sending it (its claim is live): ask again later."""
+    DONE = "done"
+    """It was carried out."""
     ACCEPTED = "accepted"
     """Someone accepted the alarm meanwhile: no more steps."""
 
@@ -381,7 +383,9 @@ class HubStore(Database):
                     f"VALUES (?, ?, ?, {self.now_s_sql} + ?)",
                     (chase, step, replica, lease_s),
                 )
-            elif claim[0] or not claim[1]:
+            elif claim[0]:
+                return Claim.DONE
+            elif not claim[1]:
                 return Claim.TAKEN
             else:
                 c.execute(

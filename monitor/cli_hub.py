@@ -38,7 +38,6 @@ def hub_run(
 
     from dashboard.hub import Hub, HubConfigError, load_hub_settings
     from dashboard.hub_app import create_hub_app
-    from dashboard.hub_store import HubStore
     from monitor.daemon import stop_on_signals
     from monitor.store import StoreError
 
@@ -47,7 +46,7 @@ def hub_run(
     )
     try:
         settings = load_hub_settings(config)
-        store = HubStore.open(settings.store_path)
+        store = settings.open_store()
     except (HubConfigError, StoreError) as exc:
         raise fail("hub", str(exc)) from None
     if port is not None:
@@ -107,13 +106,12 @@ def person_add(
     """Add a person; the password comes from $SPOTTER_HUB_PASSWORD or a prompt."""
     from dashboard.hub import HubConfigError, load_hub_settings
     from dashboard.hub_app import hash_password
-    from dashboard.hub_store import HubStore
     from monitor.store import StoreError
 
     password = os.environ.get("SPOTTER_HUB_PASSWORD") or getpass.getpass(f"password for {name}: ")
     try:
         settings = load_hub_settings(ctx.obj)
-        store = HubStore.open(settings.store_path)
+        store = settings.open_store()
     except (HubConfigError, StoreError) as exc:
         raise fail("hub person add", str(exc)) from None
     try:
@@ -130,12 +128,11 @@ def person_add(
 def person_list(ctx: typer.Context) -> None:
     """Everyone who may log in."""
     from dashboard.hub import HubConfigError, load_hub_settings
-    from dashboard.hub_store import HubStore
     from monitor.store import StoreError
 
     try:
         settings = load_hub_settings(ctx.obj)
-        store = HubStore.open(settings.store_path)
+        store = settings.open_store()
     except (HubConfigError, StoreError) as exc:
         raise fail("hub person list", str(exc)) from None
     table = Table("name", "role", "push", "escalation rank")

@@ -116,3 +116,21 @@ def test_medium_escalates_after_30_s_and_an_acknowledge_ends_it() -> None:
     assert [n.person for n in notices] == ["pat"]
     _, steps = esc.due(25.0, [{**medium, "acknowledged": True}], ["pat"])
     assert steps == [("t1", "hr.low", "-:ended (acknowledged or resolved)")]
+
+
+def test_escalation_steps_are_named_alike_on_every_replica_and_adopt_a_hand_on() -> None:
+    people = ["pat", "sam"]
+    a, b = Escalation(), Escalation()
+    [na] = a.due(0.0, [high()], people)[0]
+    [nb] = b.due(0.3, [high()], people)[0]  # another replica, a moment later
+    assert na.step == nb.step == "pat:sent"
+    handed = a.reject(5.0, "t1", "hr.high", "pat", people)
+    assert handed is not None
+    assert handed.step == "sam:sent"
+    b.adopt(5.2, "t1", "hr.high", "sam", None, people)  # what the store says a did
+    assert b.due(40.0, [high()], people)[0] == []  # b does not hand it on again
+    [ra] = a.due(65.0, [high()], people)[0]
+    [rb] = b.due(65.2, [high()], people)[0]
+    assert ra.step == rb.step == "sam:repeated#1"
+    b.adopt(66.0, "t1", "hr.high", "sam", "sam", people)
+    assert b.due(200.0, [high()], people)[0] == []  # accepted at a: b stops too

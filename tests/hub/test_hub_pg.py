@@ -75,7 +75,7 @@ def test_a_step_is_claimed_once_and_a_dead_claim_is_taken_over(store: HubStore) 
     assert store.claim_step("home", "b", "pat:sent#1", "r1", lease_s=-1.0) is Claim.MINE
     assert store.claim_step("home", "b", "pat:sent#1", "r2") is Claim.MINE
     store.step_done("home", "b", "pat:sent#1")
-    assert store.claim_step("home", "b", "pat:sent#1", "r1", lease_s=-1.0) is Claim.TAKEN
+    assert store.claim_step("home", "b", "pat:sent#1", "r1", lease_s=-1.0) is Claim.DONE
     assert store.accept_chase("home", "a", "pat")
     assert not store.accept_chase("home", "a", "kim")
     assert store.claim_step("home", "a", "pat:repeated#1", "r2") is Claim.ACCEPTED

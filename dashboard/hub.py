@@ -226,6 +226,8 @@ class Hub(FanOut):
         """Escalation steps due here that another replica claimed: tried again each round
         until done (the claimant may die before it sends)."""
         self.pages_sent = 0
+        self.store_outages = 0
+        """Times the database became unreachable (each waited out, shown in ``problems``)."""
         self.core = HubCore(settings.hub.link_timeout_s)
         e = settings.escalation
         self.escalation = Escalation(e.accept_within_s, e.repeat_s, e.medium_after_s)
@@ -473,6 +475,12 @@ class Hub(FanOut):
             if count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
 
+    def _store_down(self, exc: StoreUnavailable) -> None:
+        if "store" not in self.problems:
+            self.store_outages += 1
+            log.warning("hub: the database is unreachable (%s); waiting for it", exc)
+        self.problems["store"] = f"the hub's database is unreachable: {exc}"[:300]
+
     async def _handle(self, topic: str, payload: bytes, retained: bool) -> None:
         """One message; while the database is unreachable (a PostgreSQL restart), wait and
         try the same message again: it is not dropped, and the broker holds what follows."""
@@ -481,9 +489,7 @@ class Hub(FanOut):
             try:
                 self._message(topic, payload, retained)
             except StoreUnavailable as exc:
-                if "store" not in self.problems:
-                    log.warning("hub: the database is unreachable (%s); waiting for it", exc)
-                self.problems["store"] = f"the hub's database is unreachable: {exc}"[:300]
+                self._store_down(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, STORE_RETRY_MAX_S)
                 continue
@@ -697,7 +703,10 @@ class Hub(FanOut):
 
     async def _escalator(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await self._escalate(self.now())
+            try:
+                await self._escalate(self.now())
+            except StoreUnavailable as exc:  # shown; the round is done again when it is back
+                self._store_down(exc)
             await asyncio.sleep(ESCALATE_EVERY_S)
 
     async def _escalate(self, t: float) -> None:

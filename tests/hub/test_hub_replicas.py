@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.hub import Hub, HubSection, HubSettings, EscalationSection
+from dashboard.hub import EscalationSection, Hub, HubSection, HubSettings
 from dashboard.hub_app import hash_password
 from dashboard.hub_pg import PgHubStore
 from monitor.mqtt import MqttConfig
@@ -122,4 +122,60 @@ async def test_a_replica_killed_mid_stream_and_mid_escalation(
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+        db.close()
+
+
+def replica_settings(broker: Broker, dsn: str, replica: str) -> HubSettings:
+    return HubSettings(
+        hub=HubSection(name="clinic", replica=replica, share="hubs", database=dsn),
+        mqtt=MqttConfig(
+            enabled=True,
+            host="127.0.0.1",
+            port=broker.port,
+            username="hub",
+            password=password("hub"),
+            keepalive_s=2,
+            backoff_min_s=0.1,
+            backoff_max_s=0.5,
+        ),
+        escalation=EscalationSection(),
+    )
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.asyncio
+async def test_postgresql_restarted_under_load_loses_nothing(
+    broker: Broker, pg_cluster: Postgres, pg_dsn: str
+) -> None:
+    hubs = []
+    for r in ("a", "b"):
+        settings = replica_settings(broker, pg_dsn, r)
+        hubs.append(Hub(settings, settings.open_store()))
+    stop = asyncio.Event()
+    running = [asyncio.create_task(h.run(stop)) for h in hubs]
+    db = PgHubStore.open_dsn(pg_dsn)
+    try:
+        for h in hubs:
+            await asyncio.wait_for(h.connected.wait(), 20)
+        station = Station(broker)
+        async with station_online(station) as c:
+            stream = asyncio.create_task(station.stream(c, 400, 0.01))
+            await until(lambda: len(db.station_events("home")) >= 20, 20, "the first events")
+            db.close()
+            await asyncio.to_thread(pg_cluster.restart)  # meanwhile the broker holds them
+            assert not stream.done()  # the restart came in the middle of the stream
+            await stream
+            await until(lambda: len(db.station_events("home")) >= 400, 30, "every event stored")
+        assert sorted(e["seq"] for e in db.station_events("home")) == list(range(1, 401))
+        assert sum(h.store_outages for h in hubs) >= 1  # the restart was felt, and waited out
+        for h in hubs:
+            assert not h.crashes
+            assert "store" not in h.problems  # reconnected
+            assert h.connected.is_set()
+            assert not [k for k in h.problems if k.startswith("task hub listener")]
+    finally:
+        stop.set()
+        await asyncio.gather(*running)
+        for h in hubs:
+            h.store.close()
         db.close()

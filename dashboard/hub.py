@@ -225,7 +225,6 @@ class Hub(FanOut):
         self._pending: dict[tuple[str, str, str], Notice] = {}
         """Escalation steps due here that another replica claimed: tried again each round
         until done (the claimant may die before it sends)."""
-        self.pages_sent = 0
         self.store_outages = 0
         """Times the database became unreachable (each waited out, shown in ``problems``)."""
         self.core = HubCore(settings.hub.link_timeout_s)
@@ -542,12 +541,12 @@ class Hub(FanOut):
         self.received += 1
         station, kind = "?", "?"
         site = None
-        if topic.startswith(f"{SITES_ROOT}/") and self.settings.hub.sites:
-            _, site, topic = topic.split("/", 2)
-            if topic == "bridge":
-                self._bridge(site, payload)
-                return
         try:
+            if topic.startswith(f"{SITES_ROOT}/") and self.settings.hub.sites:
+                site, topic = _site_topic(topic)
+                if topic == "bridge":
+                    self._bridge(site, payload)
+                    return
             station, kind = parse_topic(topic)
             if site is not None:
                 self.site_of.setdefault(station, site)
@@ -564,8 +563,8 @@ class Hub(FanOut):
     def _bridge(self, site: str, payload: bytes) -> None:
         """A site's bridge connected (``1``) or went down (``0``, its last will). Its
         stations then fall silent here, and their ``link.lost`` follows on the hub's clock."""
-        if payload not in (b"0", b"1") or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", site):
-            self._rejected(site[:64], "bridge", f"not a bridge state: {payload[:16]!r}", False)
+        if payload not in (b"0", b"1"):
+            self._rejected(site, "bridge", f"not a bridge state: {payload[:16]!r}", False)
             return
         up = payload == b"1"
         if self.bridges.get(site) != up:
@@ -788,7 +787,6 @@ class Hub(FanOut):
             ok = False
             log.warning("escalation to %s: %s", notice.person, exc)
         step = "delivered" if ok else f"delivery failed ({redact(url)})"
-        self.pages_sent += ok
         try:
             self.store.escalation_step(
                 notice.station, notice.alarm, notice.priority, notice.person, step
@@ -797,6 +795,14 @@ class Hub(FanOut):
                 self.store.step_done(notice.station, notice.alarm, notice.step)
         except StoreError as exc:
             log.error("hub store failing: %s", exc)
+
+
+def _site_topic(topic: str) -> tuple[str, str]:
+    """``sites/{site}/rest`` -> (site, rest); :class:`Rejected` for a malformed one."""
+    parts = topic.split("/", 2)
+    if len(parts) != 3 or not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", parts[1]):
+        raise Rejected(f"not a site topic: {topic[:100]!r}")
+    return parts[1], parts[2]
 
 
 def _bytes(payload: object) -> bytes:

@@ -270,3 +270,25 @@ async def test_a_site_bridge_user_writes_only_its_own_site(tmp_path: Path) -> No
             assert [str(m.topic) for m in got] == ["sites/north/spotter/v1/home/alarms"]
     finally:
         central.stop()
+
+
+@pytest.mark.asyncio
+async def test_site_topics_are_parsed_before_they_are_trusted(tmp_path: Path) -> None:
+    hub = Hub(hub_settings(1, "group", True), HubStore.open(tmp_path / "hub.db"))
+    try:
+        hub._message("sites/north/bridge", b"1")
+        hub._message("sites/north/bridge", b"0")
+        assert hub.bridges == {"north": False}
+        assert "site north" in hub.snapshot()["problems"]
+        for topic, payload in (
+            ("sites/north/bridge", b"2"),  # not a bridge state
+            ("sites/no+rth/bridge", b"1"),  # not a site name
+            ("sites/north", b"1"),  # nothing under it
+            ("sites/north/spotter/v1/../alarms", b"{}"),  # not a station
+        ):
+            hub._message(topic, payload)
+        assert hub.rejections.total == 4
+        assert hub.bridges == {"north": False}
+        assert hub.site_of == {}
+    finally:
+        hub.store.close()

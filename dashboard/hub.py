@@ -716,13 +716,19 @@ class Hub(FanOut):
         names = [p["name"] for p in self.store.escalation_list()]
         for (station, alarm), (handed_to, accepted_by) in self.store.open_chases().items():
             self.escalation.adopt(t, station, alarm, handed_to, accepted_by, names)
+        before = set(self.escalation.chases)
         notices, steps = self.escalation.due(t, self.core.alarm_list(), names)
+        # Ended here (acknowledged, resolved, or accepted and over): closed in the store once,
+        # so the alarm's next raise is a new escalation on every replica.
+        closed = {
+            key for key in before - set(self.escalation.chases) if self.store.close_chase(*key)
+        }
         for station, alarm, step in steps:
             person, _, what = step.partition(":")
             if what in ("sent", "repeated"):
                 continue  # recorded by the replica that sends it
             if what.startswith("ended"):
-                if self.store.close_chase(station, alarm):
+                if (station, alarm) in closed:
                     self.store.escalation_step(station, alarm, "", person, what)
                 continue
             if self.store.claim_step(station, alarm, step, self.replica) is Claim.MINE:

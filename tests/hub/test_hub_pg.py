@@ -140,3 +140,33 @@ def test_replicas_migrating_at_once_do_it_once(pg_dsn: str) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.asyncio
+async def test_an_accepted_escalation_is_closed_so_the_next_raise_escalates_again(
+    tmp_path: Path,
+) -> None:
+    from dashboard.hub import Hub, HubSettings
+    from dashboard.hub_bench import station_state
+    from tests.hub.replica_rig import high_alarm
+
+    store = HubStore.open(tmp_path / "hub.db")
+    store.add_person("pat", "therapist", "hash", "json://127.0.0.1:9/pat", 1)
+    hub = Hub(HubSettings(), store)
+    try:
+
+        async def round_with(alarms: list[dict[str, object]]) -> None:
+            hub.core.state(hub.now(), "home", station_state("home", 0.0, alarms))
+            await hub._escalate(hub.now())
+            await asyncio.gather(*hub._sending)
+
+        await round_with([high_alarm()])
+        assert hub.accept_escalation("home", "hr.high", "pat")
+        await round_with([])  # the alarm is over
+        assert store.open_chases() == {}
+        await round_with([high_alarm()])  # raised again: a new escalation
+        sent = [e for e in store.escalations() if e["step"] == "sent"]
+        assert len(sent) == 2
+    finally:
+        store.close()

@@ -403,6 +403,8 @@ class Hub(FanOut):
         supervised task (a crash is logged, shown in ``problems`` and restarted), and the
         ``link.lost`` ticker depends on nothing else."""
         for row in self.store.stations():  # the stations of earlier runs: their state too
+            if row["site"] is not None and self.settings.hub.sites:
+                self.site_of[row["name"]] = row["site"]
             with contextlib.suppress(ValueError):
                 self._hear_of(Topics.of(row["name"]).station)
         bodies: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,10 +34,12 @@ EVENTS = 150
 ACCEPT_WITHIN_S = 3.0
 
 
-async def until(check: object, timeout_s: float, what: str) -> None:
+async def until(
+    check: object, timeout_s: float, what: str, explain: Callable[[], str] = lambda: ""
+) -> None:
     deadline = time.monotonic() + timeout_s  # a hang guard only
     while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}. {explain()}"
         await asyncio.sleep(0.05)
 
 
@@ -95,7 +98,13 @@ async def test_a_replica_killed_mid_stream_and_mid_escalation(
                 # the events the broker held in its session.
                 procs[holder] = await start_replica(configs[holder], tmp_path / f"{holder}.log")
                 await until(
-                    lambda: len(db.station_events("home")) >= EVENTS, 30, "every event stored"
+                    lambda: len(db.station_events("home")) >= EVENTS,
+                    60,
+                    "every event stored",
+                    lambda: (
+                        f"{len(db.station_events('home'))} stored; the restarted replica's "
+                        f"log: {(tmp_path / f'{holder}.log').read_text()[-3000:]}"
+                    ),
                 )
                 seqs = [e["seq"] for e in db.station_events("home")]
                 assert sorted(seqs) == list(range(1, EVENTS + 1))  # each once, none lost

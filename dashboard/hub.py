@@ -368,7 +368,7 @@ class Hub(FanOut):
             # MQTT v5 (shared subscriptions): the same persistent session, in v5's words.
             expiry = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             expiry.SessionExpiryInterval = SESSION_EXPIRY_S
-            return aiomqtt.Client(
+            client = aiomqtt.Client(
                 c.host,
                 c.broker_port,
                 username=c.username or "hub",
@@ -382,21 +382,29 @@ class Hub(FanOut):
                 tls_context=c.tls_context(),
                 logger=logging.getLogger(f"{__name__}.paho"),
             )
-        return aiomqtt.Client(
-            c.host,
-            c.broker_port,
-            username=c.username or "hub",
-            password=None if c.password is None else c.password.get_secret_value(),
-            # A persistent session: the broker keeps what the stations send while the hub is
-            # away (QoS 1), and the store de-duplicates what comes twice.
-            # The state link needs no session: states are retained and come every second.
-            identifier=ident if main else f"{ident}-state",
-            clean_session=not main,
-            keepalive=c.keepalive_s,
-            timeout=c.timeout_s,
-            tls_context=c.tls_context(),
-            logger=logging.getLogger(f"{__name__}.paho"),
-        )
+        else:
+            client = aiomqtt.Client(
+                c.host,
+                c.broker_port,
+                username=c.username or "hub",
+                password=None if c.password is None else c.password.get_secret_value(),
+                # A persistent session: the broker keeps what the stations send while the hub
+                # is away (QoS 1), and the store de-duplicates what comes twice.
+                # The state link needs no session: states are retained and come every second.
+                identifier=ident if main else f"{ident}-state",
+                clean_session=not main,
+                keepalive=c.keepalive_s,
+                timeout=c.timeout_s,
+                tls_context=c.tls_context(),
+                logger=logging.getLogger(f"{__name__}.paho"),
+            )
+        if main:
+            # Acknowledge (PUBACK) each message only once it is handled (its event stored): a
+            # hub killed with messages still queued in it gets them again from its session,
+            # none lost. aiomqtt does not expose paho's manual acknowledgement, hence its
+            # paho client.
+            client._client.manual_ack_set(True)
+        return client
 
     async def run(self, stop: asyncio.Event) -> None:
         """Listen to every station, keep time and escalate until ``stop``; each of these is a
@@ -440,7 +448,7 @@ class Hub(FanOut):
                         self.connected.set()
                     backoff = self.settings.mqtt.backoff_min_s
                     if main:
-                        await self._serve(client)
+                        await self._serve(client, ack=True)
                     else:
                         await first_done(self._serve(client), self._keep_state_synced(client))
             except aiomqtt.MqttError as exc:
@@ -468,10 +476,19 @@ class Hub(FanOut):
             topics.append(f"{SITES_ROOT}/+/bridge")
         return topics
 
-    async def _serve(self, client: aiomqtt.Client) -> None:
+    async def _serve(self, client: aiomqtt.Client, ack: bool = False) -> None:
         count = 0
         async for message in client.messages:
-            await self._handle(str(message.topic), _bytes(message.payload), message.retain)
+            try:
+                await self._handle(str(message.topic), _bytes(message.payload), message.retain)
+            except asyncio.CancelledError:
+                raise  # not handled: the broker gives it again (the session is kept)
+            except Exception:
+                if ack:  # a bug past parsing: not again, or it would hold up every other one
+                    _ack(client, message)
+                raise
+            if ack:
+                _ack(client, message)
             count += 1
             if count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
@@ -803,6 +820,12 @@ class Hub(FanOut):
                 self.store.step_done(notice.station, notice.alarm, notice.step)
         except StoreError as exc:
             log.error("hub store failing: %s", exc)
+
+
+def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    """PUBACK a handled QoS 1 message (the main link acknowledges by hand: see ``_mqtt``)."""
+    if message.qos > 0:
+        client._client.ack(message.mid, message.qos)
 
 
 def _site_topic(topic: str) -> tuple[str, str]:

@@ -55,9 +55,14 @@ class Postgres:
     def _run(self, *argv: str, timeout: float = 60) -> None:
         who = _server_user()
         prefix = ["runuser", "-u", who, "--"] if who else []
-        subprocess.run(
-            [*prefix, *argv], check=True, capture_output=True, timeout=timeout, cwd=self.folder
+        done = subprocess.run(
+            [*prefix, *argv], capture_output=True, timeout=timeout, cwd=self.folder, check=False
         )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(argv[:1])} failed ({done.returncode}): "
+                f"{done.stderr.decode(errors='replace')[-2000:]}"
+            )
 
     @property
     def data(self) -> Path:

@@ -16,6 +16,7 @@ from monitor.alarms import AlarmEvent, EventKind, Priority
 from monitor.store import StoreError
 from tests.hub.pg_rig import Postgres
 
+pytestmark = [pytest.mark.postgres]
 EVENT = AlarmEvent(1.5, "inversion.hold_limit", Priority.MEDIUM, EventKind.RAISED, 61.0, 60.0, "x")
 
 

@@ -29,7 +29,7 @@ from tests.hub.replica_rig import (
 )
 from tests.mqtt.rig import Broker, password
 
-pytestmark = [pytest.mark.broker]
+pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 EVENTS = 150
 ACCEPT_WITHIN_S = 6.0
 """Long enough that the kill comes before the hand-on even on a loaded machine (checked)."""

@@ -580,8 +580,9 @@ class Hub(FanOut):
             self._apply(message)
 
     def _bridge(self, site: str, payload: bytes) -> None:
-        """A site's bridge connected (``1``) or went down (``0``, its last will). Its
-        stations then fall silent here, and their ``link.lost`` follows on the hub's clock."""
+        """A site's bridge connected (``1``) or went down (``0``, its last will): its
+        stations cannot be heard, so their ``link.lost`` is raised at once (it clears with
+        each one's next heartbeat through the bridge)."""
         if payload not in (b"0", b"1"):
             self._rejected(site, "bridge", f"not a bridge state: {payload[:16]!r}", False)
             return
@@ -595,6 +596,8 @@ class Hub(FanOut):
             )
             self.bridges[site] = up
             self._event({"kind": "site", "site": site, "bridge_up": up})
+            stations = sorted(s for s, at in self.site_of.items() if at == site)
+            self._hub_events(self.core.site(self.now(), stations, up))
         key = f"site {site}"
         if up:
             self.problems.pop(key, None)

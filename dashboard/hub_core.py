@@ -33,12 +33,17 @@ class StationView:
     status: str = "unknown"
     last_heard: float = -math.inf
     state: dict[str, Any] | None = None
+    site_down: bool = False
+    """A clinic group's central hub: the bridge of the station's site is down, so nothing the
+    station says reaches the hub."""
     alarms: AlarmManager = field(init=False)
 
     def __post_init__(self) -> None:
         station = self.name
 
         def describe(alarm_id: str, p: Priority, v: float | None, lim: float | None) -> str:
+            if v is None and self.site_down:
+                return f"{station}: not seen, its site's bridge to the hub is down"
             if v is None:
                 return f"{station}: the station is offline"
             return f"{station}: no word from the station for {v:.0f} s"
@@ -82,6 +87,18 @@ class HubCore:
             view.status = "online"
         return self._check(t, view)
 
+    def site(
+        self, t: float, stations: Sequence[str], bridge_up: bool
+    ) -> list[tuple[str, AlarmEvent]]:
+        """The bridge of these stations' site went down (their ``link.lost`` at once: the
+        hub cannot hear them) or came back (it clears with their next heartbeat)."""
+        events: list[tuple[str, AlarmEvent]] = []
+        for station in stations:
+            view = self._view(station)
+            view.site_down = not bridge_up
+            events += self._check(t, view)
+        return events
+
     def tick(self, t: float) -> list[tuple[str, AlarmEvent]]:
         """Let time pass: silent stations raise ``link.lost``."""
         events: list[tuple[str, AlarmEvent]] = []
@@ -92,11 +109,10 @@ class HubCore:
     def _check(self, t: float, view: StationView) -> list[tuple[str, AlarmEvent]]:
         silent = t - view.last_heard
         wants = {}
-        if view.status == "offline" or silent >= self.link_timeout_s:
+        if view.status == "offline" or view.site_down or silent >= self.link_timeout_s:
             priority = Priority.HIGH if view.inverted_or_alarming else Priority.MEDIUM
-            value = (
-                None if view.status == "offline" else (silent if math.isfinite(silent) else None)
-            )
+            unseen = view.status == "offline" or view.site_down
+            value = None if unseen else (silent if math.isfinite(silent) else None)
             wants[LINK_LOST] = (priority, value, self.link_timeout_s)
         events = view.alarms.update(t, wants, inverted=view.inverted_or_alarming)
         return [(view.name, e) for e in events]

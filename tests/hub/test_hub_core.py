@@ -134,3 +134,21 @@ def test_escalation_steps_are_named_alike_on_every_replica_and_adopt_a_hand_on()
     assert ra.step == rb.step == "sam:repeated#1"
     b.adopt(66.0, "t1", "hr.high", "sam", "sam", people)
     assert b.due(200.0, [high()], people)[0] == []  # accepted at a: b stops too
+
+
+def test_a_site_bridge_down_raises_link_lost_at_once_and_a_heartbeat_clears_it() -> None:
+    from dashboard.hub_bench import station_state
+
+    hub = HubCore(link_timeout_s=5.0)
+    hub.state(0.0, "home", station_state("home", 0.0, []))
+    [(station, raised)] = hub.site(1.0, ["home"], bridge_up=False)
+    assert (station, raised.id, raised.event.value, raised.value) == (
+        "home",
+        "link.lost",
+        "raised",
+        None,
+    )
+    assert "bridge" in raised.message
+    assert hub.site(9.0, ["home"], bridge_up=True) == []  # back, but not heard from yet
+    events = hub.state(10.0, "home", station_state("home", 10.0, []))
+    assert [e.event.value for _, e in events] == ["cleared"]

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every check: lint, format, types, import contracts (lint-imports), and the
-# whole test suite (which starts its own Mosquitto, drives Debian's Chromium, renders speech
-# with espeak-ng and makes a certificate store with certutil; all are installed here when
-# missing).
+# whole test suite (which starts its own Mosquitto and PostgreSQL, drives Debian's Chromium,
+# renders speech with espeak-ng and makes a certificate store with certutil; all are installed
+# here when missing).
 # Usage: scripts/test.sh [extra pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,8 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)  # the browser HTTPS test
+# The hub's PostgreSQL tests start their own cluster with Debian's server binaries.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]} (apt-get)"
     sudo=""

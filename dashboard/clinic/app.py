@@ -273,7 +273,7 @@ def create_hub_app(
     @app.post("/hub/api/escalations/{station}/{alarm}/accept", tags=["escalation"])
     async def accept(station: Name, alarm: Name, who: Actor) -> dict[str, Any]:
         """I take this alarm: escalation stops."""
-        if not hub.escalation.accept(station, alarm, who["name"]):
+        if not hub.accept_escalation(station, alarm, who["name"]):
             raise _problem(404, "no open escalation of that alarm")
         hub.store.escalation_step(station, alarm, "", who["name"], "accepted")
         hub.store.audit(who["name"], "escalation accepted", {"station": station, "alarm": alarm})
@@ -289,17 +289,7 @@ def create_hub_app(
         hub.store.escalation_step(station, alarm, "", who["name"], "rejected")
         hub.store.audit(who["name"], "escalation rejected", {"station": station, "alarm": alarm})
         if notice is not None:
-            await hub._send_notice(
-                notice,
-                next(
-                    (
-                        p["push_url"]
-                        for p in hub.store.escalation_list()
-                        if p["name"] == notice.person
-                    ),
-                    None,
-                ),
-            )
+            await hub.hand_on(notice)
         return {"ok": True, "next": None if notice is None else notice.person}
 
     @app.get("/hub/api/events", tags=["review"])

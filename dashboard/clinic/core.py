@@ -33,12 +33,17 @@ class StationView:
     status: str = "unknown"
     last_heard: float = -math.inf
     state: dict[str, Any] | None = None
+    site_down: bool = False
+    """A clinic group's central hub: the bridge of the station's site is down, so nothing the
+    station says reaches the hub."""
     alarms: AlarmManager = field(init=False)
 
     def __post_init__(self) -> None:
         station = self.name
 
         def describe(alarm_id: str, p: Priority, v: float | None, lim: float | None) -> str:
+            if v is None and self.site_down:
+                return f"{station}: not seen, its site's bridge to the hub is down"
             if v is None:
                 return f"{station}: the station is offline"
             return f"{station}: no word from the station for {v:.0f} s"
@@ -82,6 +87,18 @@ class HubCore:
             view.status = "online"
         return self._check(t, view)
 
+    def site(
+        self, t: float, stations: Sequence[str], bridge_up: bool
+    ) -> list[tuple[str, AlarmEvent]]:
+        """The bridge of these stations' site went down (their ``link.lost`` at once: the
+        hub cannot hear them) or came back (it clears with their next heartbeat)."""
+        events: list[tuple[str, AlarmEvent]] = []
+        for station in stations:
+            view = self._view(station)
+            view.site_down = not bridge_up
+            events += self._check(t, view)
+        return events
+
     def tick(self, t: float) -> list[tuple[str, AlarmEvent]]:
         """Let time pass: silent stations raise ``link.lost``."""
         events: list[tuple[str, AlarmEvent]] = []
@@ -92,11 +109,10 @@ class HubCore:
     def _check(self, t: float, view: StationView) -> list[tuple[str, AlarmEvent]]:
         silent = t - view.last_heard
         wants = {}
-        if view.status == "offline" or silent >= self.link_timeout_s:
+        if view.status == "offline" or view.site_down or silent >= self.link_timeout_s:
             priority = Priority.HIGH if view.inverted_or_alarming else Priority.MEDIUM
-            value = (
-                None if view.status == "offline" else (silent if math.isfinite(silent) else None)
-            )
+            unseen = view.status == "offline" or view.site_down
+            value = None if unseen else (silent if math.isfinite(silent) else None)
             wants[LINK_LOST] = (priority, value, self.link_timeout_s)
         events = view.alarms.update(t, wants, inverted=view.inverted_or_alarming)
         return [(view.name, e) for e in events]
@@ -146,6 +162,9 @@ class Notice:
     person: str
     repeat: bool
     message: str
+    step: str = ""
+    """Which step of the escalation this is (``pat:sent``, ``pat:repeated#2``): the same on
+    every replica that follows the same alarm, so the database lets one of them send it."""
 
 
 @dataclass
@@ -158,6 +177,7 @@ class _Chase:
     handed_at: float = 0.0
     sent_at: float = 0.0
     accepted_by: str | None = None
+    repeats: int = 0
 
 
 @dataclass
@@ -210,6 +230,7 @@ class Escalation:
                 steps.append((*key, f"{people[chase.index]}:sent"))
             elif t - chase.sent_at >= self.repeat_s:
                 chase.sent_at = t
+                chase.repeats += 1
                 notices.append(self._notice(chase, people, repeat=True))
                 steps.append((*key, f"{people[chase.index]}:repeated"))
         for key in list(self.chases):
@@ -220,9 +241,33 @@ class Escalation:
         return notices, steps
 
     def _notice(self, chase: _Chase, people: Sequence[str], repeat: bool) -> Notice:
+        person = people[chase.index]
+        step = f"{person}:repeated#{chase.repeats}" if repeat else f"{person}:sent"
         return Notice(
-            chase.station, chase.alarm, chase.priority, people[chase.index], repeat, chase.message
+            chase.station, chase.alarm, chase.priority, person, repeat, chase.message, step
         )
+
+    def adopt(
+        self,
+        t: float,
+        station: str,
+        alarm: str,
+        handed_to: str | None,
+        accepted_by: str | None,
+        people: Sequence[str],
+    ) -> None:
+        """What another replica did (from the shared store): someone accepted the alarm, or
+        it was handed on further down the list (a rejection, a timeout seen first there)."""
+        chase = self.chases.get((station, alarm))
+        if chase is None:
+            return
+        if accepted_by is not None and chase.accepted_by is None:
+            chase.accepted_by = accepted_by
+        if handed_to is not None and handed_to in people:
+            index = list(people).index(handed_to)
+            if index > chase.index:
+                chase.index = index
+                chase.handed_at = chase.sent_at = t
 
     def accept(self, station: str, alarm: str, person: str) -> bool:
         """``person`` takes it: no more escalation. False if there is nothing to accept."""

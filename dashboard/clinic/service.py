@@ -12,7 +12,9 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import secrets
+import socket
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
@@ -21,10 +23,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import aiomqtt
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from dashboard.clinic.core import LINK_TIMEOUT_S, Escalation, HubCore, Notice
-from dashboard.clinic.store import HubStore
+from dashboard.clinic.pg import StoreUnavailable, open_hub_store
+from dashboard.clinic.store import Claim, HubStore
 from dashboard.live import FanOut, Message
 from monitor.core import validation
 from monitor.core.alarms import AlarmEvent, Priority
@@ -81,6 +84,14 @@ up to ``MUTE_MAX_S``): the state link reconnects with a clean session without it
 broker also drops what it had queued of the flood for the hub. Meanwhile the hub hears no
 heartbeat from it and raises its ``link.lost``: a flooding station is not one to rely on."""
 SUBSCRIBE_BATCH = 100
+SITES_ROOT = "sites"
+"""At a clinic group's central broker each site's bridge puts its stations' topics under
+``sites/{site}/spotter/v1/...`` and says on ``sites/{site}/bridge`` whether it is up (``1``,
+retained) or down (``0``, its last will on the central broker)."""
+SESSION_EXPIRY_S = 24 * 3600
+"""How long the broker keeps a replica's MQTT v5 session (and queues its share of alarm
+events) while it is away: a replica that restarts gets what was handed to it meanwhile."""
+STORE_RETRY_MAX_S = 2.0
 
 
 class HubConfigError(ValueError):
@@ -103,6 +114,25 @@ class HubSection(BaseModel):
     """A station's ``state``/``status``/``cmd/reply`` messages beyond this rate (bursts of
     three seconds' worth) are dropped unread, and a station flooding its state is not
     listened to for ``MUTE_S``."""
+    database: SecretStr | None = None
+    """``postgresql://user:password@host:port/db``: the store every replica shares; None: the
+    SQLite file ``data_dir/hub.db`` (one hub)."""
+    replica: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    """This replica's name among several ``spotter hub`` of one clinic (part of its MQTT
+    client id, and of who claimed an escalation step); None: one hub."""
+    share: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    """Take alarm events through the MQTT v5 shared subscription ``$share/{share}/...``, so
+    each is handled by one replica (status and state still reach every replica)."""
+    sites: bool = False
+    """A clinic group's central hub: also read every site's bridged stations
+    (``sites/{site}/spotter/v1/...``) and each bridge's up/down notification."""
+
+    @field_validator("database")
+    @classmethod
+    def _postgresql_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.match(r"^postgres(ql)?://", value.get_secret_value()):
+            raise ValueError("a postgresql:// URL (leave it out for the SQLite file)")
+        return value
 
 
 class EscalationSection(BaseModel):
@@ -129,16 +159,30 @@ class HubSettings(BaseModel):
         """The hub's SQLite file."""
         return self.hub.data_dir.expanduser() / "hub.db"
 
+    def open_store(self) -> HubStore:
+        """The store ``[hub] database`` names (PostgreSQL), else the SQLite file."""
+        database = self.hub.database
+        return open_hub_store(
+            None if database is None else database.get_secret_value(), self.store_path
+        )
+
 
 def load_hub_settings(path: str | Path | None) -> HubSettings:
     """The hub's TOML file (None: defaults); errors name the file and every bad key.
 
-    ``$SPOTTER_MQTT__PASSWORD`` gives the broker password when the file does not.
+    ``$SPOTTER_MQTT__PASSWORD`` gives the broker password when the file does not, and
+    ``$SPOTTER_HUB__DATABASE`` the PostgreSQL URL (it may hold a password).
     """
     settings = _load_hub_file(path)
     secret = os.environ.get("SPOTTER_MQTT__PASSWORD")
     if settings.mqtt.password is None and secret:
         settings.mqtt.password = SecretStr(secret)
+    database = os.environ.get("SPOTTER_HUB__DATABASE")
+    if settings.hub.database is None and database:
+        try:
+            settings.hub.database = HubSection._postgresql_only(SecretStr(database))
+        except ValueError as exc:
+            raise HubConfigError(f"$SPOTTER_HUB__DATABASE: {exc}") from None
     return settings
 
 
@@ -167,6 +211,17 @@ class Hub(FanOut):
         super().__init__()
         self.settings = settings
         self.store = store
+        self.replica = settings.hub.replica or f"{socket.gethostname()}-{os.getpid()}"
+        """Who this hub is when claiming escalation steps in a shared store."""
+        self.site_of: dict[str, str] = {}
+        """Stations heard through a site's bridge (a central hub), and which site."""
+        self.bridges: dict[str, bool] = {}
+        """Each site's bridge to the central broker: up (True) or down."""
+        self._pending: dict[tuple[str, str, str], Notice] = {}
+        """Escalation steps due here that another replica claimed: tried again each round
+        until done (the claimant may die before it sends)."""
+        self.store_outages = 0
+        """Times the database became unreachable (each waited out, shown in ``problems``)."""
         self.core = HubCore(settings.hub.link_timeout_s)
         e = settings.escalation
         self.escalation = Escalation(e.accept_within_s, e.repeat_s, e.medium_after_s)
@@ -225,9 +280,12 @@ class Hub(FanOut):
                 priorities.append(own.priority.label)
             rank = {"high": 0, "medium": 1, "low": 2}
             highest = min(priorities, key=lambda p: rank.get(p or "", 3), default=None)
+            site = self.site_of.get(name)
             tiles.append(
                 {
                     "station": name,
+                    "site": site,
+                    "site_down": site is not None and not self.bridges.get(site, False),
                     "status": view.status,
                     "silent_s": None
                     if view.last_heard == float("-inf")
@@ -256,6 +314,7 @@ class Hub(FanOut):
         ]
         return {
             "stations": tiles,
+            "sites": {site: {"bridge_up": up} for site, up in sorted(self.bridges.items())},
             "alarms": self.core.alarm_list(),
             "escalations": chases,
             "escalation_people": len(self.store.escalation_list()),
@@ -280,29 +339,56 @@ class Hub(FanOut):
         people = [p["name"] for p in self.store.escalation_list()]
         return self.escalation.reject(self.now(), station, alarm, person, people)
 
+    def accept_escalation(self, station: str, alarm: str, person: str) -> bool:
+        """``person`` takes the alarm: every replica stops escalating it. False if there is
+        nothing (left) to accept."""
+        if not self.escalation.accept(station, alarm, person):
+            return False
+        self.store.accept_chase(station, alarm, person)
+        return True
+
+    async def hand_on(self, notice: Notice) -> None:
+        """Send a hand-on (after a rejection) if this replica wins the step, and wait."""
+        task = self._claim_and_send(notice)
+        if task is not None:
+            await task
+
     # -- MQTT ------------------------------------------------------------------------------
 
     def _mqtt(self, link: str) -> aiomqtt.Client:
         c = self.settings.mqtt
         main = link == "hub listener"
         ident = c.client_id or f"spotter-hub-{self.settings.hub.name}"
-        return client_for(
+        if self.settings.hub.replica:
+            ident = f"{ident}-{self.settings.hub.replica}"
+        client = client_for(
             c,
             username="hub",
             # A persistent session: the broker keeps what the stations send while the hub is
-            # away (QoS 1), and the store de-duplicates what comes twice.
+            # away (QoS 1), and the store de-duplicates what comes twice. With shared
+            # subscriptions (replicas) it is MQTT v5's session with an expiry.
             # The state link needs no session: states are retained and come every second.
             identifier=ident if main else f"{ident}-state",
             clean_session=not main,
             tls_context=c.tls_context(),
             logger=logging.getLogger(f"{__name__}.paho"),
+            v5_session_expiry_s=SESSION_EXPIRY_S if main and self.settings.hub.share else None,
         )
+        if main:
+            # Acknowledge (PUBACK) each message only once it is handled (its event stored): a
+            # hub killed with messages still queued in it gets them again from its session,
+            # none lost. aiomqtt does not expose paho's manual acknowledgement, hence its
+            # paho client.
+            client._client.manual_ack_set(True)
+        return client
 
     async def run(self, stop: asyncio.Event) -> None:
         """Listen to every station, keep time and escalate until ``stop``; each of these is a
         supervised task (a crash is logged, shown in ``problems`` and restarted), and the
         ``link.lost`` ticker depends on nothing else."""
         for row in self.store.stations():  # the stations of earlier runs: their state too
+            if row["site"] is not None and self.settings.hub.sites:
+                self.site_of[row["name"]] = row["site"]
             with contextlib.suppress(ValueError):
                 self._hear_of(Topics.of(row["name"]).station)
         bodies: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
@@ -328,8 +414,8 @@ class Hub(FanOut):
                 async with client:
                     if main:
                         self._client = client
-                    for kind in LINKS[link]:
-                        await client.subscribe(f"{TOPIC_ROOT}/+/{kind}", qos=1)
+                    for topic in self._subscriptions(link):
+                        await client.subscribe(topic, qos=1)
                     if not main:
                         self.state_subscribed = set()
                         await self._sync_state(client)
@@ -338,7 +424,7 @@ class Hub(FanOut):
                         self.connected.set()
                     backoff = self.settings.mqtt.backoff_min_s
                     if main:
-                        await self._serve(client)
+                        await self._serve(client, ack=True)
                     else:
                         await first_done(self._serve(client), self._keep_state_synced(client))
             except aiomqtt.MqttError as exc:
@@ -351,13 +437,59 @@ class Hub(FanOut):
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.settings.mqtt.backoff_max_s)
 
-    async def _serve(self, client: aiomqtt.Client) -> None:
+    def _subscriptions(self, link: str) -> list[str]:
+        """What a link subscribes to (the state link: per station, see ``_sync_state``)."""
+        hub = self.settings.hub
+        roots = [TOPIC_ROOT] + ([f"{SITES_ROOT}/+/{TOPIC_ROOT}"] if hub.sites else [])
+        topics = []
+        for kind in LINKS[link]:
+            for root in roots:
+                topic = f"{root}/+/{kind}"
+                topics.append(
+                    f"$share/{hub.share}/{topic}" if kind == "alarms" and hub.share else topic
+                )
+        if LINKS[link] and hub.sites:
+            topics.append(f"{SITES_ROOT}/+/bridge")
+        return topics
+
+    async def _serve(self, client: aiomqtt.Client, ack: bool = False) -> None:
         count = 0
         async for message in client.messages:
-            self._message(str(message.topic), _bytes(message.payload), message.retain)
+            try:
+                await self._handle(str(message.topic), _bytes(message.payload), message.retain)
+            except asyncio.CancelledError:
+                raise  # not handled: the broker gives it again (the session is kept)
+            except Exception:
+                if ack:  # a bug past parsing: not again, or it would hold up every other one
+                    _ack(client, message)
+                raise
+            if ack:
+                _ack(client, message)
             count += 1
             if count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+
+    def _store_down(self, exc: StoreUnavailable) -> None:
+        if "store" not in self.problems:
+            self.store_outages += 1
+            log.warning("hub: the database is unreachable (%s); waiting for it", exc)
+        self.problems["store"] = f"the hub's database is unreachable: {exc}"[:300]
+
+    async def _handle(self, topic: str, payload: bytes, retained: bool) -> None:
+        """One message; while the database is unreachable (a PostgreSQL restart), wait and
+        try the same message again: it is not dropped, and the broker holds what follows."""
+        backoff = 0.05
+        while True:
+            try:
+                self._message(topic, payload, retained)
+            except StoreUnavailable as exc:
+                self._store_down(exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, STORE_RETRY_MAX_S)
+                continue
+            if self.problems.pop("store", None) is not None:
+                log.info("hub: the database is back")
+            return
 
     def _hear_of(self, station: str) -> None:
         """A station the hub did not know: listen to its state too."""
@@ -381,8 +513,13 @@ class Hub(FanOut):
         add = sorted(want - self.state_subscribed)
         for i in range(0, len(add), SUBSCRIBE_BATCH):
             batch = add[i : i + SUBSCRIBE_BATCH]
-            await client.subscribe([(Topics.of(s).state, 1) for s in batch])
+            await client.subscribe([(self._state_topic(s), 1) for s in batch])
             self.state_subscribed |= set(batch)
+
+    def _state_topic(self, station: str) -> str:
+        topic = Topics.of(station).state
+        site = self.site_of.get(station)
+        return topic if site is None else f"{SITES_ROOT}/{site}/{topic}"
 
     async def _keep_state_synced(self, client: aiomqtt.Client) -> None:
         while True:
@@ -398,8 +535,16 @@ class Hub(FanOut):
         caught here: the listener's supervisor logs them and shows them as a problem."""
         self.received += 1
         station, kind = "?", "?"
+        site = None
         try:
+            if topic.startswith(f"{SITES_ROOT}/") and self.settings.hub.sites:
+                site, topic = _site_topic(topic)
+                if topic == "bridge":
+                    self._bridge(site, payload)
+                    return
             station, kind = parse_topic(topic)
+            if site is not None:
+                self.site_of.setdefault(station, site)
             if kind in RATE_LIMITED and not self._limit.allow(f"{station}/{kind}", self.now()):
                 self._flooding(station, kind)
                 return
@@ -409,6 +554,33 @@ class Hub(FanOut):
             return
         if message is not None:
             self._apply(message)
+
+    def _bridge(self, site: str, payload: bytes) -> None:
+        """A site's bridge connected (``1``) or went down (``0``, its last will): its
+        stations cannot be heard, so their ``link.lost`` is raised at once (it clears with
+        each one's next heartbeat through the bridge)."""
+        if payload not in (b"0", b"1"):
+            self._rejected(site, "bridge", f"not a bridge state: {payload[:16]!r}", False)
+            return
+        up = payload == b"1"
+        if self.bridges.get(site) != up:
+            log.log(
+                logging.INFO if up else logging.WARNING,
+                "hub: site %s's bridge is %s",
+                site,
+                "up" if up else "DOWN",
+            )
+            self.bridges[site] = up
+            self._event({"kind": "site", "site": site, "bridge_up": up})
+            stations = sorted(s for s, at in self.site_of.items() if at == site)
+            self._hub_events(self.core.site(self.now(), stations, up))
+        key = f"site {site}"
+        if up:
+            self.problems.pop(key, None)
+        else:
+            self.problems[key] = (
+                f"site {site}'s bridge to this hub is down: its stations are unseen"
+            )
 
     def _flooding(self, station: str, kind: str) -> None:
         if kind == "state" and station not in self.muted:
@@ -459,10 +631,10 @@ class Hub(FanOut):
         self._hear_of(station)
         if isinstance(message, StatusMessage):
             self._hub_events(self.core.status(t, station, message.status))
-            self.store.seen(station, message.status)
+            self.store.seen(station, message.status, self.site_of.get(station))
         elif isinstance(message, StateMessage):
             if station not in self.core.stations:
-                self.store.seen(station, "online")
+                self.store.seen(station, "online", self.site_of.get(station))
             self._hub_events(self.core.state(t, station, message.model_dump(mode="json")))
         elif isinstance(message, AlarmMessage):
             self._alarm(message)
@@ -516,7 +688,10 @@ class Hub(FanOut):
         body: dict[str, Any] = {"cmd": cmd, "by": by, "id": command_id}
         if alarm is not None:
             body["alarm"] = alarm
-        await client.publish(Topics.of(station).cmd, encode(body), qos=1)
+        topic = Topics.of(station).cmd
+        if station in self.site_of:  # through that site's bridge
+            topic = f"{SITES_ROOT}/{self.site_of[station]}/{topic}"
+        await client.publish(topic, encode(body), qos=1)
         self.store.audit(by, f"{cmd} sent", {"station": station, "alarm": alarm, "id": command_id})
         return command_id
 
@@ -531,21 +706,75 @@ class Hub(FanOut):
 
     async def _escalator(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await self._escalate(self.now())
+            try:
+                await self._escalate(self.now())
+            except StoreUnavailable as exc:  # shown; the round is done again when it is back
+                self._store_down(exc)
             await asyncio.sleep(ESCALATE_EVERY_S)
 
     async def _escalate(self, t: float) -> None:
-        people = self.store.escalation_list()
-        names = [p["name"] for p in people]
-        urls = {p["name"]: p["push_url"] for p in people}
+        """One round: take in what other replicas did (from the store), let the core say
+        what is due, and carry out each step this replica wins in the store: whoever wins a
+        step sends and records it; the others keep it pending and try again each round, so a
+        replica dying mid-send is taken over once its claim lapses (``CLAIM_LEASE_S``)."""
+        names = [p["name"] for p in self.store.escalation_list()]
+        for (station, alarm), (handed_to, accepted_by) in self.store.open_chases().items():
+            self.escalation.adopt(t, station, alarm, handed_to, accepted_by, names)
+        before = set(self.escalation.chases)
         notices, steps = self.escalation.due(t, self.core.alarm_list(), names)
+        # Ended here (acknowledged, resolved, or accepted and over): closed in the store once,
+        # so the alarm's next raise is a new escalation on every replica.
+        closed = {
+            key for key in before - set(self.escalation.chases) if self.store.close_chase(*key)
+        }
         for station, alarm, step in steps:
             person, _, what = step.partition(":")
-            self.store.escalation_step(station, alarm, "", person, what)
+            if what in ("sent", "repeated"):
+                continue  # recorded by the replica that sends it
+            if what.startswith("ended"):
+                if (station, alarm) in closed:
+                    self.store.escalation_step(station, alarm, "", person, what)
+                continue
+            if self.store.claim_step(station, alarm, step, self.replica) is Claim.MINE:
+                self.store.escalation_step(station, alarm, "", person, what)
+                self.store.step_done(station, alarm, step)
         for notice in notices:
-            task = asyncio.create_task(self._send_notice(notice, urls.get(notice.person)))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            self._pending[(notice.station, notice.alarm, notice.step)] = notice
+        for key, notice in list(self._pending.items()):
+            if (notice.station, notice.alarm) not in self.escalation.chases:
+                del self._pending[key]  # ended meanwhile
+            else:
+                self._claim_and_send(notice)
+
+    def _claim_and_send(self, notice: Notice) -> asyncio.Task[None] | None:
+        """Claim ``notice``'s step in the store; if this replica wins, send it (a task)."""
+        key = (notice.station, notice.alarm, notice.step)
+        handed_to = None if notice.repeat else notice.person
+        claim = self.store.claim_step(
+            notice.station, notice.alarm, notice.step, self.replica, handed_to
+        )
+        if claim is Claim.TAKEN:
+            self._pending[key] = notice  # another replica has it: watch that it is done
+            return None
+        self._pending.pop(key, None)
+        if claim is Claim.ACCEPTED:
+            chase = self.escalation.chases.get((notice.station, notice.alarm))
+            if chase is not None and chase.accepted_by is None:
+                self.escalation.accept(notice.station, notice.alarm, "(another replica)")
+            return None
+        if claim is Claim.DONE:
+            return None
+        self.store.escalation_step(
+            notice.station, notice.alarm, "", notice.person, "repeated" if notice.repeat else "sent"
+        )
+        url = next(
+            (p["push_url"] for p in self.store.escalation_list() if p["name"] == notice.person),
+            None,
+        )
+        task = asyncio.create_task(self._send_notice(notice, url))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+        return task
 
     async def _send_notice(self, notice: Notice, url: str | None) -> None:
         if url is None:
@@ -573,8 +802,24 @@ class Hub(FanOut):
             self.store.escalation_step(
                 notice.station, notice.alarm, notice.priority, notice.person, step
             )
+            if notice.step:
+                self.store.step_done(notice.station, notice.alarm, notice.step)
         except StoreError as exc:
             log.error("hub store failing: %s", exc)
+
+
+def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    """PUBACK a handled QoS 1 message (the main link acknowledges by hand: see ``_mqtt``)."""
+    if message.qos > 0:
+        client._client.ack(message.mid, message.qos)
+
+
+def _site_topic(topic: str) -> tuple[str, str]:
+    """``sites/{site}/rest`` -> (site, rest); :class:`Rejected` for a malformed one."""
+    parts = topic.split("/", 2)
+    if len(parts) != 3 or not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", parts[1]):
+        raise Rejected(f"not a site topic: {topic[:100]!r}")
+    return parts[1], parts[2]
 
 
 def _bytes(payload: object) -> bytes:

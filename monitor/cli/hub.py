@@ -36,7 +36,6 @@ def hub_run(
 
     from dashboard.clinic.app import create_hub_app
     from dashboard.clinic.service import Hub, HubConfigError, load_hub_settings
-    from dashboard.clinic.store import HubStore
     from monitor.station.daemon import stop_on_signals
     from monitor.store.database import StoreError
 
@@ -45,7 +44,7 @@ def hub_run(
     )
     try:
         settings = load_hub_settings(config)
-        store = HubStore.open(settings.store_path)
+        store = settings.open_store()
     except (HubConfigError, StoreError) as exc:
         raise fail("hub", str(exc)) from None
     if port is not None:
@@ -105,13 +104,12 @@ def person_add(
     """Add a person; the password comes from $SPOTTER_HUB_PASSWORD or a prompt."""
     from dashboard.clinic.app import hash_password
     from dashboard.clinic.service import HubConfigError, load_hub_settings
-    from dashboard.clinic.store import HubStore
     from monitor.store.database import StoreError
 
     password = os.environ.get("SPOTTER_HUB_PASSWORD") or getpass.getpass(f"password for {name}: ")
     try:
         settings = load_hub_settings(ctx.obj)
-        store = HubStore.open(settings.store_path)
+        store = settings.open_store()
     except (HubConfigError, StoreError) as exc:
         raise fail("hub person add", str(exc)) from None
     try:
@@ -131,12 +129,11 @@ def person_list(ctx: typer.Context) -> None:
     from rich.table import Table
 
     from dashboard.clinic.service import HubConfigError, load_hub_settings
-    from dashboard.clinic.store import HubStore
     from monitor.store.database import StoreError
 
     try:
         settings = load_hub_settings(ctx.obj)
-        store = HubStore.open(settings.store_path)
+        store = settings.open_store()
     except (HubConfigError, StoreError) as exc:
         raise fail("hub person list", str(exc)) from None
     table = Table("name", "role", "push", "escalation rank")

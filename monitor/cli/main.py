@@ -675,13 +675,33 @@ def doctor_command(
 def bench_hub_command(
     seconds: Annotated[float, typer.Option(min=8, help="How long the stations publish.")] = 30.0,
     stations: Annotated[int, typer.Option(min=1, max=200, help="Simulated stations.")] = 50,
+    replicas: Annotated[
+        int, typer.Option(min=1, max=8, help="Hub replicas (needs --database).")
+    ] = 1,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="A PostgreSQL URL the replicas share (the bench uses a schema of its own "
+            "there, dropped after). Without it: one hub on its SQLite file."
+        ),
+    ] = None,
 ) -> None:
-    """50 stations (state 1 Hz, telemetry 10 Hz) through a real Mosquitto to one hub; JSON."""
+    """50 stations (state 1 Hz, telemetry 10 Hz) through a real Mosquitto to one hub, or to
+    --replicas hubs on one --database; JSON."""
     import json
 
-    from dashboard.clinic.bench import bench_hub
+    if database is None:
+        if replicas > 1:
+            raise fail("bench hub", "--replicas needs --database postgresql://... to share")
+        from dashboard.clinic.bench import bench_hub
 
-    print(json.dumps(bench_hub(seconds, stations), indent=2))
+        print(json.dumps(bench_hub(seconds, stations), indent=2))
+        return
+    if not database.startswith(("postgresql://", "postgres://")):
+        raise fail("bench hub", "--database: a postgresql:// URL")
+    from dashboard.clinic.bench_replicas import bench_replicas
+
+    print(json.dumps(bench_replicas(seconds, stations, replicas, database), indent=2))
 
 
 @bench_app.command("faults")

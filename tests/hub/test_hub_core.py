@@ -116,3 +116,39 @@ def test_medium_escalates_after_30_s_and_an_acknowledge_ends_it() -> None:
     assert [n.person for n in notices] == ["pat"]
     _, steps = esc.due(25.0, [{**medium, "acknowledged": True}], ["pat"])
     assert steps == [("t1", "hr.low", "-:ended (acknowledged or resolved)")]
+
+
+def test_escalation_steps_are_named_alike_on_every_replica_and_adopt_a_hand_on() -> None:
+    people = ["pat", "sam"]
+    a, b = Escalation(), Escalation()
+    [na] = a.due(0.0, [high()], people)[0]
+    [nb] = b.due(0.3, [high()], people)[0]  # another replica, a moment later
+    assert na.step == nb.step == "pat:sent"
+    handed = a.reject(5.0, "t1", "hr.high", "pat", people)
+    assert handed is not None
+    assert handed.step == "sam:sent"
+    b.adopt(5.2, "t1", "hr.high", "sam", None, people)  # what the store says a did
+    assert b.due(40.0, [high()], people)[0] == []  # b does not hand it on again
+    [ra] = a.due(65.0, [high()], people)[0]
+    [rb] = b.due(65.2, [high()], people)[0]
+    assert ra.step == rb.step == "sam:repeated#1"
+    b.adopt(66.0, "t1", "hr.high", "sam", "sam", people)
+    assert b.due(200.0, [high()], people)[0] == []  # accepted at a: b stops too
+
+
+def test_a_site_bridge_down_raises_link_lost_at_once_and_a_heartbeat_clears_it() -> None:
+    from dashboard.clinic.bench import station_state
+
+    hub = HubCore(link_timeout_s=5.0)
+    hub.state(0.0, "home", station_state("home", 0.0, []))
+    [(station, raised)] = hub.site(1.0, ["home"], bridge_up=False)
+    assert (station, raised.id, raised.event.value, raised.value) == (
+        "home",
+        "link.lost",
+        "raised",
+        None,
+    )
+    assert "bridge" in raised.message
+    assert hub.site(9.0, ["home"], bridge_up=True) == []  # back, but not heard from yet
+    events = hub.state(10.0, "home", station_state("home", 10.0, []))
+    assert [e.event.value for _, e in events] == ["cleared"]

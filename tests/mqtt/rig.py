@@ -65,6 +65,7 @@ class Broker:
     folder: Path
     port: int
     extra_conf: str = ""
+    acl: Path = DEPLOY / "acl"
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -82,7 +83,7 @@ class Broker:
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous false",
             f"password_file {self.folder / 'passwd'}",
-            f"acl_file {DEPLOY / 'acl'}",
+            f"acl_file {self.acl}",
             "persistence true",
             f"persistence_location {data}/",
             f"log_dest file {self.folder / 'mosquitto.log'}",

@@ -45,27 +45,43 @@ function priorityBadge(priority) {
   return el('span', { class: `badge ${priority}`, text: `${ICON[priority]} ${priority.toUpperCase()}` });
 }
 
+// A clinic group's central hub: the stations grouped by site, each site headed by the state of
+// its bridge (down: its stations are unseen here, whatever they show).
+function siteHeading(site, sites) {
+  const up = (sites[site] || {}).bridge_up;
+  return el('h3', { class: 'site', 'data-site': site, 'data-bridge': up ? 'up' : 'down' },
+    el('span', { text: `Site ${site}` }),
+    el('span', { class: 'bridge', text: up ? 'bridge up' : '⚠ BRIDGE DOWN: its stations are not seen' }));
+}
+
+function renderTiles(stations, sites = {}) {
+  const tiles = $('tiles');
+  const grouped = [...stations].sort((a, b) => (a.site || '').localeCompare(b.site || '') || a.station.localeCompare(b.station));
+  tiles.replaceChildren(...grouped.flatMap((s, i) => {
+    const heading = s.site && s.site !== (grouped[i - 1] || {}).site ? [siteHeading(s.site, sites)] : [];
+    return [...heading, tile(s)];
+  }));
+}
+
 // A station that is offline (or silent past the link timeout) keeps its last values on the
 // tile, marked as stale with their age: never shown as if they were live.
-function renderTiles(stations) {
-  const tiles = $('tiles');
-  tiles.replaceChildren(...stations.map((s) => {
-    const link = s.link_lost ? 'lost' : s.status;
-    const away = s.link_lost || s.status !== 'online';
-    const age = s.silent_s == null ? 'not heard from since the hub started' : `last heard ${fmt(s.silent_s)} ago`;
-    const timers = s.timers || {};
-    const hold = timers.hold_s != null ? `${fmt(timers.hold_s)} / ${fmt(timers.max_hold_s)}` : '–';
-    const value = away ? 'big stale' : 'big';
-    return el('article', { class: 'tile', 'data-station': s.station, 'data-priority': s.highest_priority || 'none', 'data-link': link, 'data-stale': String(away) },
-      el('h3', {}, el('span', { text: s.station }), priorityBadge(s.highest_priority)),
-      away ? el('div', { class: 'stale-note', text: `OFFLINE — ${age}. Last values, from then:` }) : '',
-      el('div', { class: 'row' },
-        el('span', { class: value, text: s.theta_deg == null ? 'θ –' : `θ ${s.theta_deg.toFixed(0)}°` }),
-        el('span', { class: value, text: s.hr_bpm == null ? 'HR –' : `HR ${s.hr_bpm}` })),
-      el('div', { class: away ? 'stale' : '', text: `${s.phase || 'no data'} · hold ${hold}${s.user ? ` · ${s.user}` : ''}` }),
-      el('div', { text: s.link_lost ? `LINK LOST (${s.status})` : `link ${s.status}`, class: 'link' }),
-      el('div', { class: 'sensors', text: away ? 'sensors: unknown while the station is offline' : (s.sensors || []).map((x) => `${x.name}: ${x.link || (x.connected ? 'connected' : 'no link')}${x.battery_percent != null ? ` ${x.battery_percent} %` : ''}`).join(' · ') }));
-  }));
+function tile(s) {
+  const link = s.link_lost ? 'lost' : s.status;
+  const away = s.link_lost || s.status !== 'online';
+  const age = s.silent_s == null ? 'not heard from since the hub started' : `last heard ${fmt(s.silent_s)} ago`;
+  const timers = s.timers || {};
+  const hold = timers.hold_s != null ? `${fmt(timers.hold_s)} / ${fmt(timers.max_hold_s)}` : '–';
+  const value = away ? 'big stale' : 'big';
+  return el('article', { class: 'tile', 'data-station': s.station, 'data-priority': s.highest_priority || 'none', 'data-link': link, 'data-stale': String(away) },
+    el('h3', {}, el('span', { text: s.station }), priorityBadge(s.highest_priority)),
+    away ? el('div', { class: 'stale-note', text: `OFFLINE — ${age}. Last values, from then:` }) : '',
+    el('div', { class: 'row' },
+      el('span', { class: value, text: s.theta_deg == null ? 'θ –' : `θ ${s.theta_deg.toFixed(0)}°` }),
+      el('span', { class: value, text: s.hr_bpm == null ? 'HR –' : `HR ${s.hr_bpm}` })),
+    el('div', { class: away ? 'stale' : '', text: `${s.phase || 'no data'} · hold ${hold}${s.user ? ` · ${s.user}` : ''}` }),
+    el('div', { text: s.link_lost ? `LINK LOST (${s.status})` : `link ${s.status}`, class: 'link' }),
+    el('div', { class: 'sensors', text: away ? 'sensors: unknown while the station is offline' : (s.sensors || []).map((x) => `${x.name}: ${x.link || (x.connected ? 'connected' : 'no link')}${x.battery_percent != null ? ` ${x.battery_percent} %` : ''}`).join(' · ') }),
+    s.site_down ? el('div', { class: 'link', text: `site ${s.site}'s bridge is down` }) : '');
 }
 
 function renderAlarms(alarms) {
@@ -163,7 +179,7 @@ function stream() {
   source.addEventListener('snapshot', (e) => {
     lastBeat = Date.now();
     const snap = JSON.parse(e.data);
-    renderTiles(snap.stations);
+    renderTiles(snap.stations, snap.sites);
     renderAlarms(snap.alarms);
     renderEscalations(snap.escalations, snap.escalation_people ?? 0, snap.alarms);
     renderProblems(snap.problems);

@@ -1,0 +1,5 @@
+"""``python -m monitor.cli``: the same as the ``spotter`` command."""
+
+from monitor.cli.main import main
+
+main()

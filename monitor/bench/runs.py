@@ -17,25 +17,21 @@ from monitor.core.trace import Notification, Record, TraceReader
 REPLAY_TARGET_REALTIME = 600.0
 
 
-def _ten_minute_trace() -> str:
+def session_trace(
+    name: str, duration_s: float, profile: str, theta: list[list[float]], hr: list[list[float]]
+) -> str:
+    """A generated session's trace text: tilt at 100 Hz with acceleration and angular rate,
+    heart rate at 1 Hz, following the ``theta`` and ``hr`` breakpoints."""
     from firmware_sim.generate import write_trace
     from firmware_sim.scenario import parse_scenario
 
-    # A standard-profile session: holds and rests over ten minutes, tilt at 100 Hz with
-    # acceleration and angular rate, heart rate at 1 Hz.
-    theta: list[list[float]] = [[0, -60], [10, -60], [20, 0]]
-    t = 20.0
-    while t < 560:
-        theta += [[t + 10, 45], [t + 100, 45], [t + 110, 0], [t + 180, 0]]
-        t += 180
-    theta.append([600, 0])
     scenario = parse_scenario(
         {
-            "name": "bench-replay",
-            "duration_s": 600,
-            "profile": "standard",
+            "name": name,
+            "duration_s": duration_s,
+            "profile": profile,
             "theta": theta,
-            "hr": [[0, 70], [300, 85], [600, 72]],
+            "hr": hr,
             "sensors": {
                 "tilt": {"kind": "spotter_tilt", "rate_hz": 100, "accel": True, "noise_deg": 0.1},
                 "hr": {"kind": "heart_rate"},
@@ -46,6 +42,18 @@ def _ten_minute_trace() -> str:
     out = io.StringIO()
     write_trace(scenario, out)
     return out.getvalue()
+
+
+def _ten_minute_trace() -> str:
+    # A standard-profile session: holds and rests over ten minutes, tilt at 100 Hz with
+    # acceleration and angular rate, heart rate at 1 Hz.
+    theta: list[list[float]] = [[0, -60], [10, -60], [20, 0]]
+    t = 20.0
+    while t < 560:
+        theta += [[t + 10, 45], [t + 100, 45], [t + 110, 0], [t + 180, 0]]
+        t += 180
+    theta.append([600, 0])
+    return session_trace("bench-replay", 600, "standard", theta, [[0, 70], [300, 85], [600, 72]])
 
 
 def bench_replay(repeat: int = 5) -> dict[str, Any]:

@@ -17,7 +17,6 @@ printed with them.
 
 from __future__ import annotations
 
-import io
 import os
 import platform
 import resource
@@ -46,26 +45,10 @@ _TIMED_IMPORT = (
 
 def short_trace() -> str:
     """A 10-second session trace (tilt 100 Hz with acceleration, heart rate 1 Hz)."""
-    from firmware_sim.generate import write_trace
-    from firmware_sim.scenario import parse_scenario
+    from monitor.bench.runs import session_trace
 
-    scenario = parse_scenario(
-        {
-            "name": "bench-startup",
-            "duration_s": SHORT_TRACE_S,
-            "profile": "beginner",
-            "theta": [[0, 0], [3, 0], [8, 25], [SHORT_TRACE_S, 25]],
-            "hr": [[0, 70], [SHORT_TRACE_S, 74]],
-            "sensors": {
-                "tilt": {"kind": "spotter_tilt", "rate_hz": 100, "accel": True, "noise_deg": 0.1},
-                "hr": {"kind": "heart_rate"},
-            },
-        },
-        "bench",
-    )
-    out = io.StringIO()
-    write_trace(scenario, out)
-    return out.getvalue()
+    theta: list[list[float]] = [[0, 0], [3, 0], [8, 25], [SHORT_TRACE_S, 25]]
+    return session_trace("bench-startup", SHORT_TRACE_S, "beginner", theta, [[0, 70], [10, 74]])
 
 
 def spotter_command() -> list[str]:

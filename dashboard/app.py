@@ -24,7 +24,8 @@ from monitor.core.screening import CHECKLIST, CONTRAINDICATIONS
 from monitor.core.trace import InputKind
 from monitor.station.flow import FlowError, SessionFlow
 from monitor.station.station import Station
-from monitor.store.database import Store, StoreError
+from monitor.store.database import StoreError
+from monitor.store.station_store import Store
 
 STATIC = PathLib(__file__).parent / "static"
 

@@ -19,7 +19,8 @@ from fastapi.sse import ServerSentEvent
 from monitor.core.alarms import AlarmEvent
 from monitor.station.station import Station
 from monitor.station.status import station_state
-from monitor.store.database import Store, StoredEvent
+from monitor.store.alarm_log import StoredEvent
+from monitor.store.station_store import Store
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256

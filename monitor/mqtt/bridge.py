@@ -50,7 +50,8 @@ from monitor.mqtt.protocol import (
 )
 from monitor.settings import MqttConfig
 from monitor.station.status import station_state
-from monitor.store.database import Store, StoreError, now_iso
+from monitor.store.database import StoreError, now_iso
+from monitor.store.station_store import Store
 from monitor.store.writer import InlineWriter, Writer
 from monitor.supervise import cancel_and_wait, first_done, supervise
 

@@ -23,7 +23,7 @@ from monitor.mqtt.protocol import (
     parse_command,
 )
 from monitor.settings import MqttConfig
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 
 pytestmark = pytest.mark.timeout(30)
 

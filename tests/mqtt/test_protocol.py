@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from monitor.core.alarms import AlarmEvent, EventKind, Priority
 from monitor.mqtt import homeassistant
-from monitor.mqtt.bridge import latest_seq
+from monitor.mqtt.outbound import latest_seq
 from monitor.mqtt.protocol import (
     Acknowledge,
     CommandRefused,

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
     from dashboard.server import DashboardConfig
     from monitor.core.alarms import AlarmEvent
+    from monitor.station.daemon import Attach
+    from monitor.station.service import ServiceNotifier
+    from monitor.station.simrun import SimRun
     from monitor.station.station import Station
 
 app = typer.Typer(
@@ -263,18 +266,32 @@ def run_command(
     the daemon's real BLE code connects to them. With --json, alarm events are printed as JSON
     lines, t in seconds since the scenario (or trace) started.
     """
-    import asyncio
-    import logging
+    from monitor.station.simrun import SimRun
 
-    from monitor.ble.backend import BackendError
-    from monitor.core.profiles import ProfileError, load_profile
-    from monitor.core.trace import TraceError
-    from monitor.settings import ConfigError, load_settings
-    from monitor.sinks.jsonl import JsonLinesSink
-    from monitor.sinks.terminal import TerminalView
-    from monitor.station.daemon import Attach, run_daemon, stop_on_signals
-    from monitor.station.service import ServiceNotifier
-    from monitor.store.database import StoreError
+    _run_logging(service)
+    settings, chosen = _run_settings(config, profile, service)
+    if service and (sim is not None or json_out):
+        raise fail("run", "--service runs the real station: no --sim, no --json")
+    if speed != 1.0 and sim is None:
+        raise fail("run", "--speed is for simulations only (--sim)")
+    result = SimRun()
+    sinks, attachers, notifier = _run_outputs(service, json_out, result)
+    if settings.mqtt.enabled:
+        from monitor.station.daemon import mqtt_attacher
+
+        attachers.append(mqtt_attacher(settings.mqtt, settings.station.name))
+    if dashboard and settings.dashboard.enabled:
+        attachers.append(_run_dashboard(settings, port, lan, insecure_http, json_out or service))
+    together = _together(attachers)
+    if sim is None:
+        _run_live(settings, chosen, sinks, for_s, together, notifier)
+        return
+    _run_sim(sim, settings, chosen, profile, age, sinks, for_s, speed, together, result, stay)
+
+
+def _run_logging(service: bool) -> None:
+    """``spotter run``'s logging: plain INFO lines for journald, else warnings with times."""
+    import logging
 
     if service:  # journald adds the time
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -282,6 +299,14 @@ def run_command(
         logging.basicConfig(
             level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+
+
+def _run_settings(config: str | None, profile: str | None, service: bool) -> tuple[Any, Any]:
+    """The settings and the chosen profile; an error is told to systemd too (``--service``)."""
+    from monitor.core.profiles import ProfileError, load_profile
+    from monitor.settings import ConfigError, load_settings
+    from monitor.station.service import ServiceNotifier
+
     try:
         settings = load_settings(config)
         chosen = load_profile(profile or settings.station.profile)
@@ -289,10 +314,19 @@ def run_command(
         if service:
             ServiceNotifier().status(str(exc))
         raise fail("run", str(exc)) from None
-    if service and (sim is not None or json_out):
-        raise fail("run", "--service runs the real station: no --sim, no --json")
-    if speed != 1.0 and sim is None:
-        raise fail("run", "--speed is for simulations only (--sim)")
+    return settings, chosen
+
+
+def _run_outputs(
+    service: bool, json_out: bool, result: SimRun
+) -> tuple[list[Any], list[Attach], ServiceNotifier | None]:
+    """Where ``spotter run`` shows the station: (sinks, attachers, the systemd notifier):
+    sd_notify with ``--service``, JSON lines with ``--json``, else the live terminal view."""
+    import asyncio
+
+    from monitor.sinks.jsonl import JsonLinesSink
+    from monitor.sinks.terminal import TerminalView
+    from monitor.station.service import ServiceNotifier
 
     attachers: list[Attach] = []
     sinks: list[Any] = []
@@ -310,53 +344,91 @@ def run_command(
             await view.run(stop)
 
         attachers.append(attach_view)
-    station_name = settings.station.name
-    if settings.mqtt.enabled:
-        from monitor.station.daemon import mqtt_attacher
+    return sinks, attachers, notifier
 
-        attachers.append(mqtt_attacher(settings.mqtt, station_name))
-    if dashboard and settings.dashboard.enabled:
-        from dashboard.server import DashboardConfig, choose_tls
-        from dashboard.tls import TlsError
 
-        web = settings.dashboard
-        lan = lan or web.lan
-        try:
-            tls = choose_tls(
-                lan=lan,
-                tls=web.tls and not insecure_http,
-                cert_file=web.cert_file,
-                key_file=web.key_file,
-                data_dir=settings.station.data_path,
-                station=station_name,
-            )
-        except (TlsError, OSError) as exc:
-            raise fail("run", f"dashboard HTTPS: {exc}") from None
-        attachers.append(
-            dashboard_attacher(
-                station_name,
-                DashboardConfig(port=web.port if port is None else port, lan=lan, tls=tls),
-                quiet=json_out or service,
-                summary=config_summary(settings),
-            )
+def _run_dashboard(
+    settings: Any, port: int | None, lan: bool, insecure_http: bool, quiet: bool
+) -> Attach:
+    """The dashboard beside the station, HTTPS chosen from the settings and the options."""
+    from dashboard.server import DashboardConfig, choose_tls
+    from dashboard.tls import TlsError
+
+    web = settings.dashboard
+    lan = lan or web.lan
+    try:
+        tls = choose_tls(
+            lan=lan,
+            tls=web.tls and not insecure_http,
+            cert_file=web.cert_file,
+            key_file=web.key_file,
+            data_dir=settings.station.data_path,
+            station=settings.station.name,
         )
+    except (TlsError, OSError) as exc:
+        raise fail("run", f"dashboard HTTPS: {exc}") from None
+    return dashboard_attacher(
+        settings.station.name,
+        DashboardConfig(port=web.port if port is None else port, lan=lan, tls=tls),
+        quiet=quiet,
+        summary=config_summary(settings),
+    )
+
+
+def _together(attachers: list[Attach]) -> Attach:
+    """One attacher running every one of ``attachers``."""
+    import asyncio
 
     async def together(station: Station, stop: asyncio.Event) -> None:
         await asyncio.gather(*(attach(station, stop) for attach in attachers))
 
-    from monitor.station.simrun import SimRun
+    return together
 
-    result = SimRun()
-    if sim is None:
-        try:
-            asyncio.run(run_daemon(settings, chosen, sinks=sinks, for_s=for_s, attach=together))
-        except (BackendError, StoreError) as exc:
-            if notifier is not None:
-                notifier.status(str(exc))
-            raise fail("run", str(exc)) from None
-        return
 
+def _run_live(
+    settings: Any,
+    chosen: Any,
+    sinks: list[Any],
+    for_s: float | None,
+    together: Attach,
+    notifier: ServiceNotifier | None,
+) -> None:
+    """The real station, on the configured BLE sensors."""
+    import asyncio
+
+    from monitor.ble.backend import BackendError
+    from monitor.station.daemon import run_daemon
+    from monitor.store.database import StoreError
+
+    try:
+        asyncio.run(run_daemon(settings, chosen, sinks=sinks, for_s=for_s, attach=together))
+    except (BackendError, StoreError) as exc:
+        if notifier is not None:
+            notifier.status(str(exc))
+        raise fail("run", str(exc)) from None
+
+
+def _run_sim(
+    sim: str,
+    settings: Any,
+    chosen: Any,
+    profile: str | None,
+    age: float | None,
+    sinks: list[Any],
+    for_s: float | None,
+    speed: float,
+    together: Attach,
+    result: SimRun,
+    stay: bool,
+) -> None:
+    """A scenario or trace played through simulated sensors to the station's real BLE code;
+    then where its traces went and the run's statistics."""
+    import asyncio
+
+    from monitor.core.trace import TraceError
+    from monitor.station.daemon import stop_on_signals
     from monitor.station.simrun import SimSourceError, open_source, run_simulation
+    from monitor.store.database import StoreError
 
     try:
         source = open_source(sim)
@@ -372,7 +444,7 @@ def run_command(
             profile=run_profile,
             age_years=age if age is not None else source.age_years,
             data_dir=settings.station.data_path,
-            station_name=station_name,
+            station_name=settings.station.name,
             sinks=sinks,
             for_s=for_s,
             speed=speed,
@@ -409,7 +481,7 @@ def config_summary(settings: Any) -> dict[str, Any]:
 
 def dashboard_attacher(
     name: str, config: DashboardConfig, *, quiet: bool, summary: dict[str, Any]
-) -> Any:
+) -> Attach:
     """Serve the dashboard beside a station and print (or log) its pairing URL."""
     import asyncio
     import logging

@@ -23,8 +23,9 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from dashboard import pairing_store
 from dashboard.limiter import Limiter
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 from monitor.store.writer import InlineWriter, Writer
 
 COOKIE = "spotter_session"
@@ -145,7 +146,7 @@ class Access:
         token = secrets.token_urlsafe(24)
         until = (datetime.now().astimezone() + PAIR_TTL).isoformat()
         hashed = _hash(token)
-        return token, lambda store: store.add_pairing(hashed, role, name, until)
+        return token, lambda store: pairing_store.add_pairing(store, hashed, role, name, until)
 
     def new_pairing(self, role: str = "owner", name: str = "owner") -> str:
         """A one-time token to put in a pairing URL, its row queued for the writer and not
@@ -171,7 +172,7 @@ class Access:
         csrf = secrets.token_urlsafe(24)
 
         def job(store: Store) -> Login | None:
-            entry = store.take_pairing(hashed)
+            entry = pairing_store.take_pairing(store, hashed)
             if entry is None:
                 return None
             role, name = entry["role"], entry["name"]
@@ -179,7 +180,7 @@ class Access:
             if now > datetime.fromisoformat(entry["expires_at"]):
                 return None
             until = (now + SESSION_TTL).isoformat()
-            store.add_web_session(_hash(session), role, name, csrf, until)
+            pairing_store.add_web_session(store, _hash(session), role, name, csrf, until)
             store.audit(name, "device paired", {"role": role})
             return Login(role, name, csrf)
 
@@ -191,19 +192,19 @@ class Access:
         not waited for)."""
         if not cookie:
             return None
-        row = self.store.web_session(_hash(cookie))
+        row = pairing_store.web_session(self.store, _hash(cookie))
         if row is None:
             return None
         if datetime.fromisoformat(row["expires_at"]) < datetime.now().astimezone():
             hashed = _hash(cookie)
-            self.writer.submit(lambda store: store.drop_web_session(hashed))
+            self.writer.submit(lambda store: pairing_store.drop_web_session(store, hashed))
             return None
         return Login(row["role"], row["name"], row["csrf"])
 
     async def logout(self, cookie: str) -> None:
         """End a session (once its deletion is committed)."""
         hashed = _hash(cookie)
-        await self.writer.run(lambda store: store.drop_web_session(hashed))
+        await self.writer.run(lambda store: pairing_store.drop_web_session(store, hashed))
 
     @staticmethod
     def csrf_ok(login: Login, header: str | None) -> bool:

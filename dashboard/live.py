@@ -20,7 +20,8 @@ from monitor.core.alarms import AlarmEvent
 from monitor.core.view import Limits, alarm_words, screen
 from monitor.station.station import Station
 from monitor.station.status import station_state
-from monitor.store.database import Store, StoredEvent
+from monitor.store.alarm_log import StoredEvent
+from monitor.store.station_store import Store
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256

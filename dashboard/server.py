@@ -23,7 +23,7 @@ from dashboard.live import LiveHub
 from dashboard.tls import TlsFiles, station_tls, user_tls
 from monitor.station.flow import SessionFlow
 from monitor.station.station import Station
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 
 log = logging.getLogger(__name__)
 LOCALHOST = "127.0.0.1"

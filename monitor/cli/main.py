@@ -17,10 +17,14 @@ from monitor.cli.hub import hub_app
 from monitor.cli.sensors import sensors_app
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.table import Table
 
     from dashboard.server import DashboardConfig
     from monitor.core.alarms import AlarmEvent
+    from monitor.station.daemon import Attach
+    from monitor.station.service import ServiceNotifier
+    from monitor.station.simrun import SimRun
     from monitor.station.station import Station
 
 app = typer.Typer(
@@ -267,20 +271,37 @@ def run_command(
     the daemon's real BLE code connects to them. With --json, alarm events are printed as JSON
     lines, t in seconds since the scenario (or trace) started.
     """
-    import asyncio
+    from monitor.station.simrun import SimRun
+
+    view_console = _run_logging(service, json_out)
+    settings, chosen = _run_settings(config, profile, service)
+    if service and (sim is not None or json_out):
+        raise fail("run", "--service runs the real station: no --sim, no --json")
+    if speed != 1.0 and sim is None:
+        raise fail("run", "--speed is for simulations only (--sim)")
+    result = SimRun()
+    sinks, attachers, notifier = _run_outputs(service, json_out, result, view_console)
+    if settings.mqtt.enabled:
+        from monitor.station.daemon import mqtt_attacher
+
+        attachers.append(mqtt_attacher(settings.mqtt, settings.station.name))
+    if dashboard and settings.dashboard.enabled:
+        attachers.append(_run_dashboard(settings, port, lan, insecure_http, service, json_out))
+    together = _together(attachers)
+    if sim is None:
+        _run_live(settings, chosen, sinks, for_s, together, notifier)
+        return
+    _run_sim(sim, settings, chosen, profile, age, sinks, for_s, speed, together, result, stay)
+
+
+def _run_logging(service: bool, json_out: bool) -> Console:
+    """``spotter run``'s logging: plain INFO lines for journald; on a terminal, warnings
+    through rich above the live view (on the returned console); else warnings with times."""
     import logging
 
     from rich.console import Console
 
-    from monitor.ble.backend import BackendError
-    from monitor.core.profiles import ProfileError, load_profile
-    from monitor.core.trace import TraceError
-    from monitor.settings import ConfigError, config_path, load_settings, run_problems
-    from monitor.sinks.jsonl import JsonLinesSink
-    from monitor.sinks.terminal import TerminalView, log_handler
-    from monitor.station.daemon import Attach, run_daemon, stop_on_signals
-    from monitor.station.service import ServiceNotifier
-    from monitor.store.database import StoreError
+    from monitor.sinks.terminal import log_handler
 
     view_console = Console()
     if service:  # journald adds the time
@@ -295,6 +316,15 @@ def run_command(
         logging.basicConfig(
             level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+    return view_console
+
+
+def _run_settings(config: str | None, profile: str | None, service: bool) -> tuple[Any, Any]:
+    """The settings and the chosen profile; an error is told to systemd too (``--service``)."""
+    from monitor.core.profiles import ProfileError, load_profile
+    from monitor.settings import ConfigError, config_path, load_settings, run_problems
+    from monitor.station.service import ServiceNotifier
+
     try:
         settings = load_settings(config)
         problems = run_problems(settings)  # what spotter config check reports, too
@@ -306,10 +336,19 @@ def run_command(
         if service:
             ServiceNotifier().status(str(exc))
         raise fail("run", str(exc)) from None
-    if service and (sim is not None or json_out):
-        raise fail("run", "--service runs the real station: no --sim, no --json")
-    if speed != 1.0 and sim is None:
-        raise fail("run", "--speed is for simulations only (--sim)")
+    return settings, chosen
+
+
+def _run_outputs(
+    service: bool, json_out: bool, result: SimRun, view_console: Console
+) -> tuple[list[Any], list[Attach], ServiceNotifier | None]:
+    """Where ``spotter run`` shows the station: (sinks, attachers, the systemd notifier):
+    sd_notify with ``--service``, JSON lines with ``--json``, else the live terminal view."""
+    import asyncio
+
+    from monitor.sinks.jsonl import JsonLinesSink
+    from monitor.sinks.terminal import TerminalView
+    from monitor.station.service import ServiceNotifier
 
     attachers: list[Attach] = []
     sinks: list[Any] = []
@@ -327,54 +366,92 @@ def run_command(
             await view.run(stop)
 
         attachers.append(attach_view)
-    station_name = settings.station.name
-    if settings.mqtt.enabled:
-        from monitor.station.daemon import mqtt_attacher
+    return sinks, attachers, notifier
 
-        attachers.append(mqtt_attacher(settings.mqtt, station_name))
-    if dashboard and settings.dashboard.enabled:
-        from dashboard.server import DashboardConfig, choose_tls
-        from dashboard.tls import TlsError
 
-        web = settings.dashboard
-        lan = lan or web.lan
-        try:
-            tls = choose_tls(
-                lan=lan,
-                tls=web.tls and not insecure_http,
-                cert_file=web.cert_file,
-                key_file=web.key_file,
-                data_dir=settings.station.data_path,
-                station=station_name,
-            )
-        except (TlsError, OSError) as exc:
-            raise fail("run", f"dashboard HTTPS: {exc}") from None
-        attachers.append(
-            dashboard_attacher(
-                station_name,
-                DashboardConfig(port=web.port if port is None else port, lan=lan, tls=tls),
-                quiet=service,
-                plain=json_out,
-                summary=config_summary(settings),
-            )
+def _run_dashboard(
+    settings: Any, port: int | None, lan: bool, insecure_http: bool, quiet: bool, plain: bool
+) -> Attach:
+    """The dashboard beside the station, HTTPS chosen from the settings and the options."""
+    from dashboard.server import DashboardConfig, choose_tls
+    from dashboard.tls import TlsError
+
+    web = settings.dashboard
+    lan = lan or web.lan
+    try:
+        tls = choose_tls(
+            lan=lan,
+            tls=web.tls and not insecure_http,
+            cert_file=web.cert_file,
+            key_file=web.key_file,
+            data_dir=settings.station.data_path,
+            station=settings.station.name,
         )
+    except (TlsError, OSError) as exc:
+        raise fail("run", f"dashboard HTTPS: {exc}") from None
+    return dashboard_attacher(
+        settings.station.name,
+        DashboardConfig(port=web.port if port is None else port, lan=lan, tls=tls),
+        quiet=quiet,
+        plain=plain,
+        summary=config_summary(settings),
+    )
+
+
+def _together(attachers: list[Attach]) -> Attach:
+    """One attacher running every one of ``attachers``."""
+    import asyncio
 
     async def together(station: Station, stop: asyncio.Event) -> None:
         await asyncio.gather(*(attach(station, stop) for attach in attachers))
 
-    from monitor.station.simrun import SimRun
+    return together
 
-    result = SimRun()
-    if sim is None:
-        try:
-            asyncio.run(run_daemon(settings, chosen, sinks=sinks, for_s=for_s, attach=together))
-        except (BackendError, StoreError) as exc:
-            if notifier is not None:
-                notifier.status(str(exc))
-            raise fail("run", str(exc)) from None
-        return
 
+def _run_live(
+    settings: Any,
+    chosen: Any,
+    sinks: list[Any],
+    for_s: float | None,
+    together: Attach,
+    notifier: ServiceNotifier | None,
+) -> None:
+    """The real station, on the configured BLE sensors."""
+    import asyncio
+
+    from monitor.ble.backend import BackendError
+    from monitor.station.daemon import run_daemon
+    from monitor.store.database import StoreError
+
+    try:
+        asyncio.run(run_daemon(settings, chosen, sinks=sinks, for_s=for_s, attach=together))
+    except (BackendError, StoreError) as exc:
+        if notifier is not None:
+            notifier.status(str(exc))
+        raise fail("run", str(exc)) from None
+
+
+def _run_sim(
+    sim: str,
+    settings: Any,
+    chosen: Any,
+    profile: str | None,
+    age: float | None,
+    sinks: list[Any],
+    for_s: float | None,
+    speed: float,
+    together: Attach,
+    result: SimRun,
+    stay: bool,
+) -> None:
+    """A scenario or trace played through simulated sensors to the station's real BLE code;
+    then where its traces went and the run's statistics."""
+    import asyncio
+
+    from monitor.core.trace import TraceError
+    from monitor.station.daemon import stop_on_signals
     from monitor.station.simrun import SimSourceError, open_source, run_simulation
+    from monitor.store.database import StoreError
 
     try:
         source = open_source(sim)
@@ -390,7 +467,7 @@ def run_command(
             profile=run_profile,
             age_years=age if age is not None else source.age_years,
             data_dir=settings.station.data_path,
-            station_name=station_name,
+            station_name=settings.station.name,
             sinks=sinks,
             for_s=for_s,
             speed=speed,
@@ -432,7 +509,7 @@ def dashboard_attacher(
     quiet: bool,
     summary: dict[str, Any],
     plain: bool = False,
-) -> Any:
+) -> Attach:
     """Serve the dashboard beside a station and print its pairing URL on stderr (``quiet``:
     log it at INFO, for the service's journal; ``plain``: no QR code, for --json)."""
     import asyncio

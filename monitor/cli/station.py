@@ -56,7 +56,8 @@ def _settings(command: str, config: str | None) -> Settings:
 def _flow(command: str, config: str | None, sim: bool = False) -> Iterator[SessionFlow]:
     from monitor.core.profiles import ProfileError
     from monitor.station.flow import FlowError, SessionFlow
-    from monitor.store.database import Store, StoreError
+    from monitor.store.database import StoreError
+    from monitor.store.station_store import Store
 
     settings = _settings(command, config)
     path = settings.station.sim_store_path if sim else settings.station.store_path

@@ -47,7 +47,7 @@ from monitor.core.alarms import AlarmEvent, EventKind, Priority
 from monitor.core.trace import InputKind
 
 if TYPE_CHECKING:
-    from monitor.store.database import StoredEvent
+    from monitor.store.alarm_log import StoredEvent
 
 TOPIC_ROOT = "spotter/v1"
 ONLINE, OFFLINE = "online", "offline"

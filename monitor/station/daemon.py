@@ -23,7 +23,7 @@ from monitor.sinks.sound import SoundSink
 from monitor.station.journal import Journal
 from monitor.station.recorder import TraceRecorder
 from monitor.station.station import Sink, Station, StationClock
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 from monitor.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,8 @@ from typing import Any
 
 from monitor.core.profiles import Profile, profile_from_text, resolve_profile, stored_key
 from monitor.core.screening import CHECKLIST, CONTRAINDICATIONS
-from monitor.store.database import Store, StoreError
+from monitor.store.database import StoreError
+from monitor.store.station_store import Store
 from monitor.store.writer import InlineWriter, Writer
 
 ROLES = ("user", "clinician", "owner")

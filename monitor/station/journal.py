@@ -15,7 +15,8 @@ from monitor.core.engine import SafetyCore, restore, snapshot
 from monitor.core.session import Phase, PhaseChange
 from monitor.core.trace import InputKind
 from monitor.station.recorder import TraceRecorder
-from monitor.store.database import Store, now_iso
+from monitor.store.database import now_iso
+from monitor.store.station_store import Store
 from monitor.store.writer import InlineWriter, Writer
 
 log = logging.getLogger(__name__)

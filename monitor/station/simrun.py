@@ -47,7 +47,7 @@ from monitor.station.daemon import Attach
 from monitor.station.journal import Journal
 from monitor.station.recorder import TraceRecorder
 from monitor.station.station import LockstepClock, Sink, Station
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 from monitor.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)

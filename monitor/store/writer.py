@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from monitor.store.database import Store, StoreError
+from monitor.store.database import StoreError
+from monitor.store.station_store import Store
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page
 
 from monitor.bench.harness import SimDaemon, event_log
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "dashboard" / "static"

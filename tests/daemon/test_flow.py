@@ -15,7 +15,7 @@ from monitor.core.screening import CONTRAINDICATIONS
 from monitor.core.sensors import SensorKind, SensorSpec
 from monitor.station.flow import LADDER, FlowError, SessionFlow, plan_for, screen
 from monitor.station.journal import Journal
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 
 pytestmark = pytest.mark.timeout(30)
 

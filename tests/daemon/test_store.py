@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from monitor.core.alarms import AlarmEvent, EventKind, Priority
-from monitor.store.database import MIGRATIONS, SCHEMA_VERSION, Store, StoreError, _statements
+from monitor.store.database import StoreError, _statements
+from monitor.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from monitor.store.station_store import Store
 
 
 def event(t: float, kind: EventKind = EventKind.RAISED) -> AlarmEvent:

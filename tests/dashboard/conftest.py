@@ -19,7 +19,7 @@ from monitor.core.sensors import SensorKind, SensorSpec
 from monitor.station.flow import SessionFlow
 from monitor.station.journal import Journal
 from monitor.station.station import Station, StationClock
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 
 
 @dataclass

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from dashboard import pairing_store
 from dashboard.auth import COOKIE, HASHING, Access, _hash
 from monitor.settings import load_settings
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 from tests.dashboard.conftest import Rig
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -87,12 +88,12 @@ async def test_the_owner_sets_and_changes_the_pin_on_the_page(rig: Rig) -> None:
 async def test_a_viewer_logs_out_and_the_session_is_deleted(rig: Rig) -> None:
     viewer = await rig.paired("viewer", "screen")
     cookie = next(c.value for c in viewer.cookies.jar if c.name == COOKIE and c.value)
-    assert rig.store.web_session(_hash(cookie)) is not None
+    assert pairing_store.web_session(rig.store, _hash(cookie)) is not None
     del viewer.headers["X-CSRF-Token"]
     assert (await viewer.post("/api/logout")).status_code == 403  # the CSRF token is needed
     viewer.headers["X-CSRF-Token"] = (await viewer.get("/api/me")).json()["csrf"]
     assert (await viewer.post("/api/logout")).status_code == 200
-    assert rig.store.web_session(_hash(cookie)) is None
+    assert pairing_store.web_session(rig.store, _hash(cookie)) is None
     assert (await viewer.get("/api/me")).status_code == 401
     await viewer.aclose()
 

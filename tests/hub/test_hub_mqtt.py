@@ -20,7 +20,7 @@ from firmware_sim.scenario import parse_scenario
 from monitor.settings import MqttConfig
 from monitor.station.daemon import mqtt_attacher
 from monitor.station.simrun import SimRun, run_simulation, source_of
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 from tests.mqtt.rig import Broker, password
 
 pytestmark = [pytest.mark.broker, pytest.mark.radio]

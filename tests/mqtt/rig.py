@@ -24,7 +24,7 @@ from monitor.mqtt.bridge import MqttBridge
 from monitor.settings import MqttConfig
 from monitor.station.journal import Journal
 from monitor.station.station import Station, StationClock
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 from monitor.store.writer import InlineWriter, StoreWriter, Writer
 from tests.core.rig import make_core
 

@@ -35,7 +35,7 @@ from monitor.mqtt.protocol import (
 from monitor.station.journal import Journal
 from monitor.station.station import Station, StationClock
 from monitor.station.status import station_state
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 from tests.core.rig import make_core
 
 pytestmark = pytest.mark.timeout(120)

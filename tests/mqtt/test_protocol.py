@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from monitor.core.alarms import AlarmEvent, EventKind, Priority
 from monitor.mqtt import homeassistant
-from monitor.mqtt.bridge import latest_seq
+from monitor.mqtt.outbound import latest_seq
 from monitor.mqtt.protocol import (
     Acknowledge,
     CommandRefused,
@@ -23,7 +23,7 @@ from monitor.mqtt.protocol import (
     parse_command,
 )
 from monitor.settings import MqttConfig
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -108,7 +108,7 @@ def test_absent_sensors_daemon_keeps_searching_and_exits_cleanly_on_sigterm(
     assert daemon.returncode == 0, err.decode()
     assert out == b""  # no session: a missing sensor is status, not an alarm
     assert not list((tmp_path / "traces").glob("*.jsonl"))  # traces are per session
-    from monitor.store.database import Store
+    from monitor.store.station_store import Store
 
     store = Store.open(tmp_path / "spotter.db")
     try:

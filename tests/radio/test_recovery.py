@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 from tests.radio.conftest import SPOTTER, env, write_config
 
 pytestmark = [pytest.mark.radio, pytest.mark.slow]

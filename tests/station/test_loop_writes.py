@@ -27,10 +27,10 @@ from dashboard.server import DashboardConfig, DashboardServer
 from monitor.core import gatt
 from monitor.core.alarms import AlarmEvent
 from monitor.core.trace import InputKind
-from monitor.mqtt.bridge import LAST_SEQ_KEY
+from monitor.mqtt.outbound import LAST_SEQ_KEY
 from monitor.station.journal import Journal
 from monitor.station.station import Station, StationClock
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 from monitor.store.writer import StoreWriter, Writer
 from tests.core.rig import make_core, tilt_payload
 from tests.dashboard.conftest import Rig as DashboardRig

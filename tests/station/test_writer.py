@@ -23,7 +23,7 @@ from monitor.core.trace import InputKind
 from monitor.station.journal import Journal
 from monitor.station.recorder import TraceRecorder
 from monitor.station.station import Station, StationClock
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 from monitor.store.writer import STORE_LAG, StoreWriter
 from tests.core.rig import make_core, tilt_payload
 

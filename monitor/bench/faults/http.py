@@ -43,7 +43,7 @@ from monitor.core.trace import InputKind
 from monitor.station.flow import SessionFlow
 from monitor.station.journal import Journal
 from monitor.station.station import Station, StationClock
-from monitor.store.database import Store
+from monitor.store.station_store import Store
 
 BASE = "http://127.0.0.1"
 PASSWORD = "bench password long"

@@ -52,7 +52,8 @@ from monitor.core.trace import LinkChange, Notification, TraceReader, UserInput
 from monitor.station.journal import Journal
 from monitor.station.simrun import SimRun, run_simulation, source_of
 from monitor.station.station import Station
-from monitor.store.database import Store, StoredEvent
+from monitor.store.alarm_log import StoredEvent
+from monitor.store.station_store import Store
 from monitor.store.writer import STORE_LAG, StoreWriter
 
 log = logging.getLogger(__name__)

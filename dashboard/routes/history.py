@@ -1,0 +1,129 @@
+"""History and progress: sessions, one session's trend and events, weekly progress."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from dashboard.live import alarm_message
+from dashboard.routes.deps import (
+    Dashboard,
+    Id,
+    Reader,
+    problem,
+)
+from monitor.core.profiles import ProfileError, is_name
+from monitor.core.view import Limits
+
+
+def routes(d: Dashboard) -> APIRouter:
+    """The history routes over ``d``."""
+    router = APIRouter()
+
+    @router.get("/api/sessions", tags=["history"])
+    async def sessions(
+        who: Reader,
+        user: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Sessions, newest first."""
+        store = d.flow.store
+        if user is None:
+            rows = store.sessions(limit=limit)
+        else:
+            found = store.user(user)
+            if found is None:
+                raise problem(404, f"no user named {user!r}")
+            rows = store.sessions(where="s.user_id = ?", args=(found["id"],), limit=limit)
+        for row in rows:
+            row["max_theta_deg"] = store.session_max_theta(row["id"])
+        return rows
+
+    @router.get("/api/sessions/{session_id}", tags=["history"])
+    async def session(session_id: Id, who: Reader) -> dict[str, Any]:
+        """One session: its row, 1 Hz theta and HR, alarm events, outages."""
+        store = d.flow.store
+        row = store.session(session_id)
+        if row is None:
+            raise problem(404, f"no session {session_id}")
+        trends = store.trends(session_id)
+        limits = d.live.limits()
+        if row["profile"] != d.station.core.profile.name and is_name(str(row["profile"])):
+            try:
+                p = d.flow.profile(str(row["profile"]))
+                limits = Limits(
+                    p.max_angle_deg,
+                    p.max_hold_s,
+                    p.max_session_inverted_s,
+                    p.hr_high_bpm,
+                    p.hr_low_bpm,
+                )
+            except ProfileError:  # a stored profile since removed: the station's own limits
+                pass
+        return {
+            **row,
+            "trend": {
+                "t": [r[1] for r in trends],
+                "theta_deg": [r[2] for r in trends],
+                "hr_bpm": [r[3] for r in trends],
+            },
+            "events": [alarm_message(e, limits).data for e in store.session_events(session_id)],
+            "gaps": store.gaps(session_id),
+        }
+
+    @router.get("/api/progress", tags=["history"])
+    async def progress(
+        who: Reader,
+        user: Annotated[str, Query(max_length=64)],
+        weeks: Annotated[int, Query(ge=1, le=52)] = 8,
+    ) -> dict[str, Any]:
+        """Weekly inverted minutes, days per week, pain before/after, milestones, the plan."""
+        store = d.flow.store
+        found = store.user(user)
+        if found is None:
+            raise problem(404, f"no user named {user!r}")
+        rows = store.sessions(where="s.user_id = ?", args=(found["id"],))
+        now = datetime.now().astimezone()
+        weekly = []
+        for w in range(weeks - 1, -1, -1):
+            start, end_ = now - timedelta(days=7 * (w + 1)), now - timedelta(days=7 * w)
+            in_week = [r for r in rows if start <= datetime.fromisoformat(r["started_at"]) < end_]
+            weekly.append(
+                {
+                    "week_from": start.date().isoformat(),
+                    "inverted_min": round(sum(r["inverted_s"] for r in in_week) / 60, 1),
+                    "days": len({datetime.fromisoformat(r["started_at"]).date() for r in in_week}),
+                    "sessions": len(in_week),
+                }
+            )
+        pain = [
+            {
+                "session": r["id"],
+                "at": r["started_at"],
+                "before": r["pain_before"],
+                "after": r["pain_after"],
+            }
+            for r in reversed(rows)
+        ]
+        plan = d.flow.plan(user)
+        return {
+            "weekly": weekly,
+            "pain": pain,
+            "milestones": list(plan.milestones),
+            "sessions": plan.sessions,
+            "plan": {
+                "step": plan.step + 1,
+                "target": {
+                    "angle_deg": plan.target.angle_deg,
+                    "hold_s": plan.target.hold_s,
+                    "session_s": plan.target.session_s,
+                },
+                "proposal": plan.proposal,
+                "notes": list(plan.notes),
+                "days_this_week": plan.days_this_week,
+            },
+        }
+
+    return router

@@ -584,16 +584,46 @@ def scan_command(
         print(line)
 
 
+@bench_app.command("all")
+def bench_all_command(
+    quick: Annotated[
+        bool, typer.Option(help="Every section as short as it allows (the test; no figures).")
+    ] = False,
+    out: Annotated[
+        str, typer.Option(help="Folder for performance.json, performance.md and the plots.")
+    ] = "docs",
+    readme: Annotated[
+        str | None, typer.Option(help="README whose performance table to rewrite ('' for none).")
+    ] = "README.md",
+    note: Annotated[str, typer.Option(help="A line for the page's header (e.g. the load).")] = "",
+) -> None:
+    """Every benchmark in one run, each figure beside its target and floor: JSON (printed and
+    in OUT/performance.json), OUT/performance.md and its plots, the README's table."""
+    import json
+    from pathlib import Path
+
+    from monitor.bench_all import bench_all
+
+    report = bench_all(quick, Path(out), Path(readme) if readme else None, note)
+    print(json.dumps(report, indent=2))
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
 @bench_app.command("live")
 def bench_live_command(
-    seconds: Annotated[float, typer.Option(min=5, help="How long to stream.")] = 60.0,
+    seconds: Annotated[float, typer.Option(min=3, help="How long to stream.")] = 60.0,
+    rate_hz: Annotated[int, typer.Option(min=1, max=200, help="Tilt notifications per s.")] = 100,
+    receive_only: Annotated[
+        bool, typer.Option(help="The floor: a station whose core discards every notification.")
+    ] = False,
 ) -> None:
     """One station streaming tilt at 100 Hz and HR at 1 Hz over the virtual radio; print JSON."""
     import json
 
     from monitor.bench import bench_live
 
-    print(json.dumps(bench_live(seconds), indent=2))
+    print(json.dumps(bench_live(seconds, rate_hz, receive_only), indent=2))
 
 
 @app.command("doctor")
@@ -613,14 +643,17 @@ def doctor_command(
 @bench_app.command("hub")
 def bench_hub_command(
     seconds: Annotated[float, typer.Option(min=8, help="How long the stations publish.")] = 30.0,
-    stations: Annotated[int, typer.Option(min=1, max=200, help="Simulated stations.")] = 50,
+    stations: Annotated[int, typer.Option(min=1, max=1000, help="Simulated stations.")] = 50,
+    floor: Annotated[
+        bool, typer.Option(help="The floor: the broker alone, a bare subscriber for the hub.")
+    ] = False,
 ) -> None:
     """50 stations (state 1 Hz, telemetry 10 Hz) through a real Mosquitto to one hub; JSON."""
     import json
 
     from dashboard.hub_bench import bench_hub
 
-    print(json.dumps(bench_hub(seconds, stations), indent=2))
+    print(json.dumps(bench_hub(seconds, stations, floor=floor), indent=2))
 
 
 @bench_app.command("faults")
@@ -638,14 +671,17 @@ def bench_faults_command(
 
 @bench_app.command("dashboard")
 def bench_dashboard_command(
-    seconds: Annotated[float, typer.Option(min=10, help="Scenario seconds per client count.")] = 60,
+    seconds: Annotated[float, typer.Option(min=11, help="Scenario seconds per client count.")] = 60,
+    clients: Annotated[
+        list[int] | None, typer.Option(min=1, help="Pages open at once (repeatable; 1 and 20).")
+    ] = None,
 ) -> None:
     """Alarm event -> its element in the page's DOM (real Chromium), 1 and 20 clients; JSON."""
     import json
 
     from dashboard.bench import bench_dashboard
 
-    print(json.dumps(bench_dashboard(duration_s=seconds), indent=2))
+    print(json.dumps(bench_dashboard(clients or (1, 20), duration_s=seconds), indent=2))
 
 
 def main() -> None:

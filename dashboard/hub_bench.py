@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import random
-import resource
 import shutil
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any
 
 import aiomqtt
 
+from monitor.bench import peak_rss_mb
 from monitor.mqtt_protocol import TOPIC_ROOT, Topics, encode
 
 TARGETS = {"latency_p99_ms": 100.0, "hub_cpu_percent": 30.0}
@@ -256,7 +256,7 @@ async def _run(
         "messages_to_hub_per_s": round((got1 - got0) / wall, 1),
         "telemetry_per_s_through_broker": stations * 10,
         "hub_cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / wall, 1),
-        "hub_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "hub_peak_rss_mb": peak_rss_mb(),
         "alarm_events_measured": len(latencies),
         "alarm_latency_ms": {
             "p50": _percentile(latencies, 50),

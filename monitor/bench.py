@@ -104,6 +104,22 @@ class _Counting:
             yield record
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since it started (``VmHWM``). Not ``ru_maxrss``:
+    that keeps the high-water mark of the parent's memory across fork and exec, so a
+    benchmark started by a big process (``spotter bench all``) would report the parent's."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 LIVE_TARGETS = {"latency_p99_ms": 5.0, "cpu_percent": 15.0, "rss_mb": 120.0}
 
 
@@ -139,7 +155,6 @@ async def _bench_live(
     duration_s: float, trace: Path, rate_hz: int, receive_only: bool
 ) -> dict[str, Any]:
     import asyncio
-    import resource
     import sys
 
     from firmware_sim.bleak_backend import SimBackend
@@ -219,7 +234,6 @@ async def _bench_live(
             if proc.returncode is None:
                 proc.terminate()
             await proc.wait()
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     ms = [x * 1000 for x in latencies]
     return {
         "benchmark": "live",
@@ -229,7 +243,7 @@ async def _bench_live(
         "notifications": n1 - n0,
         "notifications_per_s": round((n1 - n0) / (wall1 - wall0), 1),
         "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
-        "peak_rss_mb": round(rss_kb / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
         "alarm_events_measured": len(ms),
         "latency_ms": {  # None when no alarm event fell in the measured span (a short run)
             "p50": round(_percentile(ms, 50), 3) if ms else None,

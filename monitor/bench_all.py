@@ -209,8 +209,9 @@ def station_section(plan: Plan) -> dict[str, Any]:
         [
             sys.executable,
             "-c",
-            "import json, resource, bleak, firmware_sim.bleak_backend; print(json.dumps("
-            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))",
+            "import bleak, firmware_sim.bleak_backend\n"  # (VmHWM as in peak_rss_mb)
+            "for line in open('/proc/self/status'):\n"
+            "    if line.startswith('VmHWM:'): print(int(line.split()[1]) / 1024)",
         ],
         60,
     )

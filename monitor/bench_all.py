@@ -282,6 +282,37 @@ def station_profile(seconds: float, folder: Path, top: int = 14) -> list[dict[st
     return _top(pstats.Stats(str(out)), top)
 
 
+def import_profile(short_trace: Path, top: int = 14) -> list[dict[str, Any]]:
+    """Where ``spotter replay``'s start-up goes: the imports with the largest cumulative time
+    (``python -X importtime``, one run; top-level packages and Spotter's own modules)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "monitor.cli", "replay", str(short_trace)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, own, cumulative, name = re.split(r"[:|]", line, maxsplit=3)
+        own, cumulative = own.strip(), cumulative.strip()
+        if not own.isdigit():
+            continue
+        module = name.strip()
+        depth = (len(name) - len(name.lstrip()) - 1) // 2  # one space after the bar, 2 a level
+        if depth == 0 or module.startswith(("monitor", "dashboard", "firmware_sim")):
+            rows.append(
+                {
+                    "module": module,
+                    "own_ms": int(own) / 1000,
+                    "cumulative_ms": int(cumulative) / 1000,
+                }
+            )
+    rows.sort(key=lambda r: -float(r["cumulative_ms"]))
+    return rows[:top]
+
+
 def _top(stats: pstats.Stats, top: int) -> list[dict[str, Any]]:
     rows = []
     table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
@@ -540,6 +571,7 @@ def run_all(plan: Plan, folder: Path, note: str = "") -> dict[str, Any]:
         report["sections"][name]["wall_s"] = round(time.perf_counter() - began, 1)
     report["profiles"]["replay"] = replay_profile(plan.headline_replay_s)
     report["profiles"]["station"] = station_profile(plan.station_s, folder)
+    report["profiles"]["startup_imports"] = import_profile(short)
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["figures"] = figures(report)
     report["ok"] = all("error" not in report["sections"][n] for n in SECTIONS)
@@ -847,6 +879,18 @@ def render(report: dict[str, Any], plots: str = "performance") -> str:
         "station": "The live station's whole process at 100 Hz (cProfile over `bench live`)",
     }
     for name, rows in report["profiles"].items():
+        if name == "startup_imports":
+            lines += [
+                "Start-up of `spotter replay` (`python -X importtime`, one run): the imports "
+                "that cost most, cumulative (top-level packages and Spotter's modules):",
+                "",
+                *_table(
+                    ["module", "own ms", "cumulative ms"],
+                    [(f"`{r['module']}`", r["own_ms"], r["cumulative_ms"]) for r in rows],
+                ),
+                "",
+            ]
+            continue
         lines += [
             f"{titles.get(name, name)}:",
             "",

@@ -271,6 +271,8 @@ class SafetyCore:
         if t < self.t:
             raise ValueError(f"time went back from {self.t} to {t}")
         self.t = t
+        if self._hr.suspect is None:  # nothing to expire (the common case, 100 times a second)
+            return
         outcome = self._hr.expire(t)
         if outcome is not None:
             self.rules.slow_due = True

@@ -596,6 +596,9 @@ def bench_all_command(
         str | None, typer.Option(help="README whose performance table to rewrite ('' for none).")
     ] = "README.md",
     note: Annotated[str, typer.Option(help="A line for the page's header (e.g. the load).")] = "",
+    from_json: Annotated[
+        str | None, typer.Option(help="Run nothing: remake the page, plots and table from JSON.")
+    ] = None,
 ) -> None:
     """Every benchmark in one run, each figure beside its target and floor: JSON (printed and
     in OUT/performance.json), OUT/performance.md and its plots, the README's table."""
@@ -604,7 +607,13 @@ def bench_all_command(
 
     from monitor.bench_all import bench_all
 
-    report = bench_all(quick, Path(out), Path(readme) if readme else None, note)
+    report = bench_all(
+        quick,
+        Path(out),
+        Path(readme) if readme else None,
+        note,
+        Path(from_json) if from_json else None,
+    )
     print(json.dumps(report, indent=2))
     if not report["ok"]:
         raise typer.Exit(1)

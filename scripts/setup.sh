@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up everything Spotter needs inside the project: a .venv pinned by constraints.txt and
+# Sets up everything Spotter needs inside the project: a .venv pinned by constraints.txt (with
+# the bench extra, so the tests can run `spotter bench all --quick`) and
 # the dashboard's front end (npm ci from package-lock.json, then an esbuild bundle).
 # With --clinic it also installs Mosquitto (apt-get, when missing), the broker a clinic's
 # stations and hub meet at (docs/clinic.md).
@@ -39,7 +40,7 @@ want=$(cat constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "setup: installing Python packages (pinned by constraints.txt)"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-        -c constraints.txt -e '.[dev]'
+        -c constraints.txt -e '.[dev,bench]'
     echo "$want" > "$stamp"
 fi
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
-import resource
 import shutil
 import socket
 import subprocess
@@ -23,7 +23,8 @@ from typing import Any
 
 import aiomqtt
 
-from monitor.mqtt.protocol import Topics, encode
+from monitor.bench.runs import peak_rss_mb
+from monitor.mqtt.protocol import TOPIC_ROOT, Topics, encode
 
 TARGETS = {"latency_p99_ms": 100.0, "hub_cpu_percent": 30.0}
 
@@ -173,7 +174,43 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))], 2)
 
 
-async def _run(seconds: float, stations: int, folder: Path, port: int) -> dict[str, Any]:
+class _BareSubscriber:
+    """The floor: one client subscribed to what the hub subscribes to (status, state, alarms,
+    replies), which only measures each alarm's latency the way the hub does and keeps nothing."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.received = 0
+        self.latencies_ms: list[float] = []
+        self.connected = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Receive until ``stop`` is set."""
+        async with aiomqtt.Client("127.0.0.1", self.port, identifier="bench-floor") as client:
+            for kind in ("status", "state", "alarms", "cmd/reply"):
+                await client.subscribe(f"{TOPIC_ROOT}/+/{kind}", qos=1)
+            self.connected.set()
+            receiving = asyncio.ensure_future(self._receive(client))
+            try:
+                await stop.wait()
+            finally:
+                receiving.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await receiving
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self.received += 1
+            if message.topic.value.endswith("/alarms") and isinstance(message.payload, bytes):
+                at = json.loads(message.payload).get("at")
+                sent = datetime.fromisoformat(at)
+                delta = datetime.now().astimezone() - sent
+                self.latencies_ms.append(delta.total_seconds() * 1000)
+
+
+async def _run(
+    seconds: float, stations: int, folder: Path, port: int, floor: bool = False
+) -> dict[str, Any]:
     from dashboard.clinic.service import Hub, HubSection, HubSettings
     from dashboard.clinic.store import HubStore
     from monitor.settings import MqttConfig
@@ -182,7 +219,7 @@ async def _run(seconds: float, stations: int, folder: Path, port: int) -> dict[s
     settings = HubSettings(
         hub=HubSection(name="bench"), mqtt=MqttConfig(enabled=True, host="127.0.0.1", port=port)
     )
-    hub = Hub(settings, store)
+    hub: Hub | _BareSubscriber = _BareSubscriber(port) if floor else Hub(settings, store)
     stop = asyncio.Event()
     running = asyncio.create_task(hub.run(stop))
     try:
@@ -199,10 +236,11 @@ async def _run(seconds: float, stations: int, folder: Path, port: int) -> dict[s
             "--seconds",
             str(seconds),
         )
-        await asyncio.sleep(2.0)  # everyone connected
+        warm_up_s = 2.0 + stations / 200  # everyone connected
+        await asyncio.sleep(warm_up_s)
         cpu0, wall0, got0 = time.process_time(), time.perf_counter(), hub.received
         hub.latencies_ms.clear()
-        await asyncio.sleep(max(1.0, seconds - 4.0))
+        await asyncio.sleep(max(1.0, seconds - warm_up_s - 2.0))
         cpu1, wall1, got1 = time.process_time(), time.perf_counter(), hub.received
         await publisher.wait()
         latencies = list(hub.latencies_ms)
@@ -212,13 +250,13 @@ async def _run(seconds: float, stations: int, folder: Path, port: int) -> dict[s
         store.close()
     wall = wall1 - wall0
     return {
-        "benchmark": "hub",
+        "benchmark": "hub-floor" if floor else "hub",
         "stations": stations,
         "seconds": round(wall, 1),
         "messages_to_hub_per_s": round((got1 - got0) / wall, 1),
         "telemetry_per_s_through_broker": stations * 10,
         "hub_cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / wall, 1),
-        "hub_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "hub_peak_rss_mb": peak_rss_mb(),
         "alarm_events_measured": len(latencies),
         "alarm_latency_ms": {
             "p50": _percentile(latencies, 50),
@@ -231,13 +269,14 @@ async def _run(seconds: float, stations: int, folder: Path, port: int) -> dict[s
     }
 
 
-def bench_hub(seconds: float = 30.0, stations: int = 50) -> dict[str, Any]:
-    """Run the benchmark; returns the JSON-able report."""
+def bench_hub(seconds: float = 30.0, stations: int = 50, floor: bool = False) -> dict[str, Any]:
+    """Run the benchmark; returns the JSON-able report. ``floor``: the same stations and
+    broker with a bare subscriber in the hub's place (what the broker alone costs)."""
     with tempfile.TemporaryDirectory() as tmp:
         broker = Mosquitto(Path(tmp))
         broker.start()
         try:
-            return asyncio.run(_run(seconds, stations, Path(tmp), broker.port))
+            return asyncio.run(_run(seconds, stations, Path(tmp), broker.port, floor))
         finally:
             broker.stop()
 

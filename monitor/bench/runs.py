@@ -45,20 +45,29 @@ def session_trace(
 
 
 def _ten_minute_trace() -> str:
-    # A standard-profile session: holds and rests over ten minutes, tilt at 100 Hz with
-    # acceleration and angular rate, heart rate at 1 Hz.
+    return bench_trace(600.0)
+
+
+def bench_trace(duration_s: float = 600.0) -> str:
+    """The text of a generated session like a real one: a standard-profile user holding and
+    resting (10 s lead-in, then every 180 s a 90 s hold at 45 deg and a 70 s rest), tilt at
+    100 Hz with acceleration and angular rate and 0.1 deg of noise on every sample, heart rate
+    at 1 Hz drifting 70 -> 85 -> 72 bpm; over ten minutes, six alarm events (angle over the
+    limit, hold limit, not returning)."""
     theta: list[list[float]] = [[0, -60], [10, -60], [20, 0]]
     t = 20.0
-    while t < 560:
+    while t < duration_s - 40:
         theta += [[t + 10, 45], [t + 100, 45], [t + 110, 0], [t + 180, 0]]
         t += 180
-    theta.append([600, 0])
-    return session_trace("bench-replay", 600, "standard", theta, [[0, 70], [300, 85], [600, 72]])
+    theta.append([max(duration_s, theta[-1][0]), 0])
+    hr = [[0.0, 70.0], [duration_s / 2, 85.0], [duration_s, 72.0]]
+    return session_trace("bench-replay", duration_s, "standard", theta, hr)
 
 
-def bench_replay(repeat: int = 5) -> dict[str, Any]:
-    """Replay a generated 10-minute session through the core; best of ``repeat`` runs."""
-    text = _ten_minute_trace()
+def bench_replay(repeat: int = 5, text: str | None = None) -> dict[str, Any]:
+    """Replay a generated session (by default :func:`bench_trace`'s ten minutes) from its
+    text through the core; best of ``repeat`` runs."""
+    text = _ten_minute_trace() if text is None else text
     best = float("inf")
     notifications = 0
     events = 0
@@ -104,10 +113,26 @@ class _Counting:
             yield record
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since it started (``VmHWM``). Not ``ru_maxrss``:
+    that keeps the high-water mark of the parent's memory across fork and exec, so a
+    benchmark started by a big process (``spotter bench all``) would report the parent's."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 LIVE_TARGETS = {"latency_p99_ms": 5.0, "cpu_percent": 15.0, "rss_mb": 120.0}
 
 
-def _live_scenario(duration_s: float) -> dict[str, Any]:
+def _live_scenario(duration_s: float, rate_hz: int = 100) -> dict[str, Any]:
     # theta swings over the 30° limit and back every 8 s: an alarm raised and cleared each time.
     theta: list[list[float]] = [[0, 0]]
     t = 2.0
@@ -121,7 +146,7 @@ def _live_scenario(duration_s: float) -> dict[str, Any]:
         "theta": theta,
         "hr": [[0, 70], [duration_s, 75]],
         "sensors": {
-            "tilt": {"kind": "spotter_tilt", "rate_hz": 100, "accel": True},
+            "tilt": {"kind": "spotter_tilt", "rate_hz": rate_hz, "accel": True, "noise_deg": 0.1},
             "hr": {"kind": "heart_rate"},
         },
     }
@@ -135,9 +160,10 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def _bench_live(duration_s: float, trace: Path) -> dict[str, Any]:
+async def _bench_live(
+    duration_s: float, trace: Path, rate_hz: int, receive_only: bool
+) -> dict[str, Any]:
     import asyncio
-    import resource
     import sys
 
     from firmware_sim.bleak_backend import SimBackend
@@ -148,7 +174,13 @@ async def _bench_live(duration_s: float, trace: Path) -> dict[str, Any]:
     from monitor.settings import BleConfig, SensorConfig
     from monitor.station.station import Station, StationClock
 
-    scenario = parse_scenario(_live_scenario(duration_s), "bench-live")
+    class Discarding(SafetyCore):
+        """The receive-only floor: a core that drops every notification unread."""
+
+        def notification(self, t: float, sensor: str, char: str, data: bytes) -> list[Any]:
+            return []
+
+    scenario = parse_scenario(_live_scenario(duration_s, rate_hz), "bench-live")
     spotter = [sys.executable, "-m", "monitor.cli.main"]
     hub = await asyncio.create_subprocess_exec(
         *spotter,
@@ -188,7 +220,8 @@ async def _bench_live(duration_s: float, trace: Path) -> dict[str, Any]:
     sim = await SimBackend.open_hub(port)
     try:
         backend = BleBackend(sim.scanner_class, sim.client_class)
-        core = SafetyCore(scenario_sensors(scenario), scenario.profile)
+        core_class = Discarding if receive_only else SafetyCore
+        core = core_class(scenario_sensors(scenario), scenario.profile)
         station = Probed(core, StationClock(), [])
         station.sinks.append(LatencySink())
         ble = BleConfig(backend="sim", scan_timeout_s=1.0)
@@ -210,23 +243,25 @@ async def _bench_live(duration_s: float, trace: Path) -> dict[str, Any]:
             if proc.returncode is None:
                 proc.terminate()
             await proc.wait()
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     ms = [x * 1000 for x in latencies]
     return {
         "benchmark": "live",
+        "tilt_rate_hz": rate_hz,
+        "receive_only": receive_only,
         "seconds": round(wall1 - wall0, 2),
         "notifications": n1 - n0,
         "notifications_per_s": round((n1 - n0) / (wall1 - wall0), 1),
         "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
-        "peak_rss_mb": round(rss_kb / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
         "alarm_events_measured": len(ms),
-        "latency_ms": {
-            "p50": round(_percentile(ms, 50), 3),
-            "p99": round(_percentile(ms, 99), 3),
+        "latency_ms": {  # None when no alarm event fell in the measured span (a short run)
+            "p50": round(_percentile(ms, 50), 3) if ms else None,
+            "p99": round(_percentile(ms, 99), 3) if ms else None,
             "max": round(max(ms), 3) if ms else None,
         },
         "targets": LIVE_TARGETS,
-        "note": "daemon in this process; radio hub and simulated sensors in two others",
+        "note": "daemon in this process; radio hub and simulated sensors in two others"
+        + ("; receive-only: the core discards every notification" if receive_only else ""),
     }
 
 
@@ -237,8 +272,11 @@ def scenario_sensors(scenario: Any) -> dict[str, Any]:
     return dict(header_of(scenario).sensors)
 
 
-def bench_live(duration_s: float = 60.0) -> dict[str, Any]:
-    """One station streaming tilt at 100 Hz and HR at 1 Hz over the virtual radio."""
+def bench_live(
+    duration_s: float = 60.0, rate_hz: int = 100, receive_only: bool = False
+) -> dict[str, Any]:
+    """One station streaming tilt at ``rate_hz`` and HR at 1 Hz over the virtual radio
+    (``receive_only``: the floor, a station whose core discards every notification)."""
     import asyncio
     import tempfile
 
@@ -248,5 +286,5 @@ def bench_live(duration_s: float = 60.0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / "bench-live.jsonl"
         with open(trace, "w", encoding="utf-8") as fh:
-            write_trace(parse_scenario(_live_scenario(duration_s), "bench-live"), fh)
-        return asyncio.run(_bench_live(duration_s, trace))
+            write_trace(parse_scenario(_live_scenario(duration_s, rate_hz), "bench-live"), fh)
+        return asyncio.run(_bench_live(duration_s, trace, rate_hz, receive_only))

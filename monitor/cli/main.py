@@ -716,16 +716,55 @@ def bench_startup_command(
     print(json.dumps(bench_startup(runs), indent=2))
 
 
+@bench_app.command("all")
+def bench_all_command(
+    quick: Annotated[
+        bool, typer.Option(help="Every section as short as it allows (the test; no figures).")
+    ] = False,
+    out: Annotated[
+        str, typer.Option(help="Folder for performance.json, performance.md and the plots.")
+    ] = "docs",
+    readme: Annotated[
+        str | None, typer.Option(help="README whose performance table to rewrite ('' for none).")
+    ] = "README.md",
+    note: Annotated[str, typer.Option(help="A line for the page's header (e.g. the load).")] = "",
+    from_json: Annotated[
+        str | None, typer.Option(help="Run nothing: remake the page, plots and table from JSON.")
+    ] = None,
+) -> None:
+    """Every benchmark in one run, each figure beside its target and floor: JSON (printed and
+    in OUT/performance.json), OUT/performance.md and its plots, the README's table."""
+    import json
+    from pathlib import Path
+
+    from monitor.bench.all import bench_all
+
+    report = bench_all(
+        quick,
+        Path(out),
+        Path(readme) if readme else None,
+        note,
+        Path(from_json) if from_json else None,
+    )
+    print(json.dumps(report, indent=2))
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
 @bench_app.command("live")
 def bench_live_command(
-    seconds: Annotated[float, typer.Option(min=5, help="How long to stream.")] = 60.0,
+    seconds: Annotated[float, typer.Option(min=3, help="How long to stream.")] = 60.0,
+    rate_hz: Annotated[int, typer.Option(min=1, max=200, help="Tilt notifications per s.")] = 100,
+    receive_only: Annotated[
+        bool, typer.Option(help="The floor: a station whose core discards every notification.")
+    ] = False,
 ) -> None:
     """One station streaming tilt at 100 Hz and HR at 1 Hz over the virtual radio; print JSON."""
     import json
 
     from monitor.bench.runs import bench_live
 
-    print(json.dumps(bench_live(seconds), indent=2))
+    print(json.dumps(bench_live(seconds, rate_hz, receive_only), indent=2))
 
 
 @app.command("doctor")
@@ -751,7 +790,7 @@ def doctor_command(
 @bench_app.command("hub")
 def bench_hub_command(
     seconds: Annotated[float, typer.Option(min=8, help="How long the stations publish.")] = 30.0,
-    stations: Annotated[int, typer.Option(min=1, max=200, help="Simulated stations.")] = 50,
+    stations: Annotated[int, typer.Option(min=1, max=1000, help="Simulated stations.")] = 50,
     replicas: Annotated[
         int, typer.Option(min=1, max=8, help="Hub replicas (needs --database).")
     ] = 1,
@@ -762,6 +801,9 @@ def bench_hub_command(
             "there, dropped after). Without it: one hub on its SQLite file."
         ),
     ] = None,
+    floor: Annotated[
+        bool, typer.Option(help="The floor: the broker alone, a bare subscriber for the hub.")
+    ] = False,
 ) -> None:
     """50 stations (state 1 Hz, telemetry 10 Hz) through a real Mosquitto to one hub, or to
     --replicas hubs on one --database; JSON."""
@@ -772,7 +814,7 @@ def bench_hub_command(
             raise fail("bench hub", "--replicas needs --database postgresql://... to share")
         from dashboard.clinic.bench import bench_hub
 
-        print(json.dumps(bench_hub(seconds, stations), indent=2))
+        print(json.dumps(bench_hub(seconds, stations, floor=floor), indent=2))
         return
     if not database.startswith(("postgresql://", "postgres://")):
         raise fail("bench hub", "--database: a postgresql:// URL")
@@ -796,14 +838,17 @@ def bench_faults_command(
 
 @bench_app.command("dashboard")
 def bench_dashboard_command(
-    seconds: Annotated[float, typer.Option(min=10, help="Scenario seconds per client count.")] = 60,
+    seconds: Annotated[float, typer.Option(min=11, help="Scenario seconds per client count.")] = 60,
+    clients: Annotated[
+        list[int] | None, typer.Option(min=1, help="Pages open at once (repeatable; 1 and 20).")
+    ] = None,
 ) -> None:
     """Alarm event -> its element in the page's DOM (real Chromium), 1 and 20 clients; JSON."""
     import json
 
     from monitor.bench.dashboard import bench_dashboard
 
-    print(json.dumps(bench_dashboard(duration_s=seconds), indent=2))
+    print(json.dumps(bench_dashboard(clients or (1, 20), duration_s=seconds), indent=2))
 
 
 def main() -> None:

@@ -134,7 +134,7 @@ class SafetyCore:
                 stats.battery_percent = level
                 self.signals.battery[sensor] = level
             elif kind is SensorKind.SPOTTER_TILT and char == gatt.TILT_MEASUREMENT:
-                self._spotter_tilt(t, spotter_tilt.decode(data), stats)
+                self._spotter_tilt(t, spotter_tilt.unpack(data), stats)
             elif kind is SensorKind.WITMOTION and char == gatt.WITMOTION_NOTIFY:
                 self._witmotion(t, data, stats)
             elif kind is SensorKind.HEART_RATE and char == gatt.HEART_RATE_MEASUREMENT:
@@ -273,6 +273,8 @@ class SafetyCore:
         if t < self.t:
             raise ValueError(f"time went back from {self.t} to {t}")
         self.t = t
+        if self._hr.suspect is None:  # nothing to expire (the common case, 100 times a second)
+            return
         outcome = self._hr.expire(t)
         if outcome is not None:
             self.rules.slow_due = True
@@ -291,14 +293,15 @@ class SafetyCore:
         wants = self.rules.evaluate(t)
         return self.alarms.update(t, wants, self.session.inverted)
 
-    def _spotter_tilt(self, t: float, m: spotter_tilt.TiltMeasurement, stats: SensorStats) -> None:
+    def _spotter_tilt(self, t: float, m: spotter_tilt.TiltFields, stats: SensorStats) -> None:
+        seq, _, pitch_deg, accel_g, gyro_dps, _ = m
         last = self._last_seq
         if last is not None:
-            stats.lost += (m.seq - last - 1) & 0xFFFF
-        self._last_seq = m.seq
+            stats.lost += (seq - last - 1) & 0xFFFF
+        self._last_seq = seq
         stats.samples += 1
-        gyro = m.gyro_dps[1] if m.gyro_dps is not None else None
-        self._tilt_sample(t, m.pitch_deg, gyro, m.accel_g)
+        gyro = gyro_dps[1] if gyro_dps is not None else None
+        self._tilt_sample(t, pitch_deg, gyro, accel_g)
 
     def _witmotion(self, t: float, data: bytes, stats: SensorStats) -> None:
         stream = self._wit

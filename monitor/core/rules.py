@@ -208,17 +208,23 @@ class RuleEngine:
         self._artifacts = Held()
         self._not_returning = Held()
         Rule = Callable[[float], Want | None]
+        # The rules asked at every step of a session (tilt drives 100 Hz steps). Only those
+        # that can be present are asked: the ones below hold timers or read theta and time at
+        # every step; the inverted-time rules are absent, by their definitions, unless the
+        # user is inverted; impact and symptom are absent unless their signal is set. Asking
+        # the others would only return None (they keep no state), at a fifth of the core's
+        # cost per sample.
         self._tilt_rules: tuple[tuple[str, Rule], ...] = (
             ("angle.over_limit", self.angle_over_limit),
+            ("motion.too_fast", self.too_fast),
+            ("tilt.signal_lost", self.tilt_signal_lost),
+            ("inversion.not_returning", self.not_returning),
+        )
+        self._inverted_rules: tuple[tuple[str, Rule], ...] = (
             ("inversion.hold_limit", self.hold_limit),
             ("inversion.rest_too_short", self.rest_too_short),
             ("session.total_limit", self.session_total),
             ("day.total_limit", self.day_total),
-            ("motion.too_fast", self.too_fast),
-            ("motion.impact", self.impact),
-            ("tilt.signal_lost", self.tilt_signal_lost),
-            ("user.symptom", self.symptom),
-            ("inversion.not_returning", self.not_returning),
         )
         self._slow_rules: tuple[tuple[str, Rule], ...] = (
             ("hr.high", self.hr_high),
@@ -247,6 +253,19 @@ class RuleEngine:
                 want = rule(t)
                 if want is not None:
                     wants[rule_id] = want
+            if self.session.inverted:
+                for rule_id, rule in self._inverted_rules:
+                    want = rule(t)
+                    if want is not None:
+                        wants[rule_id] = want
+            if s.impact_g is not None:
+                want = self.impact(t)
+                if want is not None:
+                    wants["motion.impact"] = want
+            if s.symptom_t is not None:
+                want = self.symptom(t)
+                if want is not None:
+                    wants["user.symptom"] = want
             cell = int(t * SLOW_RULES_CELLS_PER_S)
             if self.slow_due or cell != self._slow_cell:
                 self.slow_due = False

@@ -94,8 +94,18 @@ _LAYOUTS = tuple(_layout(flags) for flags in range(8))
 _HEAD = 7
 
 
+TiltFields = tuple[int, int, float, Vector3 | None, Vector3 | None, AnkleLock | None]
+"""A Tilt Measurement's fields in :class:`TiltMeasurement`'s order."""
+
+
 def decode(data: bytes) -> TiltMeasurement:
     """Decode a Tilt Measurement; raise :class:`TiltError` naming the bad field."""
+    return TiltMeasurement(*unpack(data))
+
+
+def unpack(data: bytes) -> TiltFields:
+    """What :func:`decode` checks and returns, as a plain tuple: the safety core's per-sample
+    path (100 Hz) takes it so, without building the frozen record it does not keep."""
     n = len(data)
     if n < _HEAD:
         raise TiltError("length", f"too short: {n} bytes, the fixed part needs {_HEAD}", data)
@@ -124,7 +134,7 @@ def decode(data: bytes) -> TiltMeasurement:
         if raw >= len(_LOCK_OF_BYTE):
             raise TiltError("ankle_lock", f"unknown ankle-lock value {raw}", data)
         lock = _LOCK_OF_BYTE[raw]
-    return TiltMeasurement(fields[1], fields[2], pitch / 100, accel, gyro, lock)
+    return (fields[1], fields[2], pitch / 100, accel, gyro, lock)
 
 
 def _length_problem(flags: int, n: int, want: int) -> str:

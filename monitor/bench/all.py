@@ -1,0 +1,977 @@
+"""``spotter bench all``: every benchmark in one run, each figure beside its target and floor.
+
+Runs, in order: start-up, replay (whole process and in-process, each beside the parse-only
+floor of the same file, over several session lengths), the station over the virtual radio
+(CPU and peak RSS at 10-200 Hz tilt, beside a receive-only station), the dashboard (alarm
+committed -> phone DOM p99 against the number of pages) and the clinic hub (commit -> hub
+store p99 and CPU against the number of stations, beside a bare subscriber). Each benchmark
+that has its own command runs as that command in a process of its own, so its CPU and RSS are
+its own. Writes the JSON (also printed), ``docs/performance.md`` made from that JSON, the PNG
+plots beside it, and the README's performance table. Measures; never asserts a time.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+PLOTS = ("replay.png", "station.png", "dashboard.png", "hub.png")
+README_BEGIN = "<!-- bench-all:begin (spotter bench all writes this table) -->"
+README_END = "<!-- bench-all:end -->"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of each benchmark a run does."""
+
+    replay_lengths_s: tuple[float, ...]
+    headline_replay_s: float
+    replay_runs: int
+    startup_runs: int
+    station_rates_hz: tuple[int, ...]
+    station_s: float
+    dashboard_clients: tuple[int, ...]
+    dashboard_s: float
+    hub_stations: tuple[int, ...]
+    hub_s: float
+
+
+FULL = Plan(
+    replay_lengths_s=(150.0, 300.0, 600.0, 1200.0),
+    headline_replay_s=600.0,
+    replay_runs=5,
+    startup_runs=7,
+    station_rates_hz=(10, 50, 100, 200),
+    station_s=20.0,
+    dashboard_clients=(1, 5, 20, 50),
+    dashboard_s=30.0,
+    hub_stations=(10, 50, 100, 200, 500),
+    hub_s=20.0,
+)
+QUICK = Plan(
+    replay_lengths_s=(20.0, 40.0),
+    headline_replay_s=40.0,
+    replay_runs=1,
+    startup_runs=1,
+    station_rates_hz=(100,),
+    station_s=3.0,
+    dashboard_clients=(1,),
+    dashboard_s=11.0,
+    hub_stations=(5,),
+    hub_s=8.0,
+)
+"""What the test runs: every section, as short as each allows (its figures mean nothing)."""
+
+HEADLINE_RATE_HZ = 100
+HEADLINE_CLIENTS = 20
+HEADLINE_STATIONS = 500
+
+
+# -- running things --------------------------------------------------------------------------
+
+
+def spotter_command() -> list[str]:
+    """How to run ``spotter`` as a user does: the installed script beside this interpreter."""
+    script = Path(sys.executable).with_name("spotter")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor.cli"]
+
+
+def _wall(argv: Sequence[str], runs: int) -> float:
+    """The shortest wall time of ``runs`` runs of a command (its output discarded)."""
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _json_of(argv: Sequence[str], timeout_s: float) -> Any:
+    """The JSON a benchmark command prints on stdout."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"{' '.join(argv[-6:])} exited {done.returncode}: {tail}")
+    return json.loads(done.stdout)
+
+
+def _best(f: Callable[[], float], runs: int) -> float:
+    return min(f() for _ in range(runs))
+
+
+# -- the sections ----------------------------------------------------------------------------
+
+
+def startup(runs: int, short_trace: Path) -> dict[str, Any]:
+    """Start-up, whole process: ``spotter --help`` and ``spotter replay`` of a short trace
+    (minimum of ``runs``), beside a bare interpreter. The restructuring branch adds
+    ``spotter bench startup``; once it is in, this is the one function to point at it."""
+    spotter = spotter_command()
+    return {
+        "spotter_help_s": round(_wall([*spotter, "--help"], runs), 3),
+        "spotter_replay_short_s": round(
+            _wall([*spotter, "replay", str(short_trace), "--profile", "standard"], runs), 3
+        ),
+        "bare_python_s": round(_wall([sys.executable, "-c", "pass"], runs), 3),
+        "runs": runs,
+        "short_trace_lines": sum(1 for _ in short_trace.open(encoding="utf-8")),
+    }
+
+
+def replay_section(plan: Plan, folder: Path) -> dict[str, Any]:
+    """Replay time against session length, whole process and in-process, with the floors."""
+    from monitor.bench.runs import bench_replay, bench_trace
+    from monitor.bench.floor import parse_floor
+
+    spotter = spotter_command()
+    points = []
+    for length_s in plan.replay_lengths_s:
+        text = bench_trace(length_s)
+        trace = folder / f"replay-{length_s:g}s.jsonl"
+        trace.write_text(text, encoding="utf-8")
+        lines = text.splitlines()
+
+        def floor_once(lines: list[str] = lines) -> float:
+            started = time.perf_counter()
+            parse_floor(lines)
+            return time.perf_counter() - started
+
+        inproc = bench_replay(plan.replay_runs, text)
+        whole = _wall([*spotter, "replay", str(trace), "--profile", "standard"], plan.replay_runs)
+        floor_whole = _wall(
+            [sys.executable, "-m", "monitor.bench.floor", str(trace)], plan.replay_runs
+        )
+        floor_in = _best(floor_once, plan.replay_runs)
+        session_s = inproc["session_s"]
+        points.append(
+            {
+                "session_s": session_s,
+                "lines": len(lines),
+                "notifications": inproc["notifications"],
+                "alarm_events": inproc["alarm_events"],
+                "in_process_s": inproc["seconds"],
+                "in_process_realtime": round(session_s / inproc["seconds"], 1),
+                "floor_in_process_s": round(floor_in, 4),
+                "floor_in_process_realtime": round(session_s / floor_in, 1),
+                "whole_process_s": round(whole, 4),
+                "whole_process_realtime": round(session_s / whole, 1),
+                "floor_whole_process_s": round(floor_whole, 4),
+                "floor_whole_process_realtime": round(session_s / floor_whole, 1),
+            }
+        )
+    per_s = [p["in_process_s"] / p["session_s"] * 1e6 for p in points]
+    return {
+        "points": points,
+        "runs": plan.replay_runs,
+        "trace": "bench_trace(): noisy tilt 100 Hz with acceleration, HR 1 Hz, holds and rests",
+        "in_process_us_per_session_s": [round(x, 1) for x in per_s],
+        "linearity_max_over_min": round(max(per_s) / min(per_s), 3),
+    }
+
+
+def station_section(plan: Plan) -> dict[str, Any]:
+    """Station CPU and peak RSS against the tilt rate, each beside a receive-only station."""
+    spotter = spotter_command()
+    timeout = plan.station_s + 120
+    points = []
+    for rate in plan.station_rates_hz:
+        base = [*spotter, "bench", "live", "--seconds", f"{plan.station_s:g}"]
+        real = _json_of([*base, "--rate-hz", str(rate)], timeout)
+        floor = _json_of([*base, "--rate-hz", str(rate), "--receive-only"], timeout)
+        points.append(
+            {
+                "tilt_rate_hz": rate,
+                "cpu_percent": real["cpu_percent_of_one_core"],
+                "floor_cpu_percent": floor["cpu_percent_of_one_core"],
+                "peak_rss_mb": real["peak_rss_mb"],
+                "floor_peak_rss_mb": floor["peak_rss_mb"],
+                "notifications_per_s": real["notifications_per_s"],
+                "latency_p99_ms": real["latency_ms"]["p99"],
+                "alarm_events_measured": real["alarm_events_measured"],
+            }
+        )
+    rss_floor = _json_of(
+        [
+            sys.executable,
+            "-c",
+            "import bleak, firmware_sim.bleak_backend\n"  # (VmHWM as in peak_rss_mb)
+            "for line in open('/proc/self/status'):\n"
+            "    if line.startswith('VmHWM:'): print(int(line.split()[1]) / 1024)",
+        ],
+        60,
+    )
+    return {
+        "points": points,
+        "seconds_each": plan.station_s,
+        "bare_interpreter_bleak_radio_rss_mb": round(float(rss_floor), 1),
+        "note": "daemon in the benchmark's process, radio hub and simulated sensors in two "
+        "others; the floor is the same station with a core that discards every notification",
+    }
+
+
+def dashboard_section(plan: Plan) -> dict[str, Any]:
+    """Alarm committed -> phone DOM p99 against the number of pages (real Chromium)."""
+    argv = [*spotter_command(), "bench", "dashboard", "--seconds", f"{plan.dashboard_s:g}"]
+    for n in plan.dashboard_clients:
+        argv += ["--clients", str(n)]
+    out = _json_of(argv, 600 + 60 * len(plan.dashboard_clients))
+    return {"runs": out["runs"], "seconds_each": plan.dashboard_s, "scenario": out["scenario"]}
+
+
+def hub_section(plan: Plan) -> dict[str, Any]:
+    """Commit -> hub store p99 and hub CPU against stations, beside a bare subscriber."""
+    base = [*spotter_command(), "bench", "hub", "--seconds", f"{plan.hub_s:g}"]
+    points = []
+    for n in plan.hub_stations:
+        real = _json_of([*base, "--stations", str(n)], plan.hub_s + 180)
+        floor = _json_of([*base, "--stations", str(n), "--floor"], plan.hub_s + 180)
+        points.append(
+            {
+                "stations": n,
+                "p99_ms": real["alarm_latency_ms"]["p99"],
+                "p50_ms": real["alarm_latency_ms"]["p50"],
+                "cpu_percent": real["hub_cpu_percent_of_one_core"],
+                "peak_rss_mb": real["hub_peak_rss_mb"],
+                "alarm_events_measured": real["alarm_events_measured"],
+                "messages_per_s": real["messages_to_hub_per_s"],
+                "floor_p99_ms": floor["alarm_latency_ms"]["p99"],
+                "floor_cpu_percent": floor["hub_cpu_percent_of_one_core"],
+            }
+        )
+    return {"points": points, "seconds_each": plan.hub_s, "note": real["note"]}
+
+
+def replay_profile(length_s: float, top: int = 14) -> list[dict[str, Any]]:
+    """Where in-process replay spends its time: cProfile's functions by own time."""
+    from monitor.bench.runs import bench_trace
+    from monitor.core.profiles import BUILTIN
+    from monitor.core.replay import core_for, replay
+    from monitor.core.trace import TraceReader
+
+    text = bench_trace(length_s)
+    reader = TraceReader(io.StringIO(text), "bench")
+    core = core_for(reader, BUILTIN["standard"], None)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in replay(reader, core):
+        pass
+    profiler.disable()
+    return _top(pstats.Stats(profiler), top)
+
+
+def station_profile(seconds: float, folder: Path, top: int = 14) -> list[dict[str, Any]]:
+    """Where the live station's process spends its CPU (cProfile over ``bench live``)."""
+    out = folder / "station.prof"
+    argv = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "monitor.cli"]
+    _json_of([*argv, "bench", "live", "--seconds", f"{seconds:g}"], seconds + 120)
+    return _top(pstats.Stats(str(out)), top)
+
+
+def import_profile(short_trace: Path, top: int = 14) -> list[dict[str, Any]]:
+    """Where ``spotter replay``'s start-up goes: the imports with the largest cumulative time
+    (``python -X importtime``, one run; top-level packages and Spotter's own modules)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "monitor.cli", "replay", str(short_trace)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, own, cumulative, name = re.split(r"[:|]", line, maxsplit=3)
+        own, cumulative = own.strip(), cumulative.strip()
+        if not own.isdigit():
+            continue
+        module = name.strip()
+        depth = (len(name) - len(name.lstrip()) - 1) // 2  # one space after the bar, 2 a level
+        if depth == 0 or module.startswith(("monitor", "dashboard", "firmware_sim")):
+            rows.append(
+                {
+                    "module": module,
+                    "own_ms": int(own) / 1000,
+                    "cumulative_ms": int(cumulative) / 1000,
+                }
+            )
+    rows.sort(key=lambda r: -float(r["cumulative_ms"]))
+    return rows[:top]
+
+
+def _top(stats: pstats.Stats, top: int) -> list[dict[str, Any]]:
+    rows = []
+    table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    busy = {key: value for key, value in table.items() if key[2] != IDLE}
+    total = sum(v[2] for v in busy.values()) or 1.0
+    for (file, line, name), (_, calls, tottime, cumtime, _) in busy.items():
+        rows.append(
+            {
+                "function": f"{_short(file)}:{line}({name})",
+                "calls": calls,
+                "own_s": round(tottime, 4),
+                "own_percent": round(100 * tottime / total, 1),
+                "cumulative_s": round(cumtime, 4),
+            }
+        )
+    rows.sort(key=lambda r: -float(r["own_s"]))
+    return rows[:top]
+
+
+IDLE = "<method 'poll' of 'select.epoll' objects>"
+"""The event loop waiting for the radio: wall time in cProfile, not CPU (left out)."""
+
+
+def _short(file: str) -> str:
+    for marker in ("/monitor/", "/dashboard/", "/firmware_sim/", "/site-packages/", "/lib/"):
+        if marker in file:
+            return marker.strip("/") + "/" + file.split(marker, 1)[1]
+    return file
+
+
+# -- figures beside targets ------------------------------------------------------------------
+
+
+def _row(
+    figure: str, measured: Any, unit: str, op: str, target: float, floor: str
+) -> dict[str, Any]:
+    met = None
+    if isinstance(measured, int | float):
+        met = measured >= target if op == ">=" else measured <= target
+    return {
+        "figure": figure,
+        "measured": measured,
+        "unit": unit,
+        "target": f"{op} {target:g}",
+        "floor": floor,
+        "met": met,
+    }
+
+
+def _at(points: list[dict[str, Any]], key: str, value: float) -> dict[str, Any]:
+    """The point measured at ``value`` (or nearest it: a quick run measures fewer)."""
+    return min(points, key=lambda p: abs(float(p[key]) - value))
+
+
+def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every headline figure beside its target and its floor (issue 11's table)."""
+    rows: list[dict[str, Any]] = []
+    s = report["sections"]
+    if "error" not in s["startup"]:
+        st = s["startup"]
+        bare = f"bare interpreter {st['bare_python_s']:.3f} s"
+        rows.append(_row("start-up: spotter --help", st["spotter_help_s"], "s", "<=", 0.25, bare))
+        rows.append(
+            _row(
+                "start-up: spotter replay (short)",
+                st["spotter_replay_short_s"],
+                "s",
+                "<=",
+                0.25,
+                bare,
+            )
+        )
+    if "error" not in s["replay"]:
+        p = _at(s["replay"]["points"], "session_s", report["plan"]["headline_replay_s"])
+        minutes = f"{p['session_s'] / 60:.3g}-min session"
+        rows.append(
+            _row(
+                f"replay whole process, {minutes} (x real time)",
+                p["whole_process_realtime"],
+                "x",
+                ">=",
+                1000,
+                f"parse-only floor {p['floor_whole_process_realtime']:g}x "
+                f"({p['floor_whole_process_s']:.3f} s vs {p['whole_process_s']:.3f} s)",
+            )
+        )
+        rows.append(
+            _row(
+                f"replay in-process, {minutes} (x real time)",
+                p["in_process_realtime"],
+                "x",
+                ">=",
+                2000,
+                f"parse-only floor {p['floor_in_process_realtime']:g}x "
+                f"({p['floor_in_process_s']:.3f} s vs {p['in_process_s']:.3f} s)",
+            )
+        )
+        rows.append(
+            _row(
+                "replay time per session second, longest / shortest session",
+                s["replay"]["linearity_max_over_min"],
+                "ratio",
+                "<=",
+                1.25,
+                "1.0 is exactly linear",
+            )
+        )
+    if "error" not in s["station"]:
+        st = s["station"]
+        p = _at(st["points"], "tilt_rate_hz", HEADLINE_RATE_HZ)
+        rate = f"{p['tilt_rate_hz']} Hz tilt + 1 Hz HR"
+        rows.append(
+            _row(
+                f"station CPU, {rate} (% of one core)",
+                p["cpu_percent"],
+                "%",
+                "<=",
+                2.5,
+                f"receive-only station {p['floor_cpu_percent']:g} %",
+            )
+        )
+        ratio = (
+            round(p["cpu_percent"] / p["floor_cpu_percent"], 2) if p["floor_cpu_percent"] else None
+        )
+        rows.append(
+            _row(
+                f"station CPU / receive-only CPU, {rate}",
+                ratio,
+                "ratio",
+                "<=",
+                1.5,
+                "1.0: the core costs nothing",
+            )
+        )
+        rows.append(
+            _row(
+                "station peak RSS",
+                p["peak_rss_mb"],
+                "MB",
+                "<=",
+                60,
+                f"interpreter + bleak + radio client "
+                f"{st['bare_interpreter_bleak_radio_rss_mb']:g} MB; "
+                f"receive-only station {p['floor_peak_rss_mb']:g} MB",
+            )
+        )
+    if "error" not in s["dashboard"]:
+        runs = [r for r in s["dashboard"]["runs"] if "p99_ms" in r]
+        if runs:
+            p = _at(runs, "clients", HEADLINE_CLIENTS)
+            one = _at(runs, "clients", 1)
+            rows.append(
+                _row(
+                    f"alarm committed -> phone DOM p99, {p['clients']} clients",
+                    p["p99_ms"],
+                    "ms",
+                    "<=",
+                    100,
+                    f"1 client {one['p99_ms']:g} ms",
+                )
+            )
+    if "error" not in s["hub"]:
+        p = _at(s["hub"]["points"], "stations", HEADLINE_STATIONS)
+        rows.append(
+            _row(
+                f"hub: commit -> hub store p99, {p['stations']} stations",
+                p["p99_ms"],
+                "ms",
+                "<=",
+                50,
+                f"bare subscriber {p['floor_p99_ms']} ms",
+            )
+        )
+        rows.append(
+            _row(
+                f"hub CPU, {p['stations']} stations (% of one core)",
+                p["cpu_percent"],
+                "%",
+                "<=",
+                50,
+                f"bare subscriber {p['floor_cpu_percent']:g} %",
+            )
+        )
+    return rows
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+def _commit() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
+def _machine() -> dict[str, Any]:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+SECTIONS = ("startup", "replay", "station", "dashboard", "hub")
+
+
+def run_all(plan: Plan, folder: Path, note: str = "") -> dict[str, Any]:
+    """Run every benchmark; a section that fails is reported with its error (the run goes on
+    and ``ok`` is false)."""
+    from monitor.bench.runs import bench_trace
+
+    started = datetime.now(UTC)
+    report: dict[str, Any] = {
+        "schema": SCHEMA,
+        "benchmark": "all",
+        "quick": plan is QUICK,
+        "commit": _commit(),
+        "started_at": started.isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "note": note,
+        "plan": asdict(plan),
+        "sections": {},
+        "profiles": {},
+    }
+    short = folder / "startup-short.jsonl"
+    short.write_text(bench_trace(10.0), encoding="utf-8")
+    steps: dict[str, Callable[[], dict[str, Any]]] = {
+        "startup": lambda: startup(plan.startup_runs, short),
+        "replay": lambda: replay_section(plan, folder),
+        "station": lambda: station_section(plan),
+        "dashboard": lambda: dashboard_section(plan),
+        "hub": lambda: hub_section(plan),
+    }
+    for name in SECTIONS:
+        print(f"bench all: {name} ...", file=sys.stderr, flush=True)
+        began = time.perf_counter()
+        try:
+            report["sections"][name] = steps[name]()
+        except Exception as exc:  # reported in the JSON and the doc, and the run fails
+            report["sections"][name] = {"error": f"{type(exc).__name__}: {exc}"}
+        report["sections"][name]["wall_s"] = round(time.perf_counter() - began, 1)
+    report["profiles"]["replay"] = replay_profile(plan.headline_replay_s)
+    report["profiles"]["station"] = station_profile(plan.station_s, folder)
+    report["profiles"]["startup_imports"] = import_profile(short)
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["figures"] = figures(report)
+    report["ok"] = all("error" not in report["sections"][n] for n in SECTIONS)
+    report["all_targets_met"] = report["ok"] and all(r["met"] for r in report["figures"])
+    return report
+
+
+# -- plots and the document -------------------------------------------------------------------
+
+
+def plot(report: dict[str, Any], folder: Path) -> list[Path]:
+    """The four PNGs (matplotlib, from the ``bench`` extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    s = report["sections"]
+    made = []
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        path = folder / name
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        made.append(path)
+
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    if "points" in s["replay"]:
+        pts = s["replay"]["points"]
+        x = [p["session_s"] / 60 for p in pts]
+        for key, label, style in (
+            ("whole_process_s", "spotter replay (whole process)", "o-"),
+            ("floor_whole_process_s", "parse-only floor (whole process)", "o--"),
+            ("in_process_s", "replay in-process", "s-"),
+            ("floor_in_process_s", "parse-only floor (in-process)", "s--"),
+        ):
+            ax.plot(x, [p[key] for p in pts], style, label=label)
+    ax.set(xlabel="session length (min)", ylabel="seconds", title="Replay time vs session length")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    save(fig, "replay.png")
+
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    if "points" in s["station"]:
+        pts = s["station"]["points"]
+        x = [p["tilt_rate_hz"] for p in pts]
+        ax.plot(x, [p["cpu_percent"] for p in pts], "o-", label="station")
+        ax.plot(x, [p["floor_cpu_percent"] for p in pts], "o--", label="receive-only station")
+    ax.axhline(2.5, color="grey", linestyle=":", label="target at 100 Hz (2.5 %)")
+    ax.set(xlabel="tilt rate (Hz), HR 1 Hz", ylabel="% of one core", title="Station CPU")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    save(fig, "station.png")
+
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    if "runs" in s["dashboard"]:
+        runs = [r for r in s["dashboard"]["runs"] if "p99_ms" in r]
+        x = [r["clients"] for r in runs]
+        ax.plot(x, [r["p99_ms"] for r in runs], "o-", label="p99")
+        ax.plot(x, [r["p50_ms"] for r in runs], "s--", label="p50")
+    ax.axhline(100, color="grey", linestyle=":", label="target p99 at 20 clients")
+    ax.set(xlabel="phones (pages) connected", ylabel="ms", title="Alarm committed -> phone DOM")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    save(fig, "dashboard.png")
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
+    if "points" in s["hub"]:
+        pts = s["hub"]["points"]
+        x = [p["stations"] for p in pts]
+        left.plot(x, [p["p99_ms"] for p in pts], "o-", label="hub")
+        left.plot(x, [p["floor_p99_ms"] for p in pts], "o--", label="bare subscriber")
+        right.plot(x, [p["cpu_percent"] for p in pts], "o-", label="hub")
+        right.plot(x, [p["floor_cpu_percent"] for p in pts], "o--", label="bare subscriber")
+    left.axhline(50, color="grey", linestyle=":", label="target (500 stations)")
+    right.axhline(50, color="grey", linestyle=":", label="target (500 stations)")
+    left.set(xlabel="stations", ylabel="ms", title="Commit -> hub store p99")
+    right.set(xlabel="stations", ylabel="% of one core", title="Hub CPU")
+    for ax in (left, right):
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8)
+    save(fig, "hub.png")
+    return made
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _speed(seconds: float, realtime: float) -> str:
+    return f"{seconds:.3f} s ({realtime:g}x)"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def figures_table(report: dict[str, Any]) -> list[str]:
+    """The headline table (also the README's)."""
+    verdict = {True: "**met**", False: "**not met**", None: "-"}
+    return _table(
+        ["figure", "measured", "target", "floor / reference, same run", ""],
+        [
+            (
+                r["figure"],
+                f"{_fmt(r['measured'])} {r['unit']}",
+                r["target"],
+                r["floor"],
+                verdict[r["met"]],
+            )
+            for r in report["figures"]
+        ],
+    )
+
+
+def render(report: dict[str, Any], plots: str = "performance") -> str:
+    """``docs/performance.md`` from the JSON of a run."""
+    m = report["machine"]
+    s = report["sections"]
+    lines = [
+        "# Performance",
+        "",
+        "Generated by `spotter bench all` from `performance.json` beside this file: do not edit by "
+        "hand, re-run the command (it rewrites this page, the plots and the README's table).",
+        "",
+        f"- commit `{report['commit']}`, run started {report['started_at']}"
+        + (" (a **--quick** run: its figures mean nothing)" if report["quick"] else ""),
+        f"- machine: {m['cpu']}, {m['cpus']} cores, {m['system']}, Python {m['python']}; load "
+        f"average {m['load_average_at_start']} at the start, {m.get('load_average_at_end')} at "
+        "the end",
+    ]
+    if report["note"]:
+        lines.append(f"- note: {report['note']}")
+    lines += ["", "## Every figure beside its target and its floor", "", *figures_table(report)]
+    lines += [""]
+    for name in SECTIONS:
+        if "error" in s[name]:
+            lines += [f"**{name} failed:** `{s[name]['error']}`", ""]
+    if "points" in s["replay"]:
+        r = s["replay"]
+        lines += [
+            "## Replay",
+            "",
+            f"The trace: {r['trace']} (`monitor.bench.bench_trace`). Whole process is "
+            "`spotter replay TRACE --profile standard` as a user runs it, start-up included; "
+            "in-process is the reader and the core on the text in memory. The floor is "
+            "`monitor/bench/floor.py`: stdlib `json.loads` + `bytes.fromhex` + one `struct` "
+            f"unpack per line, nothing else. Best of {r['runs']} runs.",
+            "",
+            *_table(
+                [
+                    "session",
+                    "lines",
+                    "alarm events",
+                    "whole process",
+                    "its floor",
+                    "in-process",
+                    "its floor",
+                ],
+                [
+                    (
+                        f"{p['session_s'] / 60:.3g} min",
+                        p["lines"],
+                        p["alarm_events"],
+                        _speed(p["whole_process_s"], p["whole_process_realtime"]),
+                        _speed(p["floor_whole_process_s"], p["floor_whole_process_realtime"]),
+                        _speed(p["in_process_s"], p["in_process_realtime"]),
+                        _speed(p["floor_in_process_s"], p["floor_in_process_realtime"]),
+                    )
+                    for p in r["points"]
+                ],
+            ),
+            "",
+            f"In-process cost per session second: {r['in_process_us_per_session_s']} µs "
+            f"(longest / shortest {r['linearity_max_over_min']}: linear when close to 1).",
+            "",
+            f"![replay time vs session length]({plots}/replay.png)",
+            "",
+        ]
+    if "startup" in s and "error" not in s["startup"]:
+        st = s["startup"]
+        lines += [
+            "## Start-up",
+            "",
+            f"Minimum of {st['runs']} runs, whole process: `spotter --help` "
+            f"{st['spotter_help_s']} s, `spotter replay` of a {st['short_trace_lines']}-line "
+            f"trace {st['spotter_replay_short_s']} s, a bare `python -c pass` "
+            f"{st['bare_python_s']} s.",
+            "",
+        ]
+    if "points" in s["station"]:
+        st = s["station"]
+        lines += [
+            "## Station",
+            "",
+            f"{st['note']}; {st['seconds_each']:g} s at each rate.",
+            "",
+            *_table(
+                [
+                    "tilt rate",
+                    "notifications/s",
+                    "CPU (one core)",
+                    "receive-only CPU",
+                    "peak RSS",
+                    "receive-only RSS",
+                    "notification -> alarm p99",
+                ],
+                [
+                    (
+                        f"{p['tilt_rate_hz']} Hz",
+                        p["notifications_per_s"],
+                        f"{p['cpu_percent']} %",
+                        f"{p['floor_cpu_percent']} %",
+                        f"{p['peak_rss_mb']} MB",
+                        f"{p['floor_peak_rss_mb']} MB",
+                        f"{_fmt(p['latency_p99_ms'])} ms",
+                    )
+                    for p in st["points"]
+                ],
+            ),
+            "",
+            f"A bare interpreter that imports bleak and the radio client peaks at "
+            f"{st['bare_interpreter_bleak_radio_rss_mb']} MB.",
+            "",
+            f"![station CPU vs tilt rate]({plots}/station.png)",
+            "",
+        ]
+    if "runs" in s["dashboard"]:
+        d = s["dashboard"]
+        lines += [
+            "## Dashboard",
+            "",
+            "Alarm event committed by the daemon -> its element in each page's DOM (real "
+            f"headless Chromium), {d['scenario']['theta']}, {d['seconds_each']:g} s of swings "
+            "for each number of pages.",
+            "",
+            *_table(
+                ["pages", "events", "samples", "missing", "p50", "p99", "max"],
+                [
+                    (
+                        r["clients"],
+                        r["events"],
+                        r["samples"],
+                        r["missing"],
+                        f"{_fmt(r.get('p50_ms'))} ms",
+                        f"{_fmt(r.get('p99_ms'))} ms",
+                        f"{_fmt(r.get('max_ms'))} ms",
+                    )
+                    for r in d["runs"]
+                ],
+            ),
+            "",
+            f"![dashboard p99 vs clients]({plots}/dashboard.png)",
+            "",
+        ]
+    if "points" in s["hub"]:
+        h = s["hub"]
+        lines += [
+            "## Clinic hub",
+            "",
+            f"{h['note']}; {h['seconds_each']:g} s each. The floor puts a bare subscriber (the "
+            "same subscriptions, nothing stored) in the hub's place.",
+            "",
+            *_table(
+                [
+                    "stations",
+                    "messages to hub/s",
+                    "p50",
+                    "p99",
+                    "bare subscriber p99",
+                    "hub CPU",
+                    "bare subscriber CPU",
+                    "hub RSS",
+                ],
+                [
+                    (
+                        p["stations"],
+                        p["messages_per_s"],
+                        f"{_fmt(p['p50_ms'])} ms",
+                        f"{_fmt(p['p99_ms'])} ms",
+                        f"{_fmt(p['floor_p99_ms'])} ms",
+                        f"{p['cpu_percent']} %",
+                        f"{p['floor_cpu_percent']} %",
+                        f"{p['peak_rss_mb']} MB",
+                    )
+                    for p in h["points"]
+                ],
+            ),
+            "",
+            f"![hub p99 and CPU vs stations]({plots}/hub.png)",
+            "",
+        ]
+    lines += ["## Where the time goes", ""]
+    titles = {
+        "replay": "In-process replay of the headline session (cProfile, by own time)",
+        "station": "The live station's whole process at 100 Hz, start-up included (cProfile "
+        "over `bench live`; the event loop's idle wait in epoll left out, own % of the rest)",
+    }
+    for name, rows in report["profiles"].items():
+        if name == "startup_imports":
+            lines += [
+                "Start-up of `spotter replay` (`python -X importtime`, one run): the imports "
+                "that cost most, cumulative (top-level packages and Spotter's modules):",
+                "",
+                *_table(
+                    ["module", "own ms", "cumulative ms"],
+                    [(f"`{r['module']}`", r["own_ms"], r["cumulative_ms"]) for r in rows],
+                ),
+                "",
+            ]
+            continue
+        lines += [
+            f"{titles.get(name, name)}:",
+            "",
+            *_table(
+                ["function", "calls", "own s", "own %", "cumulative s"],
+                [
+                    (
+                        f"`{r['function']}`",
+                        r["calls"],
+                        r["own_s"],
+                        r["own_percent"],
+                        r["cumulative_s"],
+                    )
+                    for r in rows
+                ],
+            ),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def readme_table(report: dict[str, Any]) -> str:
+    """The block ``spotter bench all`` keeps in the README."""
+    m = report["machine"]
+    return "\n".join(
+        [
+            README_BEGIN,
+            f"From one run of `spotter bench all` at commit `{report['commit']}` on {m['cpu']} "
+            f"({m['cpus']} cores, load average {m['load_average_at_start']} at the start"
+            + (f"; {report['note']}" if report["note"] else "")
+            + "); every figure, plot and profile is in `docs/performance.md`.",
+            "",
+            *figures_table(report),
+            README_END,
+        ]
+    )
+
+
+def update_readme(path: Path, report: dict[str, Any]) -> None:
+    """Replace the table between the markers (which must be there) with this run's."""
+    text = path.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{path}: no {README_BEGIN!r} ... {README_END!r} block to replace")
+    path.write_text(pattern.sub(lambda _: readme_table(report), text), encoding="utf-8")
+
+
+def _leave_out_idle(rows: list[dict[str, Any]]) -> None:
+    """A station profile of a run made before the idle wait was left out: leave it out now,
+    and make each own % a share of the rest (as a new run's)."""
+    idle = [r for r in rows if IDLE in r["function"]]
+    if not idle:
+        return
+    busy_share = 1 - float(idle[0]["own_percent"]) / 100
+    rows[:] = [r for r in rows if IDLE not in r["function"]]
+    for r in rows:
+        r["own_percent"] = round(float(r["own_percent"]) / busy_share, 1)
+
+
+def bench_all(
+    quick: bool, out: Path, readme: Path | None, note: str = "", from_json: Path | None = None
+) -> dict[str, Any]:
+    """Run everything; write ``out``/performance.json, performance.md and the plots in
+    ``out``/performance/, and the README's table. Returns the report. ``from_json``: run
+    nothing, make the page, plots and table again from a run's JSON."""
+    if from_json is not None:
+        report: dict[str, Any] = json.loads(from_json.read_text(encoding="utf-8"))
+        _leave_out_idle(report["profiles"]["station"])
+    else:
+        with tempfile.TemporaryDirectory(prefix="spotter-bench-all-") as tmp:
+            report = run_all(QUICK if quick else FULL, Path(tmp), note)
+    out.mkdir(parents=True, exist_ok=True)
+    report["plots"] = [str(p.relative_to(out)) for p in plot(report, out / "performance")]
+    (out / "performance.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "performance.md").write_text(render(report), encoding="utf-8")
+    if readme is not None:
+        update_readme(readme, report)
+    return report

@@ -1,0 +1,137 @@
+"""``spotter bench all``: one run writes the JSON, the page, the plots and the README table.
+
+The quick run's figures mean nothing (a few seconds of each benchmark on a busy machine) and
+no time is judged: only that every section ran and every figure stands beside its target and
+floor. The full run is for docs/performance.md, by hand."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.bench.all import README_BEGIN, README_END, SECTIONS, figures, spotter_command
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _strict_json(text: str) -> Any:
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.radio
+@pytest.mark.broker
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_quick_run_writes_json_page_plots_and_readme_table(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{README_BEGIN}\nold figures\n{README_END}\n\nafter\n")
+    out = tmp_path / "docs"
+    done = subprocess.run(
+        [*spotter_command(), "bench", "all", "--quick", "--out", str(out), "--readme", str(readme)],
+        capture_output=True,
+        text=True,
+        timeout=380,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = _strict_json(done.stdout)
+    assert printed == _strict_json((out / "performance.json").read_text())
+    assert printed["quick"] is True
+    assert printed["ok"] is True
+    for name in SECTIONS:
+        assert "error" not in printed["sections"][name], printed["sections"][name]
+    assert [p["tilt_rate_hz"] for p in printed["sections"]["station"]["points"]] == [100]
+    assert [r["clients"] for r in printed["sections"]["dashboard"]["runs"]] == [1]
+    replay = printed["sections"]["replay"]["points"]
+    assert [p["session_s"] for p in replay] == [20.0, 40.0]
+    assert all(p["notifications"] > 0 for p in replay)
+    assert printed["profiles"]["replay"]
+    assert printed["profiles"]["station"]
+
+    rows = printed["figures"]
+    assert len(rows) == 11  # every headline figure of issue 11, each with its target and floor
+    for row in rows:
+        assert isinstance(row["measured"], int | float), row
+        assert row["target"], row
+        assert row["floor"], row
+        assert isinstance(row["met"], bool), row
+
+    page = (out / "performance.md").read_text()
+    assert "--quick" in page
+    for row in rows:
+        assert row["figure"] in page
+    for name in ("replay", "station", "dashboard", "hub"):
+        plot = out / "performance" / f"{name}.png"
+        assert plot.read_bytes().startswith(PNG)
+        assert f"(performance/{name}.png)" in page
+
+    text = readme.read_text()
+    assert "old figures" not in text
+    assert text.startswith("# x\n\n" + README_BEGIN)
+    assert text.endswith(README_END + "\n\nafter\n")
+    assert rows[0]["figure"] in text
+
+
+def _report(**sections: dict[str, Any]) -> dict[str, Any]:
+    failed = {"error": "RuntimeError: not run"}
+    all_sections = {name: sections.get(name, failed) for name in SECTIONS}
+    return {"plan": {"headline_replay_s": 600.0}, "sections": all_sections}
+
+
+def test_a_figure_over_its_target_is_not_met_and_the_floor_stands_beside_it() -> None:
+    station = {
+        "points": [
+            {
+                "tilt_rate_hz": 100,
+                "cpu_percent": 3.0,
+                "floor_cpu_percent": 2.5,
+                "peak_rss_mb": 59.0,
+                "floor_peak_rss_mb": 58.0,
+            }
+        ],
+        "bare_interpreter_bleak_radio_rss_mb": 50.0,
+    }
+    rows = {r["figure"]: r for r in figures(_report(station=station))}
+    cpu = rows["station CPU, 100 Hz tilt + 1 Hz HR (% of one core)"]
+    assert (cpu["measured"], cpu["met"]) == (3.0, False)
+    assert "receive-only station 2.5 %" in cpu["floor"]
+    ratio = rows["station CPU / receive-only CPU, 100 Hz tilt + 1 Hz HR"]
+    assert (ratio["measured"], ratio["met"]) == (1.2, True)
+    assert rows["station peak RSS"]["met"] is True
+    assert len(rows) == 3  # the sections that failed give no figure
+
+
+def test_a_readme_without_the_markers_is_refused(tmp_path: Path) -> None:
+    from monitor.bench.all import update_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# no table here\n")
+    with pytest.raises(ValueError, match="no '<!-- bench-all:begin"):
+        update_readme(readme, {})
+    assert readme.read_text() == "# no table here\n"
+
+
+def test_the_floor_runs_without_spotter(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    trace.write_text(
+        '{"spotter_trace": 1}\n{"t": 0.0, "sensor": "tilt", "char": "c", "hex": "030000000093e8"}\n'
+        '{"t": 0.1, "sensor": "hr", "char": "h", "hex": "0046"}\n{"t": 0.2, "end": true}\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "monitor.bench.floor", str(trace)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout == "2\n"
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "monitor" in imported  # the package, for -m
+    assert not {m for m in imported if m.startswith(("monitor.", "firmware_sim", "dashboard"))}

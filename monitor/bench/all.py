@@ -135,8 +135,8 @@ def startup(runs: int, short_trace: Path) -> dict[str, Any]:
 
 def replay_section(plan: Plan, folder: Path) -> dict[str, Any]:
     """Replay time against session length, whole process and in-process, with the floors."""
-    from monitor.bench.runs import bench_replay, bench_trace
     from monitor.bench.floor import parse_floor
+    from monitor.bench.runs import bench_replay, bench_trace
 
     spotter = spotter_command()
     points = []

@@ -118,18 +118,23 @@ def _best(f: Callable[[], float], runs: int) -> float:
 
 
 def startup(runs: int, short_trace: Path) -> dict[str, Any]:
-    """Start-up, whole process: ``spotter --help`` and ``spotter replay`` of a short trace
-    (minimum of ``runs``), beside a bare interpreter. The restructuring branch adds
-    ``spotter bench startup``; once it is in, this is the one function to point at it."""
-    spotter = spotter_command()
+    """Start-up, whole process: ``spotter bench startup``'s figures (``spotter --help``,
+    ``spotter replay`` of a short trace, ``import monitor.core``; minimum of ``runs``, beside
+    a bare interpreter). ``short_trace`` is counted for the page; the startup bench makes its
+    own trace of the same kind."""
+    from monitor.bench.startup import bench_startup
+
+    report = bench_startup(runs)
+    f = report["figures"]
     return {
-        "spotter_help_s": round(_wall([*spotter, "--help"], runs), 3),
-        "spotter_replay_short_s": round(
-            _wall([*spotter, "replay", str(short_trace), "--profile", "standard"], runs), 3
-        ),
-        "bare_python_s": round(_wall([sys.executable, "-c", "pass"], runs), 3),
+        "spotter_help_s": round(f["help_s"]["value"], 3),
+        "spotter_replay_short_s": round(f["replay_s"]["value"], 3),
+        "import_core_ms": round(f["import_core_s"]["value"] * 1000, 1),
+        "import_engine_ms": round(f["import_engine_s"]["value"] * 1000, 1),
+        "bare_python_s": round(f["python_s"]["value"], 3),
         "runs": runs,
         "short_trace_lines": sum(1 for _ in short_trace.open(encoding="utf-8")),
+        "startup_bench": report,
     }
 
 
@@ -384,6 +389,9 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
                 0.25,
                 bare,
             )
+        )
+        rows.append(
+            _row("start-up: import monitor.core", st["import_core_ms"], "ms", "<=", 30.0, bare)
         )
     if "error" not in s["replay"]:
         p = _at(s["replay"]["points"], "session_s", report["plan"]["headline_replay_s"])
@@ -772,8 +780,10 @@ def render(report: dict[str, Any], plots: str = "performance") -> str:
             "",
             f"Minimum of {st['runs']} runs, whole process: `spotter --help` "
             f"{st['spotter_help_s']} s, `spotter replay` of a {st['short_trace_lines']}-line "
-            f"trace {st['spotter_replay_short_s']} s, a bare `python -c pass` "
-            f"{st['bare_python_s']} s.",
+            f"trace {st['spotter_replay_short_s']} s, `import monitor.core` "
+            f"{st['import_core_ms']} ms (`import monitor.core.engine` "
+            f"{st['import_engine_ms']} ms), "
+            f"a bare `python -c pass` {st['bare_python_s']} s (`spotter bench startup`).",
             "",
         ]
     if "points" in s["station"]:

@@ -57,7 +57,9 @@ def test_quick_run_writes_json_page_plots_and_readme_table(tmp_path: Path) -> No
     assert printed["profiles"]["station"]
 
     rows = printed["figures"]
-    assert len(rows) == 11  # every headline figure of issue 11, each with its target and floor
+    assert (
+        len(rows) == 12
+    )  # every headline figure of issues 11 and 10 (start-up), each with its target and floor
     for row in rows:
         assert isinstance(row["measured"], int | float), row
         assert row["target"], row

@@ -221,6 +221,7 @@ class Hub(FanOut):
         """Escalation steps due here that another replica claimed: tried again each round
         until done (the claimant may die before it sends)."""
         self.store_outages = 0
+        self._people_count = 0
         """Times the database became unreachable (each waited out, shown in ``problems``)."""
         self.core = HubCore(settings.hub.link_timeout_s)
         e = settings.escalation
@@ -317,10 +318,19 @@ class Hub(FanOut):
             "sites": {site: {"bridge_up": up} for site, up in sorted(self.bridges.items())},
             "alarms": self.core.alarm_list(),
             "escalations": chases,
-            "escalation_people": len(self.store.escalation_list()),
+            "escalation_people": self._escalation_people(),
             "problems": dict(self.problems),
             "mqtt_rejected": self.rejections.as_json(),
         }
+
+    def _escalation_people(self) -> int:
+        """How many people the escalation list has; while the database is unreachable, the
+        last count (the page goes on; the outage is shown as the ``store`` problem)."""
+        try:
+            self._people_count = len(self.store.escalation_list())
+        except StoreUnavailable as exc:
+            self._store_down(exc)
+        return self._people_count
 
     # -- requests about stations -----------------------------------------------------------
 

@@ -72,8 +72,13 @@ def test_connection_lost_then_catch_up_without_gaps_or_duplicates(
     second.wait_event(HOLD, "raised", timeout_s=HANG_GUARD_S)
     assert page.is_visible("#lost")
     before = {e["seq"] for e in page_events(page)}
-    missed = [e for e in stored_events(second) if e["seq"] not in before]
-    assert missed, "the new run committed events the page has not seen yet"
+    # The JSON line of the raise comes before its commit (the writer thread): wait for the
+    # commit in the store, by event; the guard only keeps a hang from lasting for ever.
+    waited_ms = 0
+    while not [e for e in stored_events(second) if e["seq"] not in before]:
+        assert waited_ms < HANG_GUARD_S * 1000, "the new run committed no event the page lacks"
+        page.wait_for_timeout(100)
+        waited_ms += 100
 
     page.unroute("**/api/stream*", refuse)
     page.wait_for_selector("#lost", state="hidden")

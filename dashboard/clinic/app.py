@@ -348,6 +348,7 @@ def create_hub_app(
             raise _problem(409, f"a person named {body.name!r} exists")
         hashed = await HASHING.hash(body.password)
         hub.store.add_person(body.name, body.role, hashed, body.push_url, body.escalation_rank)
+        hub.people_changed()
         hub.store.audit(who["name"], "person added", {"name": body.name, "role": body.role})
         return {"name": body.name, "role": body.role}
 

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -320,3 +321,44 @@ def test_bench_hub_reports_what_it_measured() -> None:
     assert report["alarm_events_measured"] >= 1
     latency = report["alarm_latency_ms"]
     assert 0 <= latency["p50"] <= latency["p99"] <= latency["max"]
+
+
+@pytest.mark.asyncio
+async def test_the_snapshot_counts_the_escalation_list_without_asking_the_store_each_time(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard.clinic.service import PEOPLE_REFRESH_S
+
+    clock = [100.0]
+    monkeypatch.setattr(hub, "now", lambda: clock[0])
+    reads = []
+    listing = hub.store.escalation_list
+
+    def counted() -> list[dict[str, Any]]:
+        reads.append(clock[0])
+        return listing()
+
+    monkeypatch.setattr(hub.store, "escalation_list", counted)
+    assert hub.snapshot()["escalation_people"] == 1  # pat
+    for _ in range(20):
+        assert hub.snapshot()["escalation_people"] == 1
+    assert reads == [100.0]  # once, not per snapshot
+    ada = await client(hub, "ada")
+    made = await ada.post(
+        "/hub/api/people",
+        json={
+            "name": "sam",
+            "role": "therapist",
+            "password": "long enough pw",
+            "push_url": "json://127.0.0.1:9/sam",
+            "escalation_rank": 2,
+        },
+    )
+    assert made.status_code == 201
+    assert hub.snapshot()["escalation_people"] == 2  # a change here shows at once
+    hub.store.add_person("kim", "therapist", hash_password(PASSWORD), "json://127.0.0.1:9/k", 3)
+    assert hub.snapshot()["escalation_people"] == 2  # another replica's: not yet...
+    clock[0] += PEOPLE_REFRESH_S
+    assert hub.snapshot()["escalation_people"] == 3  # ...but within PEOPLE_REFRESH_S
+    assert len(reads) == 3
+    await ada.aclose()

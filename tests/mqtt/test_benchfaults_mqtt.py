@@ -25,8 +25,12 @@ def test_the_mqtt_fault_figures_and_their_invariants() -> None:
     load = figures["load"]
     assert load["alarms_published"] > 0
     assert load["flood_messages_sent"] > 0
-    # the silent station's link.lost, judged on the hub's clock (how silent it was when raised)
-    assert 0.0 <= load["silent_station_link_lost_late_s"] <= 1.0
+    # the silent station's link.lost, judged on the hub's clock: how silent it was when the
+    # ticker raised it, past the timeout, is within the ticker's own gap before that tick
+    # (the gap itself is wall-clock lateness of a busy machine: a figure, not asserted)
+    gap = load["silent_station_link_lost_tick_gap_s"]
+    assert gap is not None, "raised by the hub's ticker"
+    assert 0.0 <= load["silent_station_link_lost_late_s"] <= gap + 0.01  # value: 2 decimals
     restart = figures["hub_sigkill_with_retained_poison"]
     assert restart["alive_after_restart"]
     assert restart["link_lost_raised_after_restart"]

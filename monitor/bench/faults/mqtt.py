@@ -313,6 +313,13 @@ def link_lost_raised(hub: Hub, station: str | None = None) -> list[dict[str, Any
     ]
 
 
+def _tick_gap(hub: Hub, station: str) -> float | None:
+    """How long the hub's ticker had slept (its clock) before the tick that raised
+    ``station``'s ``link.lost``: the bound of that alarm's lateness (None: not the ticker)."""
+    gap = hub.link_lost_tick_gap_s.get(station)
+    return None if gap is None else round(gap, 3)
+
+
 # -- scenarios ----------------------------------------------------------------------------------
 
 
@@ -369,6 +376,7 @@ async def poison_hub(
             "alarms_of_others_lost": len(table) - stored,
             "link_lost_raised_after_s": raised["value"],
             "link_lost_late_s": round(raised["value"] - LINK_TIMEOUT_S, 3),
+            "link_lost_tick_gap_s": _tick_gap(hub, "home"),
         }
 
 
@@ -598,6 +606,7 @@ async def load(
             "flood_rate_per_s": flood["rate_per_s"],
             "silent_station_link_lost_after_s": raised["value"],
             "silent_station_link_lost_late_s": round(raised["value"] - LINK_TIMEOUT_S, 3),
+            "silent_station_link_lost_tick_gap_s": _tick_gap(hub, "silent"),
             "link_lost_of_publishing_stations": false_losses,
             "flood_dropped_unread_at_hub": hub.rate_limited["flood"],
             "flood_station_muted": bool(link_lost_raised(hub, "flood")) or "flood" in hub.muted,

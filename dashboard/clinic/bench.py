@@ -211,7 +211,8 @@ class _BareSubscriber:
 async def _run(
     seconds: float, stations: int, folder: Path, port: int, floor: bool = False
 ) -> dict[str, Any]:
-    from dashboard.clinic.service import Hub, HubSection, HubSettings
+    from dashboard.clinic.service import Hub
+    from dashboard.clinic.settings import HubSection, HubSettings
     from dashboard.clinic.store import HubStore
     from monitor.settings import MqttConfig
 

@@ -49,7 +49,8 @@ def bench_schema(database: str) -> Iterator[str]:
 
 async def replica(port: int, database: str, name: str, window_s: float) -> None:
     """One replica: run, measure ``window_s`` after ``go`` (after the warm-up), report."""
-    from dashboard.clinic.service import Hub, HubSection, HubSettings
+    from dashboard.clinic.service import Hub
+    from dashboard.clinic.settings import HubSection, HubSettings
     from monitor.settings import MqttConfig
 
     settings = HubSettings(

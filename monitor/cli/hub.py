@@ -35,7 +35,8 @@ def hub_run(
     import logging
 
     from dashboard.clinic.app import create_hub_app
-    from dashboard.clinic.service import Hub, HubConfigError, load_hub_settings
+    from dashboard.clinic.service import Hub
+    from dashboard.clinic.settings import HubConfigError, load_hub_settings
     from monitor.station.daemon import stop_on_signals
     from monitor.store.database import StoreError
 
@@ -103,7 +104,7 @@ def person_add(
 ) -> None:
     """Add a person; the password comes from $SPOTTER_HUB_PASSWORD or a prompt."""
     from dashboard.clinic.app import hash_password
-    from dashboard.clinic.service import HubConfigError, load_hub_settings
+    from dashboard.clinic.settings import HubConfigError, load_hub_settings
     from monitor.store.database import StoreError
 
     password = os.environ.get("SPOTTER_HUB_PASSWORD") or getpass.getpass(f"password for {name}: ")
@@ -128,7 +129,7 @@ def person_list(ctx: typer.Context) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from dashboard.clinic.service import HubConfigError, load_hub_settings
+    from dashboard.clinic.settings import HubConfigError, load_hub_settings
     from monitor.store.database import StoreError
 
     try:

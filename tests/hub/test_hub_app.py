@@ -14,7 +14,8 @@ import pytest_asyncio
 
 from dashboard.auth import HASHING
 from dashboard.clinic.app import COOKIE, MAX_TRACE_BYTES, create_hub_app, csv_cell, hash_password
-from dashboard.clinic.service import Hub, HubSettings
+from dashboard.clinic.service import Hub
+from dashboard.clinic.settings import HubSettings
 from dashboard.clinic.store import HubStore
 from dashboard.limiter import Limiter
 from tests.core.rig import scenario_trace

@@ -13,7 +13,8 @@ import pytest
 
 from dashboard.clinic.app import hash_password
 from dashboard.clinic.bench import station_state
-from dashboard.clinic.service import Hub, HubSettings, UnknownStation
+from dashboard.clinic.service import Hub, UnknownStation
+from dashboard.clinic.settings import HubSettings
 from dashboard.clinic.store import HubStore
 from monitor.bench.faults.mqtt import (
     LINK_TIMEOUT_S,

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from dashboard.clinic.service import Hub, HubSection, HubSettings
+from dashboard.clinic.service import Hub
+from dashboard.clinic.settings import HubSection, HubSettings
 from dashboard.clinic.store import HubStore
 from firmware_sim.scenario import parse_scenario
 from monitor.settings import MqttConfig

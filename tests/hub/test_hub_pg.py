@@ -155,7 +155,8 @@ async def test_an_accepted_escalation_is_closed_so_the_next_raise_escalates_agai
     tmp_path: Path,
 ) -> None:
     from dashboard.clinic.bench import station_state
-    from dashboard.clinic.service import Hub, HubSettings
+    from dashboard.clinic.service import Hub
+    from dashboard.clinic.settings import HubSettings
     from tests.hub.replica_rig import high_alarm
 
     store = HubStore.open(tmp_path / "hub.db")
@@ -165,8 +166,8 @@ async def test_an_accepted_escalation_is_closed_so_the_next_raise_escalates_agai
 
         async def round_with(alarms: list[dict[str, object]]) -> None:
             hub.core.state(hub.now(), "home", station_state("home", 0.0, alarms))
-            await hub._escalate(hub.now())
-            await asyncio.gather(*hub._sending)
+            await hub.escalator.round(hub.now())
+            await asyncio.gather(*hub.escalator.sending)
 
         await round_with([high_alarm()])
         assert hub.accept_escalation("home", "hr.high", "pat")

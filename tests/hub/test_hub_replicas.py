@@ -15,7 +15,8 @@ import pytest
 
 from dashboard.clinic.app import hash_password
 from dashboard.clinic.pg import PgHubStore
-from dashboard.clinic.service import EscalationSection, Hub, HubSection, HubSettings
+from dashboard.clinic.service import Hub
+from dashboard.clinic.settings import EscalationSection, HubSection, HubSettings
 from monitor.settings import MqttConfig
 from tests.hub.pg_rig import Postgres
 from tests.hub.replica_rig import (

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.clinic.service import Hub, HubSection, HubSettings
+from dashboard.clinic.service import Hub
+from dashboard.clinic.settings import HubSection, HubSettings
 from dashboard.clinic.store import HubStore
 from monitor.settings import MqttConfig
 from tests.hub.replica_rig import Station, station_online

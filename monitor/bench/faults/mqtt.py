@@ -285,7 +285,8 @@ async def running_hub(
 ) -> AsyncIterator[Hub]:
     """A hub (in this process) on its own store, connected; stopped on exit. ``section``: more
     ``[hub]`` settings."""
-    from dashboard.clinic.service import Hub, HubSection, HubSettings
+    from dashboard.clinic.service import Hub
+    from dashboard.clinic.settings import HubSection, HubSettings
     from dashboard.clinic.store import HubStore
 
     store = HubStore.open(folder / f"{name}.db")

@@ -181,6 +181,17 @@ class Hub(FanOut):
             self._store_down(exc)
         return self._people_count
 
+    def acknowledge(self, station: str, by: str) -> bool:
+        """``by`` acknowledges the hub's own ``link.lost`` of ``station`` here (audited);
+        False when the hub lists none for it (the station's own alarms are acknowledged there,
+        by :meth:`command`)."""
+        view = self.core.stations.get(station)
+        if view is None or LINK_LOST not in view.alarms.alarms:
+            return False
+        self._hub_events(self.core.acknowledge(self.now(), station, by))
+        self.store.audit(by, "acknowledged", {"station": station, "alarm": LINK_LOST})
+        return True
+
     def people_changed(self) -> None:
         """Someone was added to (or left) the escalation list here: the next snapshot counts
         again (another replica's change shows within ``PEOPLE_REFRESH_S``)."""

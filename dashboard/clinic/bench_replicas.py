@@ -26,7 +26,13 @@ from urllib.parse import quote
 
 import psycopg
 
-from dashboard.clinic.bench import TARGETS, Mosquitto, _percentile
+from dashboard.clinic.bench import (
+    TARGETS,
+    Mosquitto,
+    _percentile,
+    launch_publisher,
+    published_alarms,
+)
 
 WARMUP_S = 2.0
 """Every station connected and publishing before the measurement starts."""
@@ -127,19 +133,7 @@ async def _run(
             line = await asyncio.wait_for(proc.stdout.readline(), 60)
             if line.strip() != b"ready":
                 raise RuntimeError(f"a replica did not start: {line[:200]!r}")
-        publisher = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "dashboard.clinic.bench",
-            "publish",
-            "--port",
-            str(port),
-            "--stations",
-            str(stations),
-            "--seconds",
-            str(seconds),
-            stderr=asyncio.subprocess.PIPE,
-        )
+        publisher = await launch_publisher(port, stations, seconds)
         for proc in procs:
             assert proc.stdin is not None
             proc.stdin.write(b"go\n")
@@ -148,8 +142,7 @@ async def _run(
         for proc in procs:
             assert proc.stdout is not None
             figures.append(json.loads(await proc.stdout.readline()))
-        _, err = await publisher.communicate()
-        published = int(json.loads(err.decode().strip().splitlines()[-1])["alarms"])
+        published = await published_alarms(publisher)
         stored = await _wait_stored(database, published)
     finally:
         for proc in procs:

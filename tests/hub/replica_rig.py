@@ -19,8 +19,8 @@ from typing import Any
 import aiomqtt
 
 from dashboard.clinic.bench import station_state
+from monitor.bench.faults.mqtt import valid_alarm
 from monitor.mqtt.protocol import ONLINE, Topics, encode
-from monitor.store.database import now_iso
 from tests.mqtt.rig import Broker, client, password
 
 
@@ -120,39 +120,6 @@ async def start_replica(config: Path, log: Path) -> asyncio.subprocess.Process:
         )
 
 
-def high_alarm() -> dict[str, Any]:
-    """A high alarm as a station's state lists it (escalated at once)."""
-    return {
-        "id": "hr.high",
-        "priority": "high",
-        "state": "active",
-        "condition": True,
-        "acknowledged": False,
-        "sounding": True,
-        "silenced_for_s": None,
-        "value": 160.0,
-        "limit": 150.0,
-        "message": "HR 160 > 150",
-        "raised_s_ago": 1.0,
-    }
-
-
-def alarm_event(station: str, seq: int) -> dict[str, Any]:
-    """One ``alarms`` message (raised and cleared in turn)."""
-    return {
-        "t": float(seq),
-        "id": "user.symptom",
-        "priority": "medium",
-        "event": "raised" if seq % 2 else "cleared",
-        "value": None,
-        "limit": 5.0,
-        "message": "Symptom reported",
-        "seq": seq,
-        "station": station,
-        "at": now_iso(),
-    }
-
-
 @dataclass
 class Station:
     """A station on the real broker, logged in as itself: heartbeats and alarm events."""
@@ -176,7 +143,7 @@ class Station:
         for _ in range(count):
             self.sent += 1
             await client_.publish(
-                Topics.of(self.name).alarms, encode(alarm_event(self.name, self.sent)), qos=1
+                Topics.of(self.name).alarms, encode(valid_alarm(self.name, self.sent)), qos=1
             )
             await asyncio.sleep(every_s)
 

@@ -157,7 +157,7 @@ async def test_an_accepted_escalation_is_closed_so_the_next_raise_escalates_agai
     from dashboard.clinic.bench import station_state
     from dashboard.clinic.service import Hub
     from dashboard.clinic.settings import HubSettings
-    from tests.hub.replica_rig import high_alarm
+    from monitor.bench.faults.mqtt import listed_high_alarm
 
     store = HubStore.open(tmp_path / "hub.db")
     store.add_person("pat", "therapist", "hash", "json://127.0.0.1:9/pat", 1)
@@ -169,11 +169,11 @@ async def test_an_accepted_escalation_is_closed_so_the_next_raise_escalates_agai
             await hub.escalator.round(hub.now())
             await asyncio.gather(*hub.escalator.sending)
 
-        await round_with([high_alarm()])
+        await round_with([listed_high_alarm()])
         assert hub.accept_escalation("home", "hr.high", "pat")
         await round_with([])  # the alarm is over
         assert store.open_chases() == {}
-        await round_with([high_alarm()])  # raised again: a new escalation
+        await round_with([listed_high_alarm()])  # raised again: a new escalation
         sent = [e for e in store.escalations() if e["step"] == "sent"]
         assert len(sent) == 2
     finally:

@@ -17,12 +17,12 @@ from dashboard.clinic.app import hash_password
 from dashboard.clinic.pg import PgHubStore
 from dashboard.clinic.service import Hub
 from dashboard.clinic.settings import EscalationSection, HubSection, HubSettings
+from monitor.bench.faults.mqtt import listed_high_alarm
 from monitor.settings import MqttConfig
 from tests.hub.pg_rig import Postgres
 from tests.hub.replica_rig import (
     PageReceiver,
     Station,
-    high_alarm,
     page_receiver,
     start_replica,
     station_online,
@@ -76,7 +76,7 @@ async def test_a_replica_killed_mid_stream_and_mid_escalation(
                 60,
                 "both replicas on the shared subscription",
             )
-            station = Station(broker, alarms=[high_alarm()])
+            station = Station(broker, alarms=[listed_high_alarm()])
             async with station_online(station) as c:
                 stream = asyncio.create_task(station.stream(c, EVENTS, 0.03))
                 await receiver.until(lambda pages: len(pages) >= 1, 30)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiomqtt
 from pydantic import SecretStr
 
-from dashboard.clinic.bench import Mosquitto, station_state
+from dashboard.clinic.bench import Mosquitto, launch_publisher, published_alarms, station_state
 from monitor.mqtt.protocol import MAX_BYTES, ONLINE, TOPIC_ROOT, Topics, encode
 from monitor.settings import MqttConfig
 from monitor.store.database import now_iso
@@ -106,6 +106,23 @@ def valid_alarm(station: str, seq: int) -> dict[str, Any]:
         "seq": seq,
         "station": station,
         "at": now_iso(),
+    }
+
+
+def listed_high_alarm() -> dict[str, Any]:
+    """A high alarm as a station's ``state`` lists it (the hub escalates it at once)."""
+    return {
+        "id": "hr.high",
+        "priority": "high",
+        "state": "active",
+        "condition": True,
+        "acknowledged": False,
+        "sounding": True,
+        "silenced_for_s": 0.0,
+        "value": 150.0,
+        "limit": 140.0,
+        "message": "Heart rate high",
+        "raised_s_ago": 3.0,
     }
 
 
@@ -196,19 +213,7 @@ def malformed(station: str) -> list[tuple[str, bytes]]:
         b"online\r",
         b"\tonline",
     ]
-    row = {
-        "id": "hr.high",
-        "priority": "high",
-        "state": "active",
-        "condition": True,
-        "acknowledged": False,
-        "sounding": True,
-        "silenced_for_s": 0.0,
-        "value": 150.0,
-        "limit": 140.0,
-        "message": "Heart rate high",
-        "raised_s_ago": 3.0,
-    }
+    row = listed_high_alarm()
     own: dict[str, list[bytes]] = {
         "status": status,
         "state": [
@@ -539,20 +544,8 @@ async def load(
     falls silent: its ``link.lost`` must come on time, and no alarm of the others be lost."""
     assert peers.secret is None, "the simulated stations connect anonymously"
     async with running_hub(peers, folder, "load") as hub:
-        args = ["--port", str(peers.port), "--seconds", str(seconds)]
         launched = hub.now()
-        publisher = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "dashboard.clinic.bench",
-            "publish",
-            "--stations",
-            str(stations),
-            "--alarm-every-s",
-            "2",
-            *args,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        publisher = await launch_publisher(peers.port, stations, seconds, alarm_every_s=2)
         flooder = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -583,9 +576,8 @@ async def load(
         await until(lambda: link_lost_raised(hub, "silent"), seconds + 30, "silent's link.lost")
         raised = link_lost_raised(hub, "silent")[0]
         flood_out, _ = await flooder.communicate()
-        _, pub_err = await publisher.communicate()
+        published = await published_alarms(publisher)
         await watcher
-        published = json.loads(pub_err.decode().strip().splitlines()[-1])["alarms"]
 
         def stored() -> int:
             return sum(hub.store.last_seq(n) for n in names)  # each station's seqs: 1, 2...

@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import os
+import pstats
 import random
 import shutil
 import socket
@@ -236,9 +238,58 @@ class _BareSubscriber:
                 self.latencies_ms.append(delta.total_seconds() * 1000)
 
 
-async def _run(
-    seconds: float, stations: int, folder: Path, port: int, floor: bool = False
+PROFILE_TOP = 15
+IDLE = frozenset({"<method 'poll' of 'select.epoll' objects>"})
+"""The event loop waiting for work: the profile's ``idle_s``, not one of its top functions."""
+
+
+def profile_summary(
+    profiler: cProfile.Profile, what: str, top: int = PROFILE_TOP
 ) -> dict[str, Any]:
+    """The ``top`` functions of a profile by their own time (``own_s``: in the function
+    itself; ``cum_s``: with what it called), for a bench's JSON result."""
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    idle = {k: v for k, v in stats.items() if k[2] in IDLE}
+    rows = sorted(
+        (item for item in stats.items() if item[0] not in idle),
+        key=lambda item: item[1][2],
+        reverse=True,
+    )[:top]
+    return {
+        "tool": "cProfile",
+        "what": what,
+        "idle_s": round(sum(v[2] for v in idle.values()), 3),
+        "top": [
+            {
+                "function": f"{_short_path(file)}:{line}({name})",
+                "own_s": round(tt, 4),
+                "cum_s": round(ct, 4),
+                "calls": nc,
+            }
+            for (file, line, name), (_cc, nc, tt, ct, _callers) in rows
+        ],
+    }
+
+
+def _short_path(file: str) -> str:
+    """A source file as the profile names it: within the project or a package."""
+    project = str(Path(__file__).resolve().parents[2])
+    for root in sorted({*sys.path, project}, key=len, reverse=True):
+        if root and file.startswith(root.rstrip("/") + "/"):
+            return file[len(root.rstrip("/")) + 1 :]
+    return file
+
+
+async def _run(
+    seconds: float,
+    stations: int,
+    folder: Path,
+    port: int,
+    floor: bool = False,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """One run; ``profile``: profile this process (the hub) in the measured window, the
+    stats written there (pstats) and their top functions put in the result."""
     from dashboard.clinic.service import Hub
     from dashboard.clinic.settings import HubSection, HubSettings
     from dashboard.clinic.store import HubStore
@@ -256,9 +307,14 @@ async def _run(
         publisher = await launch_publisher(port, stations, seconds)
         warm_up_s = 2.0 + stations / 200  # everyone connected
         await asyncio.sleep(warm_up_s)
+        profiler = None if profile is None else cProfile.Profile()
         cpu0, wall0, got0 = time.process_time(), time.perf_counter(), hub.received
         hub.latencies_ms.clear()
+        if profiler is not None:
+            profiler.enable()
         await asyncio.sleep(max(1.0, seconds - warm_up_s - 2.0))
+        if profiler is not None:
+            profiler.disable()
         cpu1, wall1, got1 = time.process_time(), time.perf_counter(), hub.received
         await published_alarms(publisher)
         latencies = list(hub.latencies_ms)
@@ -267,6 +323,16 @@ async def _run(
         await running
         store.close()
     wall = wall1 - wall0
+    profiled = {}
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(profile)
+        what = (
+            f"the hub process ({'a bare subscriber' if floor else 'the hub'} and its broker "
+            f"links; not the stations' process nor Mosquitto) in the measured {wall:.0f} s "
+            f"with {stations} stations, by own time; the latency of a profiled run is "
+            f"inflated by the profiler; idle_s: the event loop waiting; full stats: {profile}"
+        )
+        profiled["profile"] = profile_summary(profiler, what)
     return {
         "benchmark": "hub-floor" if floor else "hub",
         "stations": stations,
@@ -284,17 +350,22 @@ async def _run(
         "targets": TARGETS,
         "note": "state 1 Hz and telemetry 10 Hz per station through a real Mosquitto; the hub "
         "subscribes to status, state, alarms and replies (telemetry stays in the broker)",
+        **profiled,
     }
 
 
-def bench_hub(seconds: float = 30.0, stations: int = 50, floor: bool = False) -> dict[str, Any]:
+def bench_hub(
+    seconds: float = 30.0, stations: int = 50, floor: bool = False, profile: Path | None = None
+) -> dict[str, Any]:
     """Run the benchmark; returns the JSON-able report. ``floor``: the same stations and
-    broker with a bare subscriber in the hub's place (what the broker alone costs)."""
+    broker with a bare subscriber in the hub's place (what the broker alone costs);
+    ``profile``: cProfile the hub's process in the measured window, the stats written to
+    that file and the top functions by own time in the report's ``profile``."""
     with tempfile.TemporaryDirectory() as tmp:
         broker = Mosquitto(Path(tmp))
         broker.start()
         try:
-            return asyncio.run(_run(seconds, stations, Path(tmp), broker.port, floor))
+            return asyncio.run(_run(seconds, stations, Path(tmp), broker.port, floor, profile))
         finally:
             broker.stop()
 

@@ -11,6 +11,7 @@ import functools
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
@@ -49,15 +50,15 @@ events) while it is away: a replica that restarts gets what was handed to it mea
 
 
 class HubLinks:
-    """The broker links of one hub: every message goes to ``handle(topic, payload,
-    retained)`` (awaited; the main link acknowledges it after); ``site_of`` says which
+    """The broker links of one hub: the messages go to ``handle(batch)`` (awaited; it
+    acknowledges each message once handled, see :class:`Incoming`); ``site_of`` says which
     stations are reached through a site's bridge; ``now`` is the hub's clock."""
 
     def __init__(
         self,
         settings: HubSettings,
         site_of: Mapping[str, str],
-        handle: Callable[[str, bytes, bool], Awaitable[None]],
+        handle: Callable[[list[Incoming]], Awaitable[None]],
         now: Callable[[], float],
     ) -> None:
         self.settings = settings
@@ -176,21 +177,13 @@ class HubLinks:
         return topics
 
     async def _serve(self, client: aiomqtt.Client, ack: bool = False) -> None:
-        count = 0
+        """Hand the messages to the hub, each with whatever came in behind it (up to
+        ``YIELD_EVERY``: the hub stores a batch in one transaction), then let the other
+        tasks run."""
         async for message in client.messages:
-            try:
-                await self._handle(str(message.topic), _bytes(message.payload), message.retain)
-            except asyncio.CancelledError:
-                raise  # not handled: the broker gives it again (the session is kept)
-            except Exception:
-                if ack:  # a bug past parsing: not again, or it would hold up every other one
-                    _ack(client, message)
-                raise
-            if ack:
-                _ack(client, message)
-            count += 1
-            if count % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+            batch = [message, *_queued(client, YIELD_EVERY - 1)]
+            await self._handle([_incoming(client, m, ack) for m in batch])
+            await asyncio.sleep(0)
 
     def hear_of(self, station: str) -> None:
         """A station the hub did not know: listen to its state too."""
@@ -229,6 +222,39 @@ class HubLinks:
                     await self._resync.wait()
             self._resync.clear()
             await self._sync_state(client)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message for the hub; ``ack()`` once it is handled (or given up on: a bug past
+    parsing must not come again and hold up every other one). A message never acknowledged
+    (the hub cancelled) comes again from the broker: the main link's session is kept."""
+
+    topic: str
+    payload: bytes
+    retained: bool
+    ack: Callable[[], None]
+
+
+def _incoming(client: aiomqtt.Client, message: aiomqtt.Message, ack: bool) -> Incoming:
+    done = functools.partial(_ack, client, message) if ack else _no_ack
+    return Incoming(str(message.topic), _bytes(message.payload), message.retain, done)
+
+
+def _no_ack() -> None:
+    """The state link's messages need none (QoS 1 with a clean session: paho acknowledges)."""
+
+
+def _queued(client: aiomqtt.Client, most: int) -> list[aiomqtt.Message]:
+    """What already waits in the client's queue, up to ``most``, without waiting (aiomqtt
+    has no public call for it, hence its queue)."""
+    batch: list[aiomqtt.Message] = []
+    while len(batch) < most:
+        try:
+            batch.append(client._queue.get_nowait())
+        except asyncio.QueueEmpty:
+            break
+    return batch
 
 
 def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:

@@ -64,6 +64,7 @@ class PgHubStore(HubStore):
     """The hub's store in a PostgreSQL database (every replica's)."""
 
     lock_row = " FOR UPDATE"
+    groups_writes = False
     now_s_sql = "EXTRACT(EPOCH FROM clock_timestamp())::DOUBLE PRECISION"
 
     def __init__(self, dsn: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from dashboard.clinic.core import LINK_LOST, HubCore, Notice
 from dashboard.clinic.escalation import Escalator
-from dashboard.clinic.links import SITES_ROOT, HubLinks
+from dashboard.clinic.links import SITES_ROOT, HubLinks, Incoming
 from dashboard.clinic.pg import StoreUnavailable
 from dashboard.clinic.settings import (
     STATE_RATE_PER_S,
@@ -109,7 +109,10 @@ class Hub(FanOut):
         self.core = HubCore(settings.hub.link_timeout_s)
         self.events: list[Message] = []
         """Every event this run fanned out (ids count from 1), for catch-up."""
-        self.links = HubLinks(settings, self.site_of, self._handle, self.now)
+        self._held: list[dict[str, Any]] | None = None
+        """While a batch of messages is being stored: its events, fanned out after the
+        commit."""
+        self.links = HubLinks(settings, self.site_of, self._handle_batch, self.now)
         self.connected = self.links.connected
         """Both broker connections are up and subscribed."""
         self.muted = self.links.muted
@@ -150,6 +153,12 @@ class Hub(FanOut):
 
     def _event(self, data: dict[str, Any]) -> None:
         data.setdefault("at", now_iso())  # a station's event keeps its own commit time
+        if self._held is not None:
+            self._held.append(data)  # shown once the batch is stored
+        else:
+            self._fan_out(data)
+
+    def _fan_out(self, data: dict[str, Any]) -> None:
         message = Message("event", data, len(self.events) + 1)
         self.events.append(message)
         self._send(message)
@@ -250,6 +259,45 @@ class Hub(FanOut):
             self.store_outages += 1
             log.warning("hub: the database is unreachable (%s); waiting for it", exc)
         self.problems["store"] = f"the hub's database is unreachable: {exc}"[:300]
+
+    async def _handle_batch(self, batch: list[Incoming]) -> None:
+        """Messages from a broker link, each acknowledged once handled. On one SQLite file
+        the batch is stored in one transaction (one fsync, not one each: the cost of a busy
+        hub) and its events reach the pages after the commit, as a single message's do. A
+        failure past parsing stops the batch: what came before is kept and acknowledged, the
+        failing message acknowledged too, the rest left to come again, and it is raised."""
+        if len(batch) == 1 or not self.store.groups_writes:
+            for message in batch:
+                try:
+                    await self._handle(message.topic, message.payload, message.retained)
+                except asyncio.CancelledError:
+                    raise  # not handled: the broker gives it again (the session is kept)
+                except Exception:
+                    message.ack()
+                    raise
+                message.ack()
+            return
+        failed: Exception | None = None
+        handled: list[Incoming] = []
+        self._held = []
+        try:
+            with self.store.group():
+                for message in batch:
+                    handled.append(message)
+                    try:
+                        self._message(message.topic, message.payload, message.retained)
+                    except Exception as exc:  # raised below, once the others are kept
+                        failed = exc
+                        break
+            held = self._held
+        finally:
+            self._held = None
+        for data in held:
+            self._fan_out(data)
+        for message in handled:
+            message.ack()
+        if failed is not None:
+            raise failed
 
     async def _handle(self, topic: str, payload: bytes, retained: bool) -> None:
         """One message; while the database is unreachable (a PostgreSQL restart), wait and

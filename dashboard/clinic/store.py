@@ -132,6 +132,10 @@ class HubStore(Database):
     """The hub's SQLite file."""
 
     migrations = HUB_MIGRATIONS
+    groups_writes = True
+    """Whether the hub stores a batch of messages in one transaction (SQLite: one fsync for
+    the batch). Not on a shared PostgreSQL: an outage there is waited out message by
+    message, so none is rolled back after the hub acted on it."""
     lock_row = ""
     """What a ``SELECT`` appends to lock the rows it reads until the transaction ends (SQLite:
     nothing, ``BEGIN IMMEDIATE`` already holds the one write lock)."""

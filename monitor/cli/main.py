@@ -804,6 +804,13 @@ def bench_hub_command(
     floor: Annotated[
         bool, typer.Option(help="The floor: the broker alone, a bare subscriber for the hub.")
     ] = False,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            help="cProfile the hub's process in the measured window: the stats to this file, "
+            "the top functions by own time in the JSON's profile (one hub only)."
+        ),
+    ] = None,
 ) -> None:
     """50 stations (state 1 Hz, telemetry 10 Hz) through a real Mosquitto to one hub, or to
     --replicas hubs on one --database; JSON."""
@@ -814,10 +821,12 @@ def bench_hub_command(
             raise fail("bench hub", "--replicas needs --database postgresql://... to share")
         from dashboard.clinic.bench import bench_hub
 
-        print(json.dumps(bench_hub(seconds, stations, floor=floor), indent=2))
+        print(json.dumps(bench_hub(seconds, stations, floor=floor, profile=profile), indent=2))
         return
     if not database.startswith(("postgresql://", "postgres://")):
         raise fail("bench hub", "--database: a postgresql:// URL")
+    if profile is not None:
+        raise fail("bench hub", "--profile: one hub on its SQLite file (no --database)")
     from dashboard.clinic.bench_replicas import bench_replicas
 
     print(json.dumps(bench_replicas(seconds, stations, replicas, database), indent=2))

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -280,6 +281,34 @@ def _short_path(file: str) -> str:
     return file
 
 
+@contextlib.contextmanager
+def _profiling(profiler: cProfile.Profile | None) -> Iterator[None]:
+    """``profiler`` (if any) on for the block."""
+    if profiler is None:
+        yield
+        return
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+
+
+def _profile_report(
+    profiler: cProfile.Profile | None, path: Path | None, who: str, wall_s: float
+) -> dict[str, Any]:
+    """The result's ``profile`` (its stats written to ``path``); nothing when not asked."""
+    if profiler is None or path is None:
+        return {}
+    profiler.dump_stats(path)
+    what = (
+        f"the hub process ({who} and its broker links; not the stations' process nor "
+        f"Mosquitto) in the measured {wall_s:.0f} s, by own time; the latency of a profiled "
+        f"run is inflated by the profiler; idle_s: the event loop waiting; full stats: {path}"
+    )
+    return {"profile": profile_summary(profiler, what)}
+
+
 async def _run(
     seconds: float,
     stations: int,
@@ -310,11 +339,8 @@ async def _run(
         profiler = None if profile is None else cProfile.Profile()
         cpu0, wall0, got0 = time.process_time(), time.perf_counter(), hub.received
         hub.latencies_ms.clear()
-        if profiler is not None:
-            profiler.enable()
-        await asyncio.sleep(max(1.0, seconds - warm_up_s - 2.0))
-        if profiler is not None:
-            profiler.disable()
+        with _profiling(profiler):
+            await asyncio.sleep(max(1.0, seconds - warm_up_s - 2.0))
         cpu1, wall1, got1 = time.process_time(), time.perf_counter(), hub.received
         await published_alarms(publisher)
         latencies = list(hub.latencies_ms)
@@ -323,16 +349,6 @@ async def _run(
         await running
         store.close()
     wall = wall1 - wall0
-    profiled = {}
-    if profiler is not None and profile is not None:
-        profiler.dump_stats(profile)
-        what = (
-            f"the hub process ({'a bare subscriber' if floor else 'the hub'} and its broker "
-            f"links; not the stations' process nor Mosquitto) in the measured {wall:.0f} s "
-            f"with {stations} stations, by own time; the latency of a profiled run is "
-            f"inflated by the profiler; idle_s: the event loop waiting; full stats: {profile}"
-        )
-        profiled["profile"] = profile_summary(profiler, what)
     return {
         "benchmark": "hub-floor" if floor else "hub",
         "stations": stations,
@@ -350,7 +366,9 @@ async def _run(
         "targets": TARGETS,
         "note": "state 1 Hz and telemetry 10 Hz per station through a real Mosquitto; the hub "
         "subscribes to status, state, alarms and replies (telemetry stays in the broker)",
-        **profiled,
+        **_profile_report(
+            profiler, profile, f"{'a bare subscriber' if floor else 'the hub'}", wall
+        ),
     }
 
 

@@ -106,6 +106,9 @@ async def replica(port: int, database: str, name: str, window_s: float) -> None:
 async def _run(
     seconds: float, stations: int, port: int, replicas: int, database: str
 ) -> dict[str, Any]:
+    """One run: the replicas up and ready, the stations started, each replica's figures, the
+    events stored, the report. (Longer than most: one sequence of steps sharing the processes;
+    split, its parts would hand the same handles back and forth.)"""
     window_s = max(1.0, seconds - 2 * WARMUP_S)
     procs = []
     for i in range(replicas):

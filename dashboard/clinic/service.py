@@ -487,7 +487,8 @@ class Hub(FanOut):
                         self.link_lost_tick_gap_s[station] = t - self.last_tick
             self.last_tick = t
             self._hub_events(events)
-            self._send(Message("snapshot", self.snapshot()))
+            if self.clients:  # a page open: no snapshot is made for nobody
+                self._send(Message("snapshot", self.snapshot()))
             await asyncio.sleep(SNAPSHOT_EVERY_S / 4)
 
 

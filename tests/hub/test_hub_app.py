@@ -313,15 +313,28 @@ async def test_reviewing_an_uploaded_trace_replays_it(hub: Hub, symptom_trace: b
 
 @pytest.mark.broker
 @pytest.mark.timeout(90)
-def test_bench_hub_reports_what_it_measured() -> None:
-    from dashboard.clinic.bench import bench_hub
+def test_bench_hub_reports_what_it_measured(tmp_path: Path) -> None:
+    import pstats
 
-    report = bench_hub(seconds=9, stations=5)
+    from dashboard.clinic.bench import PROFILE_TOP, bench_hub
+
+    report = bench_hub(seconds=9, stations=5, profile=tmp_path / "hub.pstats")
     assert report["stations"] == 5
     assert report["messages_to_hub_per_s"] > 0
     assert report["alarm_events_measured"] >= 1
     latency = report["alarm_latency_ms"]
     assert 0 <= latency["p50"] <= latency["p99"] <= latency["max"]
+    profile = report["profile"]  # asked for: the hub's own functions, by own time
+    assert profile["tool"] == "cProfile"
+    top = profile["top"]
+    assert len(top) == PROFILE_TOP
+    assert [r["own_s"] for r in top] == sorted((r["own_s"] for r in top), reverse=True)
+    assert all(0 <= r["own_s"] <= r["cum_s"] + 1e-4 and r["calls"] >= 1 for r in top)
+    assert all("epoll" not in r["function"] for r in top)  # the idle wait is apart
+    assert profile["idle_s"] > 0
+    stats = pstats.Stats(str(tmp_path / "hub.pstats")).stats  # type: ignore[attr-defined]
+    assert any(name == "_handle_batch" for (_, _, name) in stats)  # the hub itself profiled
+    assert "profile" not in bench_hub(seconds=8, stations=2)  # only when asked
 
 
 @pytest.mark.asyncio

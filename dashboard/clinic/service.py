@@ -112,6 +112,8 @@ class Hub(FanOut):
         self._held: list[dict[str, Any]] | None = None
         """While a batch of messages is being stored: its events, fanned out after the
         commit."""
+        self._held_at: list[object] = []
+        """And the commit times of its stations' alarm events (for ``latencies_ms``)."""
         self.links = HubLinks(settings, self.site_of, self._handle_batch, self.now)
         self.connected = self.links.connected
         """Both broker connections are up and subscribed."""
@@ -279,7 +281,7 @@ class Hub(FanOut):
             return
         failed: Exception | None = None
         handled: list[Incoming] = []
-        self._held = []
+        self._held, self._held_at = [], []
         try:
             with self.store.group():
                 for message in batch:
@@ -292,6 +294,8 @@ class Hub(FanOut):
             held = self._held
         finally:
             self._held = None
+        for at in self._held_at:
+            self._latency(at)
         for data in held:
             self._fan_out(data)
         for message in handled:
@@ -425,7 +429,10 @@ class Hub(FanOut):
     def _alarm(self, message: AlarmMessage) -> None:
         event = message.event_obj()
         if self.store.add_station_event(message.station, message.seq, message.at, event):
-            self._latency(message.at)
+            if self._held is None:
+                self._latency(message.at)
+            else:
+                self._held_at.append(message.at)  # measured once the batch is committed
             self._event(
                 {
                     "kind": "alarm",

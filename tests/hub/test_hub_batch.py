@@ -51,6 +51,7 @@ async def test_a_batch_is_one_commit_and_shown_once_stored(tmp_path: Path) -> No
     assert [e.data["seq"] for e in hub.events] == list(range(1, 21))
     assert store.last_seq("home") == 20
     assert acked == Counter(range(1, 21))  # each once
+    assert len(hub.latencies_ms) == 20  # commit -> stored, each measured after the commit
     store.close()
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from monitor.cli.common import fail
+
+if TYPE_CHECKING:
+    from dashboard.clinic.settings import HubSettings
+    from dashboard.clinic.store import HubStore
 
 hub_app = typer.Typer(
     help="The clinic hub: every station over MQTT on one central page.",
@@ -34,10 +38,7 @@ def hub_run(
     import asyncio
     import logging
 
-    from dashboard.clinic.app import create_hub_app
-    from dashboard.clinic.service import Hub
     from dashboard.clinic.settings import HubConfigError, load_hub_settings
-    from monitor.station.daemon import stop_on_signals
     from monitor.store.database import StoreError
 
     logging.basicConfig(
@@ -51,43 +52,50 @@ def hub_run(
     if port is not None:
         settings.hub.port = port
 
-    async def main() -> None:
-        import uvicorn
-
-        from dashboard.server import _QuietServer
-
-        stop = asyncio.Event()
-        stop_on_signals(stop)
-        hub = Hub(settings, store)
-        server = _QuietServer(
-            uvicorn.Config(
-                create_hub_app(hub),
-                host=settings.hub.host,
-                port=settings.hub.port,
-                log_level="warning",
-                lifespan="off",
-                timeout_graceful_shutdown=1,
-            )
-        )
-        serving = asyncio.create_task(server.serve())
-        running = asyncio.create_task(hub.run(stop))
-        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
-            await asyncio.sleep(0.02)
-        if server.started:
-            bound = server.servers[0].sockets[0].getsockname()[1]
-            print(f"Hub page: http://{settings.hub.host}:{bound}/", file=sys.stderr, flush=True)
-        await stop.wait()
-        server.should_exit = True
-        await running
-        try:
-            await serving
-        except SystemExit:
-            raise fail("hub", f"cannot listen on {settings.hub.host}:{settings.hub.port}") from None
-
     try:
-        asyncio.run(main())
+        asyncio.run(_serve(settings, store))
     finally:
         store.close()
+
+
+async def _serve(settings: HubSettings, store: HubStore) -> None:
+    """The hub and its page until SIGINT/SIGTERM."""
+    import asyncio
+
+    import uvicorn
+
+    from dashboard.clinic.app import create_hub_app
+    from dashboard.clinic.service import Hub
+    from dashboard.server import _QuietServer
+    from monitor.station.daemon import stop_on_signals
+
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    hub = Hub(settings, store)
+    server = _QuietServer(
+        uvicorn.Config(
+            create_hub_app(hub),
+            host=settings.hub.host,
+            port=settings.hub.port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    running = asyncio.create_task(hub.run(stop))
+    while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
+        await asyncio.sleep(0.02)
+    if server.started:
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        print(f"Hub page: http://{settings.hub.host}:{bound}/", file=sys.stderr, flush=True)
+    await stop.wait()
+    server.should_exit = True
+    await running
+    try:
+        await serving
+    except SystemExit:
+        raise fail("hub", f"cannot listen on {settings.hub.host}:{settings.hub.port}") from None
 
 
 @person_app.command("add")

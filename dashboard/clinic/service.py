@@ -264,11 +264,13 @@ class Hub(FanOut):
 
     async def _handle_batch(self, batch: list[Incoming]) -> None:
         """Messages from a broker link, each acknowledged once handled. On one SQLite file
-        the batch is stored in one transaction (one fsync, not one each: the cost of a busy
-        hub) and its events reach the pages after the commit, as a single message's do. A
+        a batch of more than one message that writes (not heartbeats) is stored in one
+        transaction (one fsync, not one each: the cost of a busy hub) and its events reach
+        the pages after the commit, as a single message's do. A
         failure past parsing stops the batch: what came before is kept and acknowledged, the
         failing message acknowledged too, the rest left to come again, and it is raised."""
-        if len(batch) == 1 or not self.store.groups_writes:
+        heartbeats = sum(1 for m in batch if m.topic.endswith("/state"))  # rarely write
+        if len(batch) - heartbeats < 2 or not self.store.groups_writes:
             for message in batch:
                 try:
                     await self._handle(message.topic, message.payload, message.retained)

@@ -258,7 +258,7 @@ def _queued(client: aiomqtt.Client, most: int) -> list[aiomqtt.Message]:
 
 
 def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
-    """PUBACK a handled QoS 1 message (the main link acknowledges by hand: see ``_mqtt``)."""
+    """PUBACK a handled QoS 1 message (the main link acknowledges by hand: see ``_client_for``)."""
     if message.qos > 0:
         client._client.ack(message.mid, message.qos)
 

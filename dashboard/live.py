@@ -12,14 +12,15 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from fastapi.sse import ServerSentEvent
 
 from monitor.core.alarms import AlarmEvent
+from monitor.core.sink import SinkBase
+from monitor.core.station_view import StationView, ViewSource, state_json
 from monitor.core.view import Limits, alarm_words, screen
-from monitor.station.station import Station
-from monitor.station.status import station_state
 from monitor.store.alarm_log import StoredEvent
 from monitor.store.station_store import Store
 
@@ -117,10 +118,11 @@ def sse(message: Message) -> ServerSentEvent:
     )
 
 
-class LiveHub(FanOut):
-    """A station sink that feeds every dashboard client."""
+class LiveHub(FanOut, SinkBase):
+    """A station sink that feeds every dashboard client, from the station's read model and
+    the store."""
 
-    def __init__(self, station: Station, store: Store, name: str) -> None:
+    def __init__(self, station: ViewSource, store: Store, name: str) -> None:
         super().__init__()
         self.station = station
         self.store = store
@@ -129,16 +131,16 @@ class LiveHub(FanOut):
         self.last_seq = last[-1].seq if last else 0
         self._next_beat = float("-inf")
 
-    def limits(self) -> Limits:
+    def limits(self, view: StationView | None = None) -> Limits:
         """The running profile's limits, the ones the screen names."""
-        p = self.station.core.profile
+        p = (self.station.view() if view is None else view).profile
         return Limits(
             p.max_angle_deg, p.max_hold_s, p.max_session_inverted_s, p.hr_high_bpm, p.hr_low_bpm
         )
 
     def state(self) -> dict[str, Any]:
         """The station state now."""
-        state = station_state(self.station, self.name)
+        state = state_json(self.station.view(), self.name, datetime.now().astimezone())
         state["screen"] = screen(state)
         return state
 
@@ -151,9 +153,11 @@ class LiveHub(FanOut):
 
     def alarm_events(self, events: Sequence[AlarmEvent]) -> None:
         """New events were committed: send them with their sequence numbers."""
+        limits = None
         for stored in self.store.events_since(self.last_seq):
             self.last_seq = stored.seq
-            self._send(alarm_message(stored, self.limits()))
+            limits = self.limits() if limits is None else limits
+            self._send(alarm_message(stored, limits))
         self._beat(force=True)
 
     def tick(self, t: float) -> None:

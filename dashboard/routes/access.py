@@ -31,7 +31,8 @@ def routes(d: Dashboard) -> APIRouter:
     @router.get("/healthz", tags=["station"])
     async def healthz() -> dict[str, Any]:
         """Liveness without login: the station's clock and whether it has problems."""
-        return {"ok": not d.station.problems, "t": d.station.core.t}
+        view = d.station.view()
+        return {"ok": not view.problems, "t": view.t}
 
     @router.get("/pair", tags=["access"], response_class=RedirectResponse)
     async def pair(request: Request, token: Annotated[str, Query(max_length=100)]) -> Response:

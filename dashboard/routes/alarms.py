@@ -48,7 +48,7 @@ def routes(d: Dashboard) -> APIRouter:
     ) -> dict[str, Any]:
         """Acknowledge an alarm: its sound stops (it sounds again in 120 s if still present).
         Recorded as done by this device's paired name."""
-        if alarm_id not in d.station.core.alarms.alarms:
+        if d.station.view().alarm(alarm_id) is None:
             raise problem(404, f"no listed alarm {alarm_id!r}")
         d.station.user_input(InputKind.ACKNOWLEDGE, alarm_id, who.name)
         return {"ok": True}
@@ -57,7 +57,7 @@ def routes(d: Dashboard) -> APIRouter:
     async def silence(body: SilenceBody, who: Writer) -> dict[str, Any]:
         """Pause the sound of one alarm, or of all listed ones, for 120 s (by this device's
         paired name)."""
-        if body.alarm is not None and body.alarm not in d.station.core.alarms.alarms:
+        if body.alarm is not None and d.station.view().alarm(body.alarm) is None:
             raise problem(404, f"no listed alarm {body.alarm!r}")
         d.station.user_input(InputKind.SILENCE, body.alarm, who.name)
         return {"ok": True}

@@ -50,7 +50,7 @@ def routes(d: Dashboard) -> APIRouter:
             raise problem(404, f"no session {session_id}")
         trends = store.trends(session_id)
         limits = d.live.limits()
-        if row["profile"] != d.station.core.profile.name and is_name(str(row["profile"])):
+        if row["profile"] != d.station.view().profile.name and is_name(str(row["profile"])):
             try:
                 p = d.flow.profile(str(row["profile"]))
                 limits = Limits(

@@ -49,7 +49,7 @@ def routes(d: Dashboard) -> APIRouter:
         items = {k: getattr(body, k) for k in CHECKLIST}
         refused = start_refusal(d.live.state())
         journal = d.station.journal
-        running = d.station.core.session.in_session
+        running = d.station.view().in_session
         if not refused and running:
             if journal is None:
                 refused = ["this station keeps no records: a session cannot be given a user"]

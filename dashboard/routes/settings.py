@@ -47,13 +47,14 @@ def routes(d: Dashboard) -> APIRouter:
     async def settings(who: Reader) -> dict[str, Any]:
         """Profiles and limits, calibration, push targets (redacted) and sound."""
         store = d.flow.store
+        view = d.station.view()
         calibration = {
-            sensor: store.setting(d.name, f"calibration.{sensor}")
-            for sensor, spec in d.station.core.sensors.items()
-            if spec.kind.is_tilt
+            sensor.name: store.setting(d.name, f"calibration.{sensor.name}")
+            for sensor in view.sensors
+            if sensor.is_tilt
         }
         return {
-            "station_profile": d.station.core.profile.model_dump(),
+            "station_profile": view.profile.model_dump(),
             "builtin_profiles": {n: p.model_dump() for n, p in BUILTIN.items()},
             "stored_profiles": d.flow.stored_profiles(),
             "calibration": calibration,

@@ -171,6 +171,7 @@ async def _bench_live(
     from monitor.ble.backend import BleBackend
     from monitor.ble.link import SensorLink
     from monitor.core.engine import SafetyCore
+    from monitor.core.sink import SinkBase
     from monitor.settings import BleConfig, SensorConfig
     from monitor.station.station import Station, StationClock
 
@@ -212,7 +213,7 @@ async def _bench_live(
             super().on_data(sensor, char, data)
             self.arrival = 0.0
 
-    class LatencySink:
+    class LatencySink(SinkBase):
         def alarm_events(self, events: Any) -> None:
             if station.arrival:
                 latencies.extend([time.perf_counter() - station.arrival] * len(events))

@@ -1,11 +1,12 @@
 """What the screen says: one read model of the station's state, pure.
 
-:func:`screen` turns the JSON state of :func:`monitor.status.station_state` into the words and
-figures the phone page shows: the sensor cards, the θ card and gauge, the hold timer, the
-session line and the alarm list all come from here, so they cannot disagree (a silent sensor
-is lost on every card at once). :func:`alarm_words` writes an alarm for the person beside the
-table (a plain title, what happened against the user's own limit, what to do); the raw id,
-value and limit stay in ``details`` for clinicians. No I/O, no clock: time is in the state.
+:func:`screen` turns the station's JSON state (:func:`monitor.core.station_view.state_json`
+of its read model) into the words and figures the phone page shows: the sensor cards, the θ
+card and gauge, the hold timer, the session line and the alarm list all come from here, so
+they cannot disagree (a silent sensor is lost on every card at once). :func:`alarm_words`
+writes an alarm for the person beside the table (a plain title, what happened against the
+user's own limit, what to do); the raw id, value and limit stay in ``details`` for
+clinicians. No I/O, no clock: time is in the state.
 """
 
 from __future__ import annotations

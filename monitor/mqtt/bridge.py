@@ -29,14 +29,17 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Protocol
 
 import aiomqtt
 
 from monitor.core.alarms import AlarmEvent
+from monitor.core.sink import Host, SinkBase
+from monitor.core.station_view import state_json
 from monitor.mqtt import homeassistant
 from monitor.mqtt.client import client_for
-from monitor.mqtt.commands import Commands
+from monitor.mqtt.commands import Commanded, Commands
 from monitor.mqtt.link_watch import LinkHook, LinkWatch
 from monitor.mqtt.outbound import (
     EventOutbox,
@@ -47,20 +50,23 @@ from monitor.mqtt.outbound import (
 )
 from monitor.mqtt.protocol import OFFLINE, ONLINE, Rejections, Topics, encode
 from monitor.settings import MqttConfig
-from monitor.station.status import station_state
 from monitor.store.station_store import Store
 from monitor.store.writer import InlineWriter, Writer
 from monitor.supervise import cancel_and_wait, first_done, supervise
-
-if TYPE_CHECKING:
-    from monitor.station.station import Station
 
 log = logging.getLogger(__name__)
 
 INCOMING_BUFFER = 64
 
 
-class MqttBridge:
+class Station(Host, Commanded, Protocol):
+    """What the bridge uses of the station it is attached to (a
+    :class:`monitor.station.station.Station`; a protocol, so the arrow points from the
+    station to the MQTT layer only): the sink list it joins, the problems it reports, the
+    read model, and the user input a hub's command is."""
+
+
+class MqttBridge(SinkBase):
     """One station's link to the broker: a station sink (never blocks) plus one I/O task."""
 
     def __init__(
@@ -105,7 +111,7 @@ class MqttBridge:
     def tick(self, t: float) -> None:
         """Every 0.1 s: take a telemetry sample, watch the link, wake the I/O task."""
         if self.station is not None and self.config.telemetry:
-            self.telemetry.take(self.station.core)
+            self.telemetry.take(self.station.view())
         self.link.watch(None if self.station is None else self.station.problems)
         self._wake.set()
 
@@ -268,7 +274,8 @@ class MqttBridge:
                 await self._publish_events(client)
             station = self.station
             if station is not None:
-                state = station_state(station, self.topics.station)
+                wall = datetime.now().astimezone()
+                state = state_json(station.view(), self.topics.station, wall)
                 now_sig = state_signature(state)
                 if now_sig != signature or self._clock() >= next_state:
                     await self._publish(

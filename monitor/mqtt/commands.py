@@ -25,7 +25,7 @@ from monitor.store.database import now_iso
 from monitor.store.writer import Writer
 
 if TYPE_CHECKING:
-    from monitor.core.engine import SafetyCore
+    from monitor.core.station_view import StationView
     from monitor.core.trace import InputKind
 
 log = logging.getLogger("monitor.mqtt.bridge")  # the bridge's log, as before the split
@@ -36,13 +36,13 @@ AUDIT_REFUSED_MAX = 100
 of bad commands must not become a flood of disk writes)."""
 
 
-class Station(Protocol):
+class Commanded(Protocol):
     """What a command needs of the station it is attached to (a
     :class:`monitor.station.station.Station`; a protocol, so the arrow points from the
-    station to the MQTT layer only)."""
+    station to the MQTT layer only): its read model, where to report a problem, and the
+    user input a command is."""
 
-    @property
-    def core(self) -> SafetyCore: ...
+    def view(self) -> StationView: ...
 
     @property
     def problems(self) -> dict[str, str]: ...
@@ -71,7 +71,7 @@ class Commands:
         self.rejections = Rejections()
         """Refused commands, per source (the hub: the only writer of ``cmd``) and topic."""
 
-    def handle(self, station: Station | None, payload: bytes, *, retained: bool) -> None:
+    def handle(self, station: Commanded | None, payload: bytes, *, retained: bool) -> None:
         """Validate and apply one command from the hub; a bad one is refused, logged,
         audited and answered, and never raises."""
         if not payload:  # how a retained message is deleted: nothing was asked
@@ -86,7 +86,7 @@ class Commands:
         if station is None:  # not attached (cannot happen while connected)
             return
         alarm = None if isinstance(command, EndSession) else command.alarm
-        listed = alarm is None or alarm in station.core.alarms.alarms
+        listed = alarm is None or station.view().alarm(alarm) is not None
         try:
             station.user_input(INPUT_OF[command.cmd], alarm, command.by)
         except Exception as exc:
@@ -100,7 +100,7 @@ class Commands:
         self._reply(command.id, command.cmd, None, note)
 
     def _refused(
-        self, station: Station | None, payload: bytes, reason: str, retained: bool
+        self, station: Commanded | None, payload: bytes, reason: str, retained: bool
     ) -> None:
         """A bad command: counted, logged once, audited (up to a bound), answered; dropped."""
         source = "hub"  # the broker's ACL lets only the hub write a station's cmd topic

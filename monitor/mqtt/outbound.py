@@ -13,16 +13,14 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from monitor.core.station_view import StationView
 from monitor.mqtt import homeassistant
 from monitor.mqtt.protocol import Topics, alarm_payload, encode
 from monitor.store.database import StoreError
 from monitor.store.station_store import Store
 from monitor.store.writer import Writer
-
-if TYPE_CHECKING:
-    from monitor.core.engine import SafetyCore
 
 log = logging.getLogger("monitor.mqtt.bridge")  # the bridge's log, as before the split
 
@@ -134,9 +132,9 @@ class Telemetry:
     def __bool__(self) -> bool:
         return bool(self._samples)
 
-    def take(self, core: SafetyCore) -> None:
-        """A sample of the core now."""
-        self._samples.append(_sample(core))
+    def take(self, view: StationView) -> None:
+        """A sample of the station now."""
+        self._samples.append(_sample(view))
 
     def clear(self) -> None:
         """Drop what is buffered (telemetry is live only)."""
@@ -156,13 +154,11 @@ class Telemetry:
         )
 
 
-def _sample(core: SafetyCore) -> tuple[float, float | None, float | None]:
+def _sample(view: StationView) -> tuple[float, float | None, float | None]:
     """(t, θ, HR) now, with None where the signal is stale (as the state JSON shows it)."""
-    t, s, p = core.t, core.signals, core.profile
-    theta = s.theta if s.theta is not None and t - s.tilt_seen_t < p.tilt_lost_delay_s else None
-    hr = s.hr_bpm if s.hr_bpm is not None and t - s.hr_seen_t < p.hr_lost_delay_s else None
+    theta, hr = view.theta_fresh_deg, view.hr_fresh_bpm
     return (
-        round(t, 3),
+        round(view.t, 3),
         None if theta is None else round(theta, 1),
         None if hr is None else round(hr),
     )

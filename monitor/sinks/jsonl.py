@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import ClassVar, TextIO
+from typing import TextIO
 
 from monitor.core.alarms import AlarmEvent
+from monitor.core.sink import SinkBase
 
 
-class JsonLinesSink:
+class JsonLinesSink(SinkBase):
     """Writes each event as one JSON line, ``t`` shifted to another origin (a scenario's)."""
 
-    at_once: ClassVar[bool] = True
+    at_once = True
     """The station's own log on stdout: at once, never waits for the disk."""
 
     def __init__(self, stream: TextIO, origin: Callable[[], float] = lambda: 0.0) -> None:

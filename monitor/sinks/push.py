@@ -26,8 +26,9 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from monitor.core.alarms import Alarm, AlarmEvent, AlarmState, Describe, Priority
-from monitor.core.engine import SafetyCore
+from monitor.core.alarms import AlarmEvent, AlarmState, Priority
+from monitor.core.sink import SinkBase
+from monitor.core.station_view import AlarmView, ViewSource
 from monitor.settings import PushConfig, redact
 
 log = logging.getLogger(__name__)
@@ -74,20 +75,18 @@ class PushSchedule:
     def __init__(
         self,
         station: str,
-        describe: Describe,
         *,
         high_repeat_s: float = 60.0,
         medium_after_s: float = 30.0,
         medium_repeat_s: float = 60.0,
     ) -> None:
         self.station = station
-        self.describe = describe
         self.high_repeat_s = high_repeat_s
         self.medium_after_s = medium_after_s
         self.medium_repeat_s = medium_repeat_s
         self._episodes: dict[str, _Episode] = {}
 
-    def due(self, t: float, alarms: Iterable[Alarm]) -> tuple[list[PushMessage], list[str]]:
+    def due(self, t: float, alarms: Iterable[AlarmView]) -> tuple[list[PushMessage], list[str]]:
         """The pushes due at ``t``, and the alarms whose pushes stop (acknowledged, resolved)."""
         messages: list[PushMessage] = []
         waiting: set[str] = set()
@@ -109,7 +108,7 @@ class PushSchedule:
             del self._episodes[alarm_id]
         return messages, stopped
 
-    def _is_due(self, t: float, alarm: Alarm, episode: _Episode) -> bool:
+    def _is_due(self, t: float, alarm: AlarmView, episode: _Episode) -> bool:
         if alarm.priority is Priority.HIGH:
             return episode.pushed is not Priority.HIGH or t >= episode.next_at - EPS_S
         if alarm.priority is Priority.MEDIUM:
@@ -118,10 +117,9 @@ class PushSchedule:
             return t >= episode.next_at - EPS_S
         return False
 
-    def _message(self, t: float, alarm: Alarm, episode: _Episode) -> PushMessage:
+    def _message(self, t: float, alarm: AlarmView, episode: _Episode) -> PushMessage:
         label = alarm.priority.label.upper()
-        text = self.describe(alarm.id, alarm.priority, alarm.value, alarm.limit)
-        body = f"{label} · {self.station} · {text}"
+        body = f"{label} · {self.station} · {alarm.message}"
         if not alarm.condition:
             body += " · condition cleared"
         waited = t - alarm.unacked_since
@@ -399,7 +397,7 @@ def apprise_sender(urls: Sequence[str]) -> Send:
 # -- the sink ----------------------------------------------------------------------------
 
 
-class PushSink:
+class PushSink(SinkBase):
     """The station sink that pushes alarms to phones; ``tick`` and ``alarm_events`` never wait.
 
     ``send`` replaces apprise (tests); ``clock`` times the delivery back-off only: when to push
@@ -408,21 +406,21 @@ class PushSink:
 
     def __init__(
         self,
-        core: SafetyCore,
+        source: ViewSource,
         config: PushConfig,
         station: str,
         *,
         send: Send | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.core = core
+        self.source = source
+        """The station whose read model says which alarms are listed."""
         self.config = config
         self.station = station
         urls = config.url_values() if config.enabled else []
         self.targets = [redact(url) for url in urls]
         self.schedule = PushSchedule(
             station,
-            core.rules.describe,
             high_repeat_s=config.high_repeat_s,
             medium_after_s=config.medium_after_s,
             medium_repeat_s=config.medium_repeat_s,
@@ -456,22 +454,22 @@ class PushSink:
 
     def alarm_events(self, events: Sequence[AlarmEvent]) -> None:
         """A raised or escalated high alarm is pushed now, not at the next tick."""
-        if events:
-            self._check(max(self.core.t, events[-1].t))
+        if events and self.outbox is not None:
+            view = self.source.view()
+            self._check(self.outbox, max(view.t, events[-1].t), view.alarms)
 
     def tick(self, t: float) -> None:
         """Push whatever is due at ``t``."""
-        self._check(t)
+        if self.outbox is not None:  # no view built when nothing is pushed
+            self._check(self.outbox, t, self.source.view().alarms)
 
-    def _check(self, t: float) -> None:
-        if self.outbox is None:
-            return
-        messages, stopped = self.schedule.due(t, self.core.alarms.alarms.values())
+    def _check(self, outbox: Outbox, t: float, alarms: Iterable[AlarmView]) -> None:
+        messages, stopped = self.schedule.due(t, alarms)
         for alarm_id in stopped:
-            self.outbox.cancel(alarm_id)
+            outbox.cancel(alarm_id)
         for message in messages:
             self.pushed += 1
-            self.outbox.put(message)
+            outbox.put(message)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until no push waits (delivered, cancelled or dropped); False on timeout."""

@@ -1,7 +1,8 @@
 """The alarm sound at the station (SPEC section 7, after IEC 60601-1-8).
 
 Pure core: :class:`SoundPlanner` decides, at each tick of the safety loop, which tone burst or
-spoken prompt should start now, from the alarms :meth:`AlarmManager.sounding` lists and the
+spoken prompt should start now, from the alarms the station's read model lists as sounding
+(:meth:`~monitor.core.station_view.StationView.sounding`, as ``AlarmManager.sounding``) and the
 inversion timer. It obeys acknowledge and silence exactly as the manager does, because it
 only ever looks at ``sounding(t)``: an acknowledged alarm is quiet until it sounds again
 120 s later, a silenced one until its silence ends, and a new alarm breaks through.
@@ -22,12 +23,12 @@ import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
-from monitor.core.alarms import Alarm, AlarmEvent, EventKind, Priority
-from monitor.core.engine import SafetyCore
+from monitor.core.alarms import AlarmEvent, EventKind, Priority
+from monitor.core.sink import SinkBase
+from monitor.core.station_view import AlarmView, ViewSource
 from monitor.settings import SoundConfig
 from monitor.sinks.audio import (
     SHAPES,
@@ -135,11 +136,11 @@ class SoundPlanner:
     def plan(
         self,
         t: float,
-        sounding: Sequence[Alarm],
+        sounding: Sequence[AlarmView],
         inversion_started_at: float | None = None,
         max_hold_s: float = math.inf,
     ) -> list[Cue]:
-        """The cues to start at ``t``; ``sounding`` is ``AlarmManager.sounding(t)``."""
+        """The cues to start at ``t``; ``sounding`` is ``StationView.sounding(t)``."""
         if self.high_only:
             sounding = [a for a in sounding if a.priority is Priority.HIGH]
         cues: list[Cue] = []
@@ -185,7 +186,7 @@ class SoundPlanner:
 # -- the sink ----------------------------------------------------------------------------
 
 
-class SoundSink:
+class SoundSink(SinkBase):
     """The station's alarm sound: a :class:`SoundPlanner` driving a :class:`SoundOutput`.
 
     ``tick`` (after every core step) plans and hands clips to the output, which never blocks.
@@ -194,19 +195,20 @@ class SoundSink:
     once at WARNING when they appear.
     """
 
-    at_once: ClassVar[bool] = True
+    at_once = True
     """The station's own sound: acts on an alarm at once, never waits for the disk."""
 
     def __init__(
         self,
-        core: SafetyCore,
+        source: ViewSource,
         config: SoundConfig,
         station: str,
         *,
         output: SoundOutput | None = None,
         speaker: Speaker | None = espeak_ng,
     ) -> None:
-        self.core = core
+        self.source = source
+        """The station whose read model the sound follows."""
         self.config = config
         self.station = station
         voice = config.voice and config.enabled
@@ -250,12 +252,9 @@ class SoundSink:
 
     def tick(self, t: float) -> None:
         """Start whatever should sound at ``t``."""
-        core = self.core
+        view = self.source.view()
         cues = self.planner.plan(
-            t,
-            core.alarms.sounding(t),
-            core.session.inversion_started_at,
-            core.profile.max_hold_s,
+            t, view.sounding(t), view.inversion_started_at, view.profile.max_hold_s
         )
         for cue in cues:
             self.recent.append(cue)

@@ -14,7 +14,6 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Sequence
-from typing import ClassVar
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -22,8 +21,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from monitor.core.alarms import AlarmEvent, AlarmState, Priority
-from monitor.station.station import Station
+from monitor.core.alarms import AlarmEvent, Priority
+from monitor.core.sink import SinkBase
+from monitor.core.station_view import StationView, ViewSource
 
 STYLE = {
     Priority.HIGH: "bold white on red",
@@ -49,14 +49,15 @@ def _mmss(seconds: float) -> str:
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
-class TerminalView:
-    """Renders the station four times a second; keeps the last events for a log."""
+class TerminalView(SinkBase):
+    """Renders the station four times a second from its read model; keeps the last events
+    for a log."""
 
-    at_once: ClassVar[bool] = True
+    at_once = True
     """The station's own display: shows an alarm at once, never waits for the disk."""
 
     def __init__(
-        self, station: Station, console: Console | None = None, plain: bool | None = None
+        self, station: ViewSource, console: Console | None = None, plain: bool | None = None
     ) -> None:
         self.station = station
         self.console = console or Console()
@@ -71,25 +72,24 @@ class TerminalView:
         if self.plain:  # printed by the view's task, never in the safety loop's step
             self._pending.extend(events)
 
-    def status_line(self) -> str:
+    def status_line(self, view: StationView | None = None) -> str:
         """The state in one line: time, phase, θ, heart rate, timers, listed alarms."""
-        core = self.station.core
-        t = core.t
-        s, session, p = core.signals, core.session, core.profile
+        v = self.station.view() if view is None else view
+        p = v.profile
         parts = [
-            f"t {t:7.1f} s",
-            f"phase {session.phase.value}",
-            "θ --" if s.theta is None else f"θ {round(s.theta, 1) + 0.0:.1f}°",
-            "HR --" if s.hr_bpm is None else f"HR {s.hr_bpm:.0f} bpm",
+            f"t {v.t:7.1f} s",
+            f"phase {v.phase.value}",
+            "θ --" if v.theta_deg is None else f"θ {round(v.theta_deg, 1) + 0.0:.1f}°",
+            "HR --" if v.hr_bpm is None else f"HR {v.hr_bpm:.0f} bpm",
         ]
-        if session.inverted:
-            parts.append(f"hold {_mmss(session.hold_s(t))} / {_mmss(p.max_hold_s)}")
-        if session.in_session:
-            parts.append(f"session inverted {_mmss(session.session_inverted_s(t))}")
-        links = ", ".join(f"{link.name} {link.state.status.value}" for link in self.station.links)
+        if v.hold_s is not None:
+            parts.append(f"hold {_mmss(v.hold_s)} / {_mmss(p.max_hold_s)}")
+        if v.session_inverted_s is not None:
+            parts.append(f"session inverted {_mmss(v.session_inverted_s)}")
+        links = ", ".join(f"{link.name} {link.status}" for link in v.links)
         if links:
             parts.append(f"sensors: {links}")
-        listed = core.alarms.alarms
+        listed = [a.id for a in v.alarms]
         parts.append(f"alarms: {', '.join(sorted(listed))}" if listed else "no active alarms")
         return " · ".join(parts)
 
@@ -99,65 +99,62 @@ class TerminalView:
 
     def render(self) -> RenderableType:
         """The whole view."""
-        core = self.station.core
-        t = core.t
-        s, session, p = core.signals, core.session, core.profile
-        theta = "--.-" if s.theta is None else f"{s.theta:5.1f}"
+        v = self.station.view()
+        p = v.profile
+        theta = "--.-" if v.theta_deg is None else f"{v.theta_deg:5.1f}"
         head = Table.grid(padding=(0, 3))
         head.add_row(
             Text(f"θ {theta}°", style="bold"),
-            Text(f"phase {session.phase.value}"),
-            Text("HR --" if s.hr_bpm is None else f"HR {s.hr_bpm:.0f} bpm"),
+            Text(f"phase {v.phase.value}"),
+            Text("HR --" if v.hr_bpm is None else f"HR {v.hr_bpm:.0f} bpm"),
             Text(f"profile {p.name}"),
         )
         timers = Table.grid(padding=(0, 3))
-        if session.inverted:
-            left = p.max_hold_s - session.hold_s(t)
+        if v.hold_s is not None:
+            left = p.max_hold_s - v.hold_s
             timers.add_row(
-                Text(f"hold {_mmss(session.hold_s(t))} / {_mmss(p.max_hold_s)}"),
+                Text(f"hold {_mmss(v.hold_s)} / {_mmss(p.max_hold_s)}"),
                 Text(f"left {_mmss(left)}", style="bold red" if left <= 15 else "bold green"),
             )
-        elif session.last_inversion_end is not None and session.in_session:
-            timers.add_row(
-                Text(f"rest {_mmss(t - session.last_inversion_end)} (≥ {_mmss(p.min_rest_s)})")
-            )
-        if session.in_session:
+        elif v.rest_s is not None:
+            timers.add_row(Text(f"rest {_mmss(v.rest_s)} (≥ {_mmss(p.min_rest_s)})"))
+        if v.session_inverted_s is not None:
             timers.add_row(
                 Text(
-                    f"session inverted {_mmss(session.session_inverted_s(t))} / "
+                    f"session inverted {_mmss(v.session_inverted_s)} / "
                     f"{_mmss(p.max_session_inverted_s)}"
                 )
             )
         sensors = Table("sensor", "link", "battery", "RSSI", "malformed", box=None)
-        for link in self.station.links:
-            stats = core.stats.sensors.get(link.name)
+        for link in v.links:
+            sensor = v.sensor(link.name)
             battery = (
                 ""
-                if stats is None or stats.battery_percent is None
-                else f"{stats.battery_percent} %"
+                if sensor is None or sensor.battery_percent is None
+                else f"{sensor.battery_percent} %"
             )
-            malformed = "" if stats is None else str(stats.malformed)
-            rssi = "" if link.state.rssi is None else f"{link.state.rssi} dBm"
-            sensors.add_row(link.name, link.state.status.value, battery, rssi, malformed)
+            malformed = "" if sensor is None else str(sensor.malformed)
+            rssi = "" if link.rssi is None else f"{link.rssi} dBm"
+            sensors.add_row(link.name, link.status, battery, rssi, malformed)
         alarms = Table("priority", "alarm", "message", "state", box=None)
-        for alarm in sorted(core.alarms.alarms.values(), key=lambda a: -a.priority):
-            state = "acknowledged" if alarm.state is AlarmState.ACKNOWLEDGED else alarm.state.value
+        for alarm in sorted(v.alarms, key=lambda a: -a.priority):
+            state = "acknowledged" if alarm.acknowledged else alarm.state.value
             alarms.add_row(
                 Text(
                     f" {ICON[alarm.priority]} {alarm.priority.label.upper()} ",
                     style=STYLE[alarm.priority],
                 ),
                 alarm.id,
-                core.rules.describe(alarm.id, alarm.priority, alarm.value, alarm.limit),
+                alarm.message,
                 state,
             )
         log = Table("t (s)", "event", "alarm", box=None)
         for e in self.recent:
             log.add_row(f"{e.t:7.1f}", e.event.value, f"{e.id} ({e.priority.label})")
         return Group(
-            Panel(Group(head, timers), title=f"Spotter · t {t:6.1f} s"),
+            Panel(Group(head, timers), title=f"Spotter · t {v.t:6.1f} s"),
             Panel(
-                alarms if core.alarms.alarms else Text("No active alarms", style="green"),
+                alarms if v.alarms else Text("No active alarms", style="green"),
                 title="Alarms",
             ),
             Panel(sensors, title="Sensors"),
@@ -179,15 +176,15 @@ class TerminalView:
             live.update(self.render())
 
     async def _run_plain(self, stop: asyncio.Event) -> None:
-        core = self.station.core
         due = float("-inf")
         phase = None
         while not stop.is_set():
             self._print_pending()
-            if core.t >= due or core.session.phase is not phase:
-                self._line(self.status_line())
-                due = core.t + STATUS_EVERY_S
-                phase = core.session.phase
+            view = self.station.view()
+            if view.t >= due or view.phase is not phase:
+                self._line(self.status_line(view))
+                due = view.t + STATUS_EVERY_S
+                phase = view.phase
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=0.25)
         self._print_pending()

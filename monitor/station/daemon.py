@@ -121,10 +121,12 @@ async def run_daemon(
     )
     journal = Journal(store, name, core, recorder, writer)
     journal.recover()
-    # The sound sink probes the audio device and renders prompts: off the event loop.
-    sound = await asyncio.to_thread(SoundSink, core, settings.sound, name)
-    push = PushSink(core, settings.push, name)
-    station = Station(core, clock, [*sinks, sound, push], recorder, journal)
+    station = Station(core, clock, sinks, recorder, journal)
+    # Sound and push follow the station's read model. The sound sink probes the audio device
+    # and renders prompts: off the event loop.
+    sound = await asyncio.to_thread(SoundSink, station, settings.sound, name)
+    push = PushSink(station, settings.push, name)
+    station.sinks += [sound, push]
     links = [
         SensorLink(name, sensor, settings.ble, backend, station)
         for name, sensor in settings.sensors.items()

@@ -22,13 +22,11 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, ClassVar
 
 from monitor.core.alarms import AlarmEvent
+from monitor.core.sink import Host, SinkBase
+from monitor.core.station_view import StationView
 from monitor.store.writer import STORE_LAG
-
-if TYPE_CHECKING:
-    from monitor.station.station import Station
 
 log = logging.getLogger(__name__)
 
@@ -72,22 +70,22 @@ def watchdog_interval_s(env: Mapping[str, str], pid: int) -> float | None:
     return usec / 1_000_000
 
 
-def status_text(station: Station) -> str:
+def status_text(view: StationView) -> str:
     """One line for ``systemctl status``: the phase, each link state's sensors, failing parts
     of the station (the store), the alarms.
 
     E.g. ``inverted; streaming: tilt, hr; alarms: 1 high``; a store falling behind says by
     how much (``store falling behind: 2.3 s``).
     """
-    parts = [station.core.phase.value]
+    parts = [view.phase.value]
     by_status: dict[str, list[str]] = {}
-    for link in station.links:
-        by_status.setdefault(link.state.status.value, []).append(link.name)
+    for link in view.links:
+        by_status.setdefault(link.status, []).append(link.name)
     parts += [f"{status}: {', '.join(names)}" for status, names in by_status.items()]
     parts += [
-        text if part == STORE_LAG else f"{part} failing" for part, text in station.problems.items()
+        text if part == STORE_LAG else f"{part} failing" for part, text in view.problems.items()
     ]
-    counts = Counter(alarm.priority for alarm in station.core.alarms.alarms.values())
+    counts = Counter(alarm.priority for alarm in view.alarms)
     if counts:
         listed = (f"{counts[p]} {p.label}" for p in sorted(counts, reverse=True))
         parts.append("alarms: " + ", ".join(listed))
@@ -96,7 +94,7 @@ def status_text(station: Station) -> str:
     return "; ".join(parts)
 
 
-class ServiceNotifier:
+class ServiceNotifier(SinkBase):
     """Tells systemd how the station is; a sink the station ticks.
 
     ``env`` (default ``os.environ``) and ``pid`` (default this process) are read once, here.
@@ -104,7 +102,7 @@ class ServiceNotifier:
     (a simulation may run the station clock faster).
     """
 
-    at_once: ClassVar[bool] = True
+    at_once = True
     """Local to the station (systemd): ticked at once, never held behind the disk."""
 
     def __init__(
@@ -173,7 +171,7 @@ class ServiceNotifier:
         """Alarm events are not systemd's business; :func:`status_text` counts alarms."""
 
     async def attend(
-        self, station: Station, stop: asyncio.Event, every_s: float = STATUS_EVERY_S
+        self, station: Host, stop: asyncio.Event, every_s: float = STATUS_EVERY_S
     ) -> None:
         """Beside a running station (an ``attach`` for ``run_daemon``): join its sinks if not
         there yet, send ``READY=1`` once its safety loop has beaten, :func:`status_text` every
@@ -189,12 +187,12 @@ class ServiceNotifier:
             stopping.cancel()
             await asyncio.gather(beating, stopping, return_exceptions=True)
         if not stop.is_set():
-            self.ready(status_text(station))
+            self.ready(status_text(station.view()))
             while not stop.is_set():
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=every_s)
                 except TimeoutError:
-                    self.status(status_text(station))
+                    self.status(status_text(station.view()))
         self.stopping("stopping")
 
     # -- the wire ------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from monitor.core.engine import SafetyCore
 from monitor.core.gatt import TILT_MEASUREMENT
 from monitor.core.profiles import Profile
 from monitor.core.replay import TICKS_PER_S
+from monitor.core.sink import SinkBase
 from monitor.core.trace import (
     End,
     InputKind,
@@ -166,7 +167,7 @@ class SimRun:
     station: Station | None = None
 
 
-class _Collect:
+class _Collect(SinkBase):
     at_once = True  # what the station showed, in the step it happened
 
     def __init__(self, run: SimRun) -> None:

@@ -9,6 +9,10 @@ view, JSON lines, sd_notify) get an alarm event in the same step the core produc
 event is queued for the store's writer thread, and everything that carries it beyond the
 station (dashboard, MQTT, push: every other sink) gets it only once it is committed. The
 safety loop never waits on the disk: a store that fails or falls behind is a station problem.
+
+Every sink implements the whole :class:`~monitor.core.sink.Sink` interface (``at_once``,
+``alarm_events``, ``tick``, ``close``) and reads the station through :meth:`Station.view`,
+the read model (:class:`~monitor.core.station_view.StationView`).
 """
 
 from __future__ import annotations
@@ -18,47 +22,26 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from monitor.ble.link import SensorLink
 from monitor.core.alarms import AlarmEvent, Want
 from monitor.core.engine import SafetyCore
 from monitor.core.ratewatch import RateWatch
 from monitor.core.replay import TICK_S, TICKS_PER_S, catch_up
+from monitor.core.sink import Sink
+from monitor.core.station_view import LinkView, StationView, view_of
 from monitor.core.trace import InputKind
 from monitor.station.journal import Journal
 from monitor.station.recorder import TraceRecorder
 from monitor.store.database import StoreError
 from monitor.store.writer import BEHIND_AFTER_S, STORE_LAG, WRITER_PARTS
 
+__all__ = ["LockstepClock", "Sink", "Station", "StationClock"]
+
 log = logging.getLogger(__name__)
 FLUSH_EVERY_S = 1.0
 RESTART_AFTER_S = 1.0
-
-
-class Sink(Protocol):
-    """Somewhere alarm events go (terminal, JSON lines, dashboard, MQTT, sound, push...).
-
-    A sink of the station itself (sound, display, its log) sets ``at_once = True`` and gets
-    events in the step that produced them; any other sink carries them beyond the station and
-    gets them after they are committed to the store (with a journal; at once without one).
-    """
-
-    def alarm_events(self, events: Sequence[AlarmEvent]) -> None:
-        """Take events, oldest first. Must not block."""
-
-
-def at_once(sink: object) -> bool:
-    """Whether a sink is the station's own and acts on an alarm without waiting for the disk."""
-    return getattr(sink, "at_once", False) is True
-
-
-class Ticking(Protocol):
-    """A sink that also wants the safety loop's heartbeat (sound timing, push repeats, the
-    systemd watchdog). ``tick`` runs after every core step of the ticker; must not block."""
-
-    def tick(self, t: float) -> None:
-        """The core has just been advanced to ``t``."""
 
 
 class StationClock:
@@ -149,6 +132,26 @@ class Station:
         self._deferred_tick: float | None = None
         """A tick for the sinks beyond the station, held while events are in flight."""
 
+    # -- the read model --------------------------------------------------------------------
+
+    def view(self) -> StationView:
+        """The station's state now, for the sinks and status views (the read model): the
+        core's, with the sensors' links, the station's problems and the session's user."""
+        journal = self.journal
+        links = [
+            LinkView(link.name, link.state.status.value, link.state.rssi, link.state.last_error)
+            for link in self.links
+        ]
+        return view_of(
+            self.core,
+            links=links,
+            problems=self.problems,
+            tilt_rate_hz=self.tilt_rate.rate_hz,
+            user=None if journal is None else journal.session_user,
+            session_started=None if journal is None else journal.session_started_at,
+            last_tick=self.last_tick,
+        )
+
     # -- inputs (LinkListener and the user) -------------------------------------------------
 
     def _now(self) -> float:
@@ -215,22 +218,17 @@ class Station:
             self.recorder.tick(t)
         self._store_problems()
         for sink in self.sinks:
-            if at_once(sink):
-                self._beat(sink, t)
+            if sink.at_once:
+                self._deliver(sink, sink.tick, t)
         if self._in_flight:
             self._deferred_tick = t  # an alarm's commit is pending: it goes out first
         else:
             self._beat_beyond(t)
 
-    def _beat(self, sink: object, t: float) -> None:
-        beat = getattr(sink, "tick", None)
-        if beat is not None:
-            self._deliver(sink, beat, t)
-
     def _beat_beyond(self, t: float) -> None:
         for sink in self.sinks:
-            if not at_once(sink):
-                self._beat(sink, t)
+            if not sink.at_once:
+                self._deliver(sink, sink.tick, t)
 
     def _watch_rate(self, t: float) -> None:
         """Measure the tilt rate; a rate too low for impact detection is a station problem
@@ -258,7 +256,7 @@ class Station:
             self._guard(journal.opened, changes)
         if events:
             for sink in self.sinks:
-                if at_once(sink) or journal is None:
+                if sink.at_once or journal is None:
                     self._deliver(sink, sink.alarm_events, events)
             if journal is not None:
                 self._in_flight += 1
@@ -277,14 +275,14 @@ class Station:
         high alarm from the spotter's phone. Then a tick held back meanwhile goes out."""
         self._in_flight -= 1
         for sink in self.sinks:
-            if not at_once(sink):
+            if not sink.at_once:
                 self._deliver(sink, sink.alarm_events, events)
         if not self._in_flight and self._deferred_tick is not None:
             t, self._deferred_tick = self._deferred_tick, None
             self._beat_beyond(t)
         self._store_problems()
 
-    def _deliver(self, sink: object, call: Callable[[Any], object], arg: Any) -> None:
+    def _deliver(self, sink: Sink, call: Callable[[Any], object], arg: Any) -> None:
         """One broken sink must not keep the alarm from the others (a failing terminal view
         must not silence the sound or the push): its failure is logged with the traceback and
         reported as a station problem, and the other sinks still get the events."""
@@ -381,7 +379,18 @@ class Station:
             if self.journal is not None:  # the last events reach every sink before it closes
                 await self.journal.writer.flush()
             self._store_problems()
-            for sink in self.sinks:
-                close = getattr(sink, "close", None)
-                if close is not None:
-                    close()
+            self._close_sinks()
+
+    def _close_sinks(self) -> None:
+        """Close every sink, even when one fails (the push worker must stop even if the
+        sound device will not close); the first failure is raised after the others closed,
+        and each is logged with its traceback."""
+        failures: list[Exception] = []
+        for sink in list(self.sinks):
+            try:
+                sink.close()
+            except Exception as exc:
+                log.exception("sink %s failed to close", type(sink).__name__)
+                failures.append(exc)
+        if failures:
+            raise failures[0]

@@ -10,6 +10,7 @@ import pytest
 
 from monitor.core import gatt
 from monitor.core.replay import replay
+from monitor.core.sink import SinkBase
 from monitor.core.trace import InputKind, TraceReader
 from monitor.station.recorder import TraceRecorder
 from monitor.station.station import LockstepClock, Station
@@ -32,7 +33,7 @@ def test_a_held_up_loop_still_raises_what_the_gap_calls_for(tmp_path: Path) -> N
     )
     events = []
 
-    class Collect:
+    class Collect(SinkBase):
         def alarm_events(self, batch: list) -> None:
             events.extend(batch)
 
@@ -65,11 +66,11 @@ def test_a_broken_sink_does_not_keep_the_alarm_from_the_others(
     clock = FakeClock()
     got: list = []
 
-    class Broken:
+    class Broken(SinkBase):
         def alarm_events(self, batch: list) -> None:
             raise BrokenPipeError("the terminal went away")
 
-    class Collect:
+    class Collect(SinkBase):
         def alarm_events(self, batch: list) -> None:
             got.extend(batch)
 

@@ -33,6 +33,7 @@ from monitor.core.codecs import heart_rate, spotter_tilt
 from monitor.core.engine import SafetyCore
 from monitor.core.profiles import BUILTIN
 from monitor.core.sensors import SensorKind, SensorSpec
+from monitor.core.sink import SinkBase
 from monitor.core.trace import InputKind
 from monitor.settings import BleConfig, SensorConfig
 from monitor.station.station import Station, StationClock
@@ -61,7 +62,7 @@ BLE = BleConfig(
 
 
 @dataclass
-class Rig:
+class Rig(SinkBase):
     """A station and one link per sensor on the in-process radio, with what happened when
     (the station's own time stamps)."""
 

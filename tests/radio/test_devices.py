@@ -38,6 +38,7 @@ from monitor.core.codecs import heart_rate, witmotion
 from monitor.core.engine import SafetyCore
 from monitor.core.profiles import BUILTIN
 from monitor.core.sensors import SensorKind, SensorSpec
+from monitor.core.sink import SinkBase
 from monitor.core.trace import Notification, TraceReader
 from monitor.settings import BleConfig, SensorConfig
 from monitor.station.simrun import SimRun, run_simulation, source_of
@@ -290,7 +291,7 @@ def as_witmotion(name: str) -> Scenario:
     return Scenario(model, scenario.profile, scenario.source)
 
 
-class Watch:
+class Watch(SinkBase):
     """A ticking sink that notes the station's measured tilt rate and problems."""
 
     def __init__(self, run: SimRun) -> None:
@@ -304,10 +305,12 @@ class Watch:
     def tick(self, _t: float) -> None:
         station = self.run.station
         assert station is not None
-        if station.tilt_rate.rate_hz is not None:
-            self.rates.append(station.tilt_rate.rate_hz)
-        if "impact detection" in station.problems:
-            self.problems.append(station.problems["impact detection"])
+        view = station.view()
+        tilt = next((s for s in view.sensors if s.is_tilt), None)
+        if tilt is not None and tilt.rate_hz is not None:
+            self.rates.append(tilt.rate_hz)
+        if "impact detection" in view.problems:
+            self.problems.append(view.problems["impact detection"])
             tilt = next(s for s in station_state(station)["sensors"] if s["name"] == "tilt")
             assert tilt["rate_hz"] < 50
 

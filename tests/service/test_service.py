@@ -18,6 +18,7 @@ import pytest
 from monitor.ble.backend import BleBackend
 from monitor.ble.link import LinkStatus, SensorLink
 from monitor.core.sensors import SensorKind
+from monitor.core.sink import SinkBase
 from monitor.core.trace import InputKind
 from monitor.settings import BleConfig, SensorConfig
 from monitor.station.service import (
@@ -263,7 +264,7 @@ def test_a_malformed_watchdog_setting_turns_the_watchdog_off(
 
 
 @dataclass
-class Staller:
+class Staller(SinkBase):
     """A sink whose tick hangs the event loop once, like an engine stuck in a loop."""
 
     receiver: Receiver
@@ -366,17 +367,17 @@ def test_status_text_names_links_by_state_problems_and_alarms() -> None:
         SensorLink("hr", SensorConfig(kind=SensorKind.HEART_RATE), ble, backend, station),
     ]
     station.links[0].state.status = LinkStatus.STREAMING
-    assert status_text(station) == "idle; streaming: tilt; searching: hr; no alarms"
+    assert status_text(station.view()) == "idle; streaming: tilt; searching: hr; no alarms"
 
     station.links[1].state.status = LinkStatus.STREAMING
     station.problems["store"] = "disk full"
     station.user_input(InputKind.SYMPTOM)
     [alarm] = station.core.alarms.alarms.values()
-    assert status_text(station) == (
+    assert status_text(station.view()) == (
         f"idle; streaming: tilt, hr; store failing; alarms: 1 {alarm.priority.label}"
     )
     station.problems[STORE_LAG] = "store falling behind: 2.3 s"
-    assert status_text(station) == (
+    assert status_text(station.view()) == (
         "idle; streaming: tilt, hr; store failing; store falling behind: 2.3 s; "
         f"alarms: 1 {alarm.priority.label}"
     )

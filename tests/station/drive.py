@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Protocol
 
 from monitor.core.alarms import AlarmEvent, Want
 from monitor.core.engine import SafetyCore
+from monitor.core.sink import Sink
 from monitor.core.trace import Record
 
 TICK_S = 0.1
 
 
-class StationSink(Protocol):
-    def alarm_events(self, events: Sequence[AlarmEvent]) -> None: ...
-
-    def tick(self, t: float) -> None: ...
-
-
 def drive(
     core: SafetyCore,
-    sinks: Sequence[StationSink],
+    sinks: Sequence[Sink],
     *streams: Iterator[Record] | list[Record],
     until: float,
 ) -> list[AlarmEvent]:
@@ -50,7 +44,7 @@ def drive(
 
 def hold(
     core: SafetyCore,
-    sinks: Sequence[StationSink],
+    sinks: Sequence[Sink],
     wants: Mapping[str, Want],
     start: float,
     until: float,
@@ -69,7 +63,7 @@ def hold(
         k += 1
 
 
-def publish(sinks: Sequence[StationSink], events: list[AlarmEvent]) -> None:
+def publish(sinks: Sequence[Sink], events: list[AlarmEvent]) -> None:
     """Hand events (an acknowledge, a silence) to every sink."""
     for sink in sinks:
         sink.alarm_events(events)

@@ -17,7 +17,6 @@ import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import httpx
 import pytest
@@ -26,6 +25,7 @@ from dashboard.auth import COOKIE
 from dashboard.server import DashboardConfig, DashboardServer
 from monitor.core import gatt
 from monitor.core.alarms import AlarmEvent
+from monitor.core.sink import SinkBase
 from monitor.core.trace import InputKind
 from monitor.mqtt.outbound import LAST_SEQ_KEY
 from monitor.station.journal import Journal
@@ -44,12 +44,12 @@ TICKS_WHILE_STALLED = 10
 the disk hangs and the writes wait: a second of station time."""
 
 
-class Ticks:
+class Ticks(SinkBase):
     """A ticking sink of the station's own (like the sound and the watchdog: its heartbeat
     is never held for a commit): the station's clock at every tick of its safety loop, and a
     way to wait (on those ticks, not on the wall clock) for a condition or for more ticks."""
 
-    at_once: ClassVar[bool] = True
+    at_once = True
 
     def __init__(self) -> None:
         self.t: list[float] = []

@@ -18,6 +18,8 @@ import pytest
 from pydantic import ValidationError
 
 from monitor.core.alarms import Alarm, Latch, Priority
+from monitor.core.engine import SafetyCore
+from monitor.core.station_view import AlarmView, CoreViews
 from monitor.settings import PushConfig, redact
 from monitor.sinks.push import (
     Outbox,
@@ -106,7 +108,13 @@ def free_port() -> int:
 
 def push_sink(url: str, **config: Any) -> PushSink:
     core = make_core("standard")
-    return PushSink(core, PushConfig(urls=[url], **FAST | config), "home")
+    return PushSink(CoreViews(core), PushConfig(urls=[url], **FAST | config), "home")
+
+
+def core_of(sink: PushSink) -> SafetyCore:
+    """The core behind a sink built by :func:`push_sink`."""
+    assert isinstance(sink.source, CoreViews)
+    return sink.source.core
 
 
 # -- the schedule, end to end ------------------------------------------------------------
@@ -116,7 +124,7 @@ def test_high_alarm_is_pushed_at_once_then_every_60_s_until_acknowledged(
     receiver: Receiver,
 ) -> None:
     sink = push_sink(receiver.url())
-    core = sink.core
+    core = core_of(sink)
     publish([sink], core.alarms.update(0.0, HOLD_HIGH, True))
     first = receiver.next()
     assert first["message"] == "HIGH · home · Inverted for 130 s (limit 120 s)"
@@ -149,7 +157,7 @@ def test_high_alarm_is_pushed_at_once_then_every_60_s_until_acknowledged(
 
 def test_medium_alarm_is_pushed_after_30_s_unacknowledged(receiver: Receiver) -> None:
     sink = push_sink(receiver.url())
-    core = sink.core
+    core = core_of(sink)
     hold(core, [sink], HR_MEDIUM, 0.0, 30.0)
     assert sink.pushed == 0
     hold(core, [sink], HR_MEDIUM, 30.0, 30.1)
@@ -170,7 +178,7 @@ def test_medium_alarm_is_pushed_after_30_s_unacknowledged(receiver: Receiver) ->
 
 def test_a_medium_alarm_acknowledged_within_30_s_is_never_pushed(receiver: Receiver) -> None:
     sink = push_sink(receiver.url())
-    core = sink.core
+    core = core_of(sink)
     hold(core, [sink], HR_MEDIUM, 0.0, 20.0)
     publish([sink], core.alarms.acknowledge(20.0, "hr.high"))
     hold(core, [sink], HR_MEDIUM, 20.0, 100.0)
@@ -181,7 +189,7 @@ def test_a_medium_alarm_acknowledged_within_30_s_is_never_pushed(receiver: Recei
 
 def test_escalation_to_high_is_pushed_at_once(receiver: Receiver) -> None:
     sink = push_sink(receiver.url())
-    core = sink.core
+    core = core_of(sink)
     wants = {"inversion.hold_limit": (MEDIUM, 121.0, 120.0)}
     hold(core, [sink], wants, 0.0, 29.9, inverted=True)
     assert sink.pushed == 0
@@ -199,7 +207,7 @@ def test_a_500_is_logged_and_retried(receiver: Receiver, caplog: pytest.LogCaptu
     receiver.statuses = [500, 200]
     caplog.set_level(logging.DEBUG)
     sink = push_sink(receiver.url())
-    publish([sink], sink.core.alarms.update(0.0, HOLD_HIGH, True))
+    publish([sink], core_of(sink).alarms.update(0.0, HOLD_HIGH, True))
     assert receiver.next()["status"] == 500
     assert receiver.next()["status"] == 200
     assert sink.flush(10)
@@ -233,7 +241,7 @@ def test_a_receiver_that_is_down_is_retried_with_back_off(
         return ok
 
     core = make_core("standard")
-    sink = PushSink(core, PushConfig(urls=[url], **FAST), "home", send=send)
+    sink = PushSink(CoreViews(core), PushConfig(urls=[url], **FAST), "home", send=send)
     publish([sink], core.alarms.update(0.0, HOLD_HIGH, True))
     assert third.wait(10)
     stats = sink.stats
@@ -254,7 +262,7 @@ def test_a_receiver_that_is_down_is_retried_with_back_off(
 async def test_the_safety_loop_does_not_wait_for_a_slow_receiver(receiver: Receiver) -> None:
     receiver.gate.clear()
     sink = push_sink(receiver.url())
-    core = sink.core
+    core = core_of(sink)
     publish([sink], core.alarms.update(0.0, HOLD_HIGH, True))  # the push starts in the worker
     assert await asyncio.to_thread(receiver.arrived.wait, 10)
     hold(core, [sink], HOLD_HIGH, 0.1, 61.0, inverted=True)  # 600 ticks, a repeat queued
@@ -309,21 +317,25 @@ def describe(alarm_id: str, priority: Priority, value: float | None, limit: floa
     return f"{alarm_id} {value} / {limit}"
 
 
+def view(alarm: Alarm) -> AlarmView:
+    return AlarmView.of(alarm, describe(alarm.id, alarm.priority, alarm.value, alarm.limit))
+
+
 def test_schedule_low_never_latched_high_until_acknowledged_resolved_stops() -> None:
-    schedule = PushSchedule("home", describe)
+    schedule = PushSchedule("home")
     low = Alarm("day.total_limit", (LOW, 901.0, 900.0), Latch.NO, 0.0)
     high = Alarm("motion.impact", (HIGH, 3.5, 3.0), Latch.YES, 0.0)
-    messages, stopped = schedule.due(0.0, [low, high])
+    messages, stopped = schedule.due(0.0, [view(low), view(high)])
     assert [(m.alarm_id, m.repeat) for m in messages] == [("motion.impact", 0)]
     high.condition = False  # latched: still listed, still unacknowledged
-    messages, _ = schedule.due(60.0, [low, high])
+    messages, _ = schedule.due(60.0, [view(low), view(high)])
     assert [(m.alarm_id, m.repeat) for m in messages] == [("motion.impact", 1)]
     assert messages[0].body == (
         "HIGH · home · motion.impact 3.5 / 3.0 · condition cleared · unacknowledged for 60 s"
     )
-    messages, stopped = schedule.due(70.0, [low])  # resolved
+    messages, stopped = schedule.due(70.0, [view(low)])  # resolved
     assert (messages, stopped) == ([], ["motion.impact"])
-    assert schedule.due(1000.0, [low]) == ([], [])
+    assert schedule.due(1000.0, [view(low)]) == ([], [])
 
 
 # -- secrets -----------------------------------------------------------------------------
@@ -363,7 +375,7 @@ def test_urls_never_show_in_the_config_or_its_errors(caplog: pytest.LogCaptureFi
 def test_no_urls_or_disabled_means_no_worker() -> None:
     core = make_core()
     for config in (PushConfig(), PushConfig(enabled=False, urls=["json://127.0.0.1:1"])):
-        sink = PushSink(core, config, "home")
+        sink = PushSink(CoreViews(core), config, "home")
         hold(core, [sink], HOLD_HIGH, 0.0, 1.0, inverted=True)
         assert sink.outbox is None
         assert sink.stats == PushStats()

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from monitor.core.alarms import RESOUND_AFTER_S, Alarm, AlarmEvent, EventKind, Latch, Priority
 from monitor.core.engine import SafetyCore
 from monitor.core.session import Phase
+from monitor.core.station_view import AlarmView, CoreViews
 from monitor.core.trace import InputKind
 from monitor.settings import HIGH_VOLUME_FLOOR, SoundConfig
 from monitor.sinks.audio import (
@@ -97,7 +98,7 @@ def to_file(
     core: SafetyCore, path: Path, config: SoundConfig = QUIET, speaker: Speaker | None = None
 ) -> tuple[SoundSink, WavTimeline]:
     timeline = WavTimeline(path)
-    sink = SoundSink(core, config, "home", output=timeline, speaker=speaker)
+    sink = SoundSink(CoreViews(core), config, "home", output=timeline, speaker=speaker)
     return sink, timeline
 
 
@@ -222,13 +223,17 @@ def test_the_planner_follows_sounding_exactly() -> None:
     """Acknowledged and silenced alarms are simply absent from ``sounding(t)``."""
     planner = SoundPlanner(voice=False)
     a = Alarm("hr.high", (MEDIUM, 130.0, 120.0), Latch.NO, 0.0)
-    assert planner.plan(0.0, [a]) == [Burst(0.0, MEDIUM, "hr.high")]
-    assert planner.plan(5.0, [a]) == []
+    assert planner.plan(0.0, [AlarmView.of(a, "")]) == [Burst(0.0, MEDIUM, "hr.high")]
+    assert planner.plan(5.0, [AlarmView.of(a, "")]) == []
     assert planner.plan(6.0, []) == [Hush(6.0)]
     assert planner.plan(7.0, []) == []
-    assert planner.plan(8.0, [a]) == [Burst(8.0, MEDIUM, "hr.high")]  # sounds again at once
+    assert planner.plan(8.0, [AlarmView.of(a, "")]) == [
+        Burst(8.0, MEDIUM, "hr.high")
+    ]  # sounds again at once
     a.priority = HIGH
-    assert planner.plan(9.0, [a]) == [Burst(9.0, HIGH, "hr.high")]  # escalated: at once
+    assert planner.plan(9.0, [AlarmView.of(a, "")]) == [
+        Burst(9.0, HIGH, "hr.high")
+    ]  # escalated: at once
 
 
 # -- high alarms cannot be configured away -----------------------------------------------
@@ -236,7 +241,7 @@ def test_the_planner_follows_sounding_exactly() -> None:
 
 def test_the_sound_file_setting_writes_a_timeline(tmp_path: Path) -> None:
     core = make_core()
-    sink = SoundSink(core, SoundConfig(voice=False, file=tmp_path / "sound.wav"), "home")
+    sink = SoundSink(CoreViews(core), SoundConfig(voice=False, file=tmp_path / "sound.wav"), "home")
     assert isinstance(sink.output, WavTimeline)
     hold(core, [sink], {"hr.high": (MEDIUM, 130.0, 120.0)}, 0.0, 12.0)
     sink.close()
@@ -324,7 +329,7 @@ def test_no_prompt_for_an_alarm_raised_into_an_acknowledge_or_with_voice_off() -
     muted = SoundPlanner(voice=False)
     muted.note([raised])
     alarm = Alarm("tilt.signal_lost", (MEDIUM, 3.0, 2.0), Latch.NO, 0.0)
-    assert [type(c) for c in muted.plan(0.1, [alarm])] == [Burst]
+    assert [type(c) for c in muted.plan(0.1, [AlarmView.of(alarm, "")])] == [Burst]
 
 
 def test_without_espeak_ng_prompts_are_skipped_and_reported(
@@ -336,7 +341,7 @@ def test_without_espeak_ng_prompts_are_skipped_and_reported(
     core = make_core()
     timeline = WavTimeline(tmp_path / "out.wav")
     with caplog.at_level(logging.WARNING, logger="monitor.sinks.sound"):
-        sink = SoundSink(core, SoundConfig(), "home", output=timeline, speaker=missing)
+        sink = SoundSink(CoreViews(core), SoundConfig(), "home", output=timeline, speaker=missing)
         hold(core, [sink], {"tilt.signal_lost": (MEDIUM, 3.0, 2.0)}, 0.0, 5.0)
     sink.close()
 
@@ -400,7 +405,7 @@ def test_no_audio_device_is_a_station_problem_logged_once(
     )
     core = make_core()
     with caplog.at_level(logging.INFO, logger="monitor.sinks.sound"):
-        sink = SoundSink(core, QUIET, "home", output=output)
+        sink = SoundSink(CoreViews(core), QUIET, "home", output=output)
         hold(core, [sink], {"motion.impact": (HIGH, 3.5, 3.0)}, 0.0, 20.0)
         assert sink.problem == "no audio device: aplay -l lists no sound card"
         assert output.skipped == 4  # bursts at 0, 6, 12 and 18 s could not play

@@ -39,6 +39,7 @@ from monitor.core.codecs import spotter_tilt
 from monitor.core.engine import SafetyCore
 from monitor.core.profiles import BUILTIN
 from monitor.core.sensors import SensorKind, SensorSpec
+from monitor.core.sink import SinkBase
 from monitor.core.trace import InputKind
 from monitor.station.flow import SessionFlow
 from monitor.station.journal import Journal
@@ -304,7 +305,7 @@ async def _flood(folder: Path, requests: int) -> dict[str, Any]:
     station = Station(core, StationClock(), [], None, Journal(store, "home", core))
     raised: list[str] = []
 
-    class Watch:
+    class Watch(SinkBase):
         def alarm_events(self, events: Any) -> None:
             raised.extend(f"{e.t:.1f} {e.id}" for e in events if e.event.value == "raised")
 

@@ -41,13 +41,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from firmware_sim.generate import header_of, records
 from firmware_sim.scenario import Scenario, load_scenario, parse_scenario
 from monitor.core.alarms import AlarmEvent, EventKind
 from monitor.core.engine import SafetyCore
 from monitor.core.replay import TICK_S, core_for, replay
+from monitor.core.sink import SinkBase
 from monitor.core.trace import LinkChange, Notification, TraceReader, UserInput
 from monitor.station.journal import Journal
 from monitor.station.simrun import SimRun, run_simulation, source_of
@@ -149,10 +150,10 @@ def failing_disk(clock: StationTime, start_s: float, end_s: float) -> Any:
     return before_commit
 
 
-class Heard:
+class Heard(SinkBase):
     """The station's own sound, as the sound sink would get it: at once."""
 
-    at_once: ClassVar[bool] = True
+    at_once = True
 
     def __init__(self, clock: StationTime) -> None:
         self.clock = clock
@@ -162,7 +163,7 @@ class Heard:
         self.got.extend((self.clock.t, e) for e in events)
 
 
-class Beyond:
+class Beyond(SinkBase):
     """A sink beyond the station (dashboard, MQTT, push): checks each event it gets is in the
     store already, read on the loop's own connection, as the dashboard and MQTT read it."""
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from dashboard.server import DashboardConfig
     from monitor.core.alarms import AlarmEvent
+    from monitor.core.profiles import Profile
     from monitor.station.daemon import Attach
     from monitor.station.service import ServiceNotifier
     from monitor.station.simrun import SimRun
@@ -101,12 +102,12 @@ def replay_command(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Run a trace through the safety core and print every alarm event in time order."""
-    from monitor.core.profiles import ProfileError, load_profile
+    from monitor.core.profiles import BUILTIN, ProfileError
     from monitor.core.replay import core_for, replay
     from monitor.core.trace import TraceError, TraceReader
 
     try:
-        chosen = load_profile(profile)
+        chosen = BUILTIN.get(profile) or _profile_file(profile)
     except ProfileError as exc:
         raise fail("replay", str(exc)) from None
     events: list[AlarmEvent] = []
@@ -133,6 +134,14 @@ def replay_command(
         else:
             console.print("No alarms.")
     report_stats(core)
+
+
+def _profile_file(path: str) -> Profile:
+    """A profile file, read by the shell; the settings module (pydantic-settings) is loaded
+    only here, so a replay with a built-in profile starts without it."""
+    from monitor.settings import load_profile
+
+    return load_profile(path)
 
 
 def report_stats(core: object) -> None:
@@ -321,8 +330,8 @@ def _run_logging(service: bool, json_out: bool) -> Console:
 
 def _run_settings(config: str | None, profile: str | None, service: bool) -> tuple[Any, Any]:
     """The settings and the chosen profile; an error is told to systemd too (``--service``)."""
-    from monitor.core.profiles import ProfileError, load_profile
-    from monitor.settings import ConfigError, config_path, load_settings, run_problems
+    from monitor.core.profiles import ProfileError
+    from monitor.settings import ConfigError, config_path, load_profile, load_settings, run_problems
     from monitor.station.service import ServiceNotifier
 
     try:

@@ -36,7 +36,7 @@ def hub_run(
 
     from dashboard.clinic.app import create_hub_app
     from dashboard.clinic.service import Hub, HubConfigError, load_hub_settings
-    from monitor.station.daemon import stop_on_signals
+    from monitor.station.assembly import stop_on_signals
     from monitor.store.database import StoreError
 
     logging.basicConfig(

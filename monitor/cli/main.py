@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from dashboard.server import DashboardConfig
     from monitor.core.alarms import AlarmEvent
     from monitor.core.profiles import Profile
-    from monitor.station.daemon import Attach
+    from monitor.station.assembly import Attach
     from monitor.station.service import ServiceNotifier
     from monitor.station.simrun import SimRun
     from monitor.station.station import Station
@@ -280,6 +280,7 @@ def run_command(
     the daemon's real BLE code connects to them. With --json, alarm events are printed as JSON
     lines, t in seconds since the scenario (or trace) started.
     """
+    from monitor.station.assembly import mqtt_attacher, together
     from monitor.station.simrun import SimRun
 
     view_console = _run_logging(service, json_out)
@@ -291,16 +292,14 @@ def run_command(
     result = SimRun()
     sinks, attachers, notifier = _run_outputs(service, json_out, result, view_console)
     if settings.mqtt.enabled:
-        from monitor.station.daemon import mqtt_attacher
-
         attachers.append(mqtt_attacher(settings.mqtt, settings.station.name))
     if dashboard and settings.dashboard.enabled:
         attachers.append(_run_dashboard(settings, port, lan, insecure_http, service, json_out))
-    together = _together(attachers)
+    beside = together(attachers)
     if sim is None:
-        _run_live(settings, chosen, sinks, for_s, together, notifier)
+        _run_live(settings, chosen, sinks, for_s, beside, notifier)
         return
-    _run_sim(sim, settings, chosen, profile, age, sinks, for_s, speed, together, result, stay)
+    _run_sim(sim, settings, chosen, profile, age, sinks, for_s, speed, beside, result, stay)
 
 
 def _run_logging(service: bool, json_out: bool) -> Console:
@@ -407,16 +406,6 @@ def _run_dashboard(
     )
 
 
-def _together(attachers: list[Attach]) -> Attach:
-    """One attacher running every one of ``attachers``."""
-    import asyncio
-
-    async def together(station: Station, stop: asyncio.Event) -> None:
-        await asyncio.gather(*(attach(station, stop) for attach in attachers))
-
-    return together
-
-
 def _run_live(
     settings: Any,
     chosen: Any,
@@ -458,7 +447,7 @@ def _run_sim(
     import asyncio
 
     from monitor.core.trace import TraceError
-    from monitor.station.daemon import stop_on_signals
+    from monitor.station.assembly import stop_on_signals
     from monitor.station.simrun import SimSourceError, open_source, run_simulation
     from monitor.store.database import StoreError
 

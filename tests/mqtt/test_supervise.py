@@ -128,3 +128,32 @@ async def test_cancel_and_wait_logs_a_task_that_fails_while_stopping(
     logged = [r for r in caplog.records if "bad failed while being stopped" in r.getMessage()]
     assert len(logged) == 1
     assert logged[0].exc_info is not None
+
+
+@pytest.mark.asyncio
+async def test_cancel_and_wait_can_raise_a_failure_once_every_task_has_ended() -> None:
+    started = asyncio.Event()
+    other_started = asyncio.Event()
+    other_ended = asyncio.Event()
+
+    async def bad() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            raise RuntimeError("failed on the way out")
+
+    async def other() -> None:
+        other_started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            other_ended.set()
+
+    failing = asyncio.create_task(bad(), name="bad")
+    waiting = asyncio.create_task(other(), name="other")
+    await asyncio.wait_for(asyncio.gather(started.wait(), other_started.wait()), 10)
+    with pytest.raises(RuntimeError, match="on the way out"):
+        await asyncio.wait_for(cancel_and_wait(failing, waiting, errors="raise"), 10)
+    assert other_ended.is_set()
+    assert waiting.cancelled()

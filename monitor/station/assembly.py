@@ -35,6 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from monitor.ble.link import SensorLink
 from monitor.core.alarms import Priority
 from monitor.core.engine import SafetyCore
 from monitor.core.profiles import Profile
@@ -170,7 +171,7 @@ class Assembly:
 
     async def run(
         self,
-        links: Sequence[Any],
+        links: Sequence[SensorLink],
         stop: asyncio.Event,
         *,
         attach: Attach | None = None,

@@ -21,6 +21,7 @@ import contextlib
 import inspect
 import logging
 import signal
+import time
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -155,14 +156,6 @@ class Assembly:
     recorder: TraceRecorder | None
     _closers: list[tuple[str, Close]] = field(default_factory=list, repr=False)
 
-    @property
-    def core(self) -> SafetyCore:
-        return self.station.core
-
-    def closing(self, part: str, close: Close) -> None:
-        """Close ``close`` at teardown, before the parts registered earlier."""
-        self._closers.append((part, close))
-
     async def aclose(self) -> None:
         """Close every part, the last built first. A close that raises is logged with its
         traceback and the rest are still closed; then the first failure is raised."""
@@ -197,9 +190,10 @@ class Assembly:
                     await beside
 
 
-async def close_all(closers: Iterable[tuple[str, Close]]) -> None:
-    """Close each part; one that raises is logged and the rest still close; the first
-    failure is raised at the end."""
+async def close_all(closers: Iterable[tuple[str, Close]], *, raise_first: bool = True) -> None:
+    """Close each part; one that raises is logged with its traceback and the rest still
+    close; the first failure is raised at the end (``raise_first``; else it stays logged:
+    when an error of its own is already on its way)."""
     first: BaseException | None = None
     for part, close in closers:
         try:
@@ -209,7 +203,7 @@ async def close_all(closers: Iterable[tuple[str, Close]]) -> None:
         except Exception as exc:
             log.exception("station teardown: closing the %s failed", part)
             first = first or exc
-    if first is not None:
+    if first is not None and raise_first:
         raise first
 
 
@@ -240,7 +234,9 @@ async def assemble(
         writer: Writer = InlineWriter(store)
         if plan.writer == "thread":  # the safety loop never waits on the disk
             thread = await StoreWriter.start(
-                store.path, before_commit=plan.before_commit, **_clock(plan)
+                store.path,
+                clock=plan.writer_clock or time.monotonic,
+                before_commit=plan.before_commit,
             )
             closers.append(("store writer", thread.aclose))
             writer = thread
@@ -262,7 +258,7 @@ async def assemble(
             core, clock, [*sinks, *await _alarm_outputs(plan, core)], recorder, journal
         )
     except BaseException:
-        await close_all(reversed(closers))
+        await close_all(reversed(closers), raise_first=False)  # the build error is the news
         raise
     return Assembly(station, store, writer, journal, recorder, closers)
 
@@ -287,10 +283,6 @@ def _today_s(store: Store, plan: StationPlan) -> float:
     assert plan.started_at is not None, "the day's inverted time needs the start time"
     midnight = plan.started_at.replace(hour=0, minute=0, second=0, microsecond=0)
     return store.inverted_today_s(plan.name, midnight.isoformat())
-
-
-def _clock(plan: StationPlan) -> dict[str, Callable[[], float]]:
-    return {} if plan.writer_clock is None else {"clock": plan.writer_clock}
 
 
 async def _alarm_outputs(plan: StationPlan, core: SafetyCore) -> list[Sink]:
@@ -318,7 +310,7 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
 def mqtt_attacher(config: MqttConfig, name: str) -> Attach:
     """The MQTT bridge beside a station; a lost broker link becomes ``link.lost``."""
-    from monitor.mqtt.bridge import MqttBridge
+    from monitor.mqtt.bridge import MqttBridge  # aiomqtt: only for a station with MQTT
 
     async def attach(station: Station, stop: asyncio.Event) -> None:
         assert station.journal is not None, "the bridge sends from the station's store"

@@ -167,10 +167,22 @@ async def test_teardown_closes_every_part_when_one_close_fails_and_logs_it(
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(60)
-async def test_a_station_that_cannot_be_built_closes_what_was_opened(tmp_path: Path) -> None:
+async def test_a_station_that_cannot_be_built_closes_what_was_opened(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     closed: list[str] = []
+
+    def backend() -> None:
+        closed.append("backend")
+        raise OSError("the adapter is gone too")
+
     (tmp_path / "spotter.db").write_bytes(b"not a database, " * 64)
     plan = StationPlan("home", TILT, BUILTIN["beginner"], tmp_path / "spotter.db")
-    with pytest.raises(StoreError):
-        await assemble(plan, StationClock(), owned=[("backend", lambda: closed.append("x"))])
-    assert closed == ["x"]
+    with caplog.at_level(logging.ERROR), pytest.raises(StoreError):  # the build error is told
+        await assemble(
+            plan,
+            StationClock(),
+            owned=[("radio", lambda: closed.append("radio")), ("backend", backend)],
+        )
+    assert closed == ["backend", "radio"]
+    assert any("closing the backend failed" in r.getMessage() for r in caplog.records)

@@ -22,12 +22,13 @@ import aiomqtt
 
 from monitor.mqtt.bridge import MqttBridge
 from monitor.settings import MqttConfig
-from monitor.station.assembly import StationPlan, assemble
+from monitor.station.assembly import assemble
 from monitor.station.station import Station, StationClock
 from monitor.store.station_store import Store
 from monitor.store.writer import Writer
 from monitor.supervise import cancel_and_wait
 from tests.core.rig import make_core
+from tests.station.rig import plan_like
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy" / "mosquitto"
@@ -235,14 +236,8 @@ async def running_station(
     With ``disk`` (a ``before_commit`` hook) it writes through a :class:`StoreWriter` thread,
     as ``spotter run`` does; without, inline."""
     core = make_core()
-    plan = StationPlan(
-        name,
-        core.sensors,
-        core.profile,
-        folder / f"{name}.db",
-        writer="inline" if disk is None else "thread",
-        before_commit=disk,
-    )
+    kind = "inline" if disk is None else "thread"
+    plan = plan_like(core, folder / f"{name}.db", name, writer=kind, before_commit=disk)
     parts = await assemble(plan, StationClock())
     station, store, writer = parts.station, parts.store, parts.writer
     changes: list[tuple[bool, float]] = []

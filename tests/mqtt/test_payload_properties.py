@@ -32,10 +32,11 @@ from monitor.mqtt.protocol import (
     parse_hub_message,
     parse_topic,
 )
-from monitor.station.assembly import StationPlan, assembled
+from monitor.station.assembly import assembled
 from monitor.station.station import StationClock
 from monitor.station.status import station_state
 from tests.core.rig import make_core
+from tests.station.rig import plan_like
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -157,7 +158,7 @@ def test_non_finite_numbers_and_naive_times_are_rejected() -> None:
 @pytest.mark.asyncio
 async def test_a_real_station_state_parses(tmp_path: Path) -> None:
     core = make_core()
-    plan = StationPlan("home", core.sensors, core.profile, tmp_path / "s.db")
+    plan = plan_like(core, tmp_path / "s.db")
     async with assembled(plan, StationClock()) as parts:
         station = parts.station
         station.problems["x"] = "a problem"

@@ -28,13 +28,14 @@ from monitor.core import gatt
 from monitor.core.alarms import AlarmEvent
 from monitor.core.trace import InputKind
 from monitor.mqtt.outbound import LAST_SEQ_KEY
-from monitor.station.assembly import StationPlan, assemble
+from monitor.station.assembly import assemble
 from monitor.station.station import Station, StationClock
 from monitor.store.station_store import Store
 from monitor.store.writer import StoreWriter, Writer
 from tests.core.rig import make_core, tilt_payload
 from tests.dashboard.conftest import Rig as DashboardRig
 from tests.mqtt.rig import Broker, running_station
+from tests.station.rig import plan_like
 from tests.station.test_writer import Disk
 
 pytestmark = pytest.mark.timeout(60)
@@ -122,14 +123,7 @@ async def dashboard_station(tmp_path: Path) -> AsyncIterator[DashboardStation]:
     on a disk that can hang, and its dashboard wired as ``spotter run`` wires it."""
     disk = Disk()
     core = make_core(hr=False)
-    plan = StationPlan(
-        "home",
-        core.sensors,
-        core.profile,
-        tmp_path / "spotter.db",
-        writer="thread",
-        before_commit=disk,
-    )
+    plan = plan_like(core, tmp_path / "spotter.db", writer="thread", before_commit=disk)
     ticks = Ticks()
     parts = await assemble(plan, StationClock(), [ticks])
     station, store, writer = parts.station, parts.store, parts.writer

@@ -20,12 +20,13 @@ import pytest_asyncio
 from monitor.bench.faults.station import DISK_FULL, Beyond, Heard, StationTime
 from monitor.core import gatt
 from monitor.core.trace import InputKind
-from monitor.station.assembly import StationPlan, assemble
+from monitor.station.assembly import assemble
 from monitor.station.recorder import TraceRecorder
 from monitor.station.station import Station, StationClock
 from monitor.store.station_store import Store
 from monitor.store.writer import STORE_LAG, StoreWriter
 from tests.core.rig import make_core, tilt_payload
+from tests.station.rig import plan_like
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -81,14 +82,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     clock = StationTime()
     disk = Disk()
     core = make_core(hr=False)
-    plan = StationPlan(
-        "home",
-        core.sensors,
-        core.profile,
-        tmp_path / "spotter.db",
-        writer="thread",
-        writer_clock=clock,
-        before_commit=disk,
+    plan = plan_like(
+        core, tmp_path / "spotter.db", writer="thread", writer_clock=clock, before_commit=disk
     )
     heard = Heard(clock)
     parts = await assemble(plan, clock, [heard])

@@ -23,6 +23,7 @@ from monitor.core.station_view import StationView, ViewSource, state_json
 from monitor.core.view import Limits, alarm_words, screen
 from monitor.store.alarm_log import StoredEvent
 from monitor.store.station_store import Store
+from monitor.supervise import cancel_and_wait
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
@@ -102,9 +103,7 @@ async def next_message(client: Client) -> Message | None:
             {getter, dropped}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
         )
     finally:  # also when the client hung up and the response is cancelled: no task left behind
-        for task in (getter, dropped):
-            task.cancel()
-        await asyncio.gather(getter, dropped, return_exceptions=True)
+        await cancel_and_wait(getter, dropped)
     return getter.result() if getter in done else None
 
 

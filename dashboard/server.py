@@ -24,6 +24,7 @@ from dashboard.tls import TlsFiles, station_tls, user_tls
 from monitor.station.flow import SessionFlow
 from monitor.station.station import Station
 from monitor.store.station_store import Store
+from monitor.supervise import cancel_and_wait
 
 log = logging.getLogger(__name__)
 LOCALHOST = "127.0.0.1"
@@ -219,5 +220,5 @@ class DashboardServer:
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
         self._server.should_exit = True
-        stopping.cancel()
+        await cancel_and_wait(stopping)
         await serving

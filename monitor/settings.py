@@ -33,7 +33,15 @@ from pydantic_settings import (
 
 from monitor.core import validation
 from monitor.core.alarms import Priority
-from monitor.core.profiles import BUILTIN, DEFAULT_PROFILE, ProfileError, load_profile
+from monitor.core.profiles import (
+    BUILTIN,
+    DEFAULT_PROFILE,
+    Profile,
+    ProfileError,
+    is_name,
+    profile_from_text,
+    profile_from_toml,
+)
 from monitor.core.sensors import AXIS_SYNONYMS, Calibration, SensorKind, SensorSpec
 
 ENV_CONFIG = "SPOTTER_CONFIG"
@@ -414,6 +422,36 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"{source}: " + "; ".join(_describe(exc))) from None
     finally:
         _toml_path.reset(token)
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """A built-in profile by name, or a TOML profile file by path (read here, in the shell;
+    :func:`monitor.core.profiles.profile_from_toml` parses it)."""
+    if name_or_path in BUILTIN:
+        return BUILTIN[name_or_path]
+    path = Path(name_or_path)
+    if not path.exists():
+        known = ", ".join(BUILTIN)
+        raise ProfileError(f"{name_or_path}: no such built-in profile ({known}) or file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot read: {exc}") from None
+    return profile_from_toml(text, str(path))
+
+
+def resolve_profile(name_or_path: str, stored: str | None) -> Profile:
+    """A built-in profile, a stored one (``stored``: its TOML text), or — only for what is
+    not a name, i.e. a path the local command line gave — a TOML file. A name that is
+    neither built in nor stored is an error; no file is looked for."""
+    if name_or_path in BUILTIN:
+        return BUILTIN[name_or_path]
+    if stored is not None:
+        return profile_from_text(stored, name_or_path)
+    if is_name(name_or_path):
+        known = ", ".join(BUILTIN)
+        raise ProfileError(f"no profile named {name_or_path!r} (built in: {known}, or stored)")
+    return load_profile(name_or_path)
 
 
 def run_problems(settings: Settings) -> list[str]:

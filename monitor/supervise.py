@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Coroutine, MutableMapping
-from typing import Any
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +77,16 @@ async def supervise(
         backoff = min(backoff * 2, backoff_max_s)
 
 
-async def cancel_and_wait(*tasks: asyncio.Task[Any]) -> None:
-    """Cancel these tasks and wait until they have ended; a failure of one (other than its
-    cancellation) is logged with its traceback, never lost."""
+async def cancel_and_wait(
+    *tasks: asyncio.Task[Any], errors: Literal["log", "raise"] = "log"
+) -> None:
+    """Cancel these tasks and wait until they have all ended. A failure of one (other than
+    its cancellation) is never lost: logged with its traceback (``errors="log"``), or raised
+    once every task has ended (``errors="raise"``: the first). A cancellation of the caller
+    itself while it waits is not swallowed."""
     for task in tasks:
         task.cancel()
+    first: BaseException | None = None
     for task in tasks:
         try:
             await task
@@ -89,8 +94,13 @@ async def cancel_and_wait(*tasks: asyncio.Task[Any]) -> None:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise
-        except Exception:
-            log.exception("task %s failed while being stopped", task.get_name())
+        except Exception as exc:
+            if errors == "raise":
+                first = first or exc
+            else:
+                log.exception("task %s failed while being stopped", task.get_name())
+    if first is not None:
+        raise first
 
 
 async def first_done(*aws: Coroutine[Any, Any, None] | asyncio.Task[Any]) -> None:

@@ -9,7 +9,6 @@ The result is stored with the station (and audited); the daemon uses it over the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import statistics
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from monitor.core import gatt
 from monitor.core.codecs import CodecError, spotter_tilt, witmotion
 from monitor.core.sensors import Calibration, SensorKind
 from monitor.settings import BleConfig, SensorConfig
+from monitor.supervise import cancel_and_wait
 
 MIN_TILT_DEG = 10.0
 SAMPLES = 20
@@ -116,7 +116,5 @@ async def calibrate(
         await prompt("Tilt the table head-down (20° or more), hold it still, then press Enter")
         head_down = await collector.steady()
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task, errors="raise")
     return solve(sensor.kind, flat, head_down)

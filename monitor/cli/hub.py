@@ -67,7 +67,7 @@ async def _serve(settings: HubSettings, store: HubStore) -> None:
     from dashboard.clinic.app import create_hub_app
     from dashboard.clinic.service import Hub
     from dashboard.server import _QuietServer
-    from monitor.station.daemon import stop_on_signals
+    from monitor.station.assembly import stop_on_signals
 
     stop = asyncio.Event()
     stop_on_signals(stop)

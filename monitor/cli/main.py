@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
     from dashboard.server import DashboardConfig
     from monitor.core.alarms import AlarmEvent
-    from monitor.station.daemon import Attach
+    from monitor.core.profiles import Profile
+    from monitor.station.assembly import Attach
     from monitor.station.service import ServiceNotifier
     from monitor.station.simrun import SimRun
     from monitor.station.station import Station
@@ -101,12 +102,12 @@ def replay_command(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Run a trace through the safety core and print every alarm event in time order."""
-    from monitor.core.profiles import ProfileError, load_profile
+    from monitor.core.profiles import BUILTIN, ProfileError
     from monitor.core.replay import core_for, replay
     from monitor.core.trace import TraceError, TraceReader
 
     try:
-        chosen = load_profile(profile)
+        chosen = BUILTIN.get(profile) or _profile_file(profile)
     except ProfileError as exc:
         raise fail("replay", str(exc)) from None
     events: list[AlarmEvent] = []
@@ -133,6 +134,14 @@ def replay_command(
         else:
             console.print("No alarms.")
     report_stats(core)
+
+
+def _profile_file(path: str) -> Profile:
+    """A profile file, read by the shell; the settings module (pydantic-settings) is loaded
+    only here, so a replay with a built-in profile starts without it."""
+    from monitor.settings import load_profile
+
+    return load_profile(path)
 
 
 def report_stats(core: object) -> None:
@@ -271,6 +280,7 @@ def run_command(
     the daemon's real BLE code connects to them. With --json, alarm events are printed as JSON
     lines, t in seconds since the scenario (or trace) started.
     """
+    from monitor.station.assembly import mqtt_attacher, together
     from monitor.station.simrun import SimRun
 
     view_console = _run_logging(service, json_out)
@@ -282,16 +292,14 @@ def run_command(
     result = SimRun()
     sinks, attachers, notifier = _run_outputs(service, json_out, result, view_console)
     if settings.mqtt.enabled:
-        from monitor.station.daemon import mqtt_attacher
-
         attachers.append(mqtt_attacher(settings.mqtt, settings.station.name))
     if dashboard and settings.dashboard.enabled:
         attachers.append(_run_dashboard(settings, port, lan, insecure_http, service, json_out))
-    together = _together(attachers)
+    beside = together(attachers)
     if sim is None:
-        _run_live(settings, chosen, sinks, for_s, together, notifier)
+        _run_live(settings, chosen, sinks, for_s, beside, notifier)
         return
-    _run_sim(sim, settings, chosen, profile, age, sinks, for_s, speed, together, result, stay)
+    _run_sim(sim, settings, chosen, profile, age, sinks, for_s, speed, beside, result, stay)
 
 
 def _run_logging(service: bool, json_out: bool) -> Console:
@@ -321,8 +329,8 @@ def _run_logging(service: bool, json_out: bool) -> Console:
 
 def _run_settings(config: str | None, profile: str | None, service: bool) -> tuple[Any, Any]:
     """The settings and the chosen profile; an error is told to systemd too (``--service``)."""
-    from monitor.core.profiles import ProfileError, load_profile
-    from monitor.settings import ConfigError, config_path, load_settings, run_problems
+    from monitor.core.profiles import ProfileError
+    from monitor.settings import ConfigError, config_path, load_profile, load_settings, run_problems
     from monitor.station.service import ServiceNotifier
 
     try:
@@ -398,16 +406,6 @@ def _run_dashboard(
     )
 
 
-def _together(attachers: list[Attach]) -> Attach:
-    """One attacher running every one of ``attachers``."""
-    import asyncio
-
-    async def together(station: Station, stop: asyncio.Event) -> None:
-        await asyncio.gather(*(attach(station, stop) for attach in attachers))
-
-    return together
-
-
 def _run_live(
     settings: Any,
     chosen: Any,
@@ -449,7 +447,7 @@ def _run_sim(
     import asyncio
 
     from monitor.core.trace import TraceError
-    from monitor.station.daemon import stop_on_signals
+    from monitor.station.assembly import stop_on_signals
     from monitor.station.simrun import SimSourceError, open_source, run_simulation
     from monitor.store.database import StoreError
 

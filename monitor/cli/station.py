@@ -436,6 +436,7 @@ def calibrate_command(
     from monitor.ble.calibrate import CalibrationError, calibrate
     from monitor.core.sensors import Calibration
     from monitor.settings import BleConfig
+    from monitor.supervise import cancel_and_wait
 
     settings = _settings("calibrate", config)
     chosen = settings.sensors.get(sensor)
@@ -485,7 +486,7 @@ def calibrate_command(
                 ble = BleConfig(backend="sim", scan_timeout_s=1.0)
                 return await calibrate(sensor, chosen, ble, backend, sim_ask)
             finally:
-                streaming.cancel()
+                await cancel_and_wait(streaming)  # a failed stream is logged
                 await sim_backend.close()
                 await peripheral.close()
 

@@ -5,7 +5,8 @@ unknown key or an impossible value is an error that names the key and the file.
 
 What comes from the network is a profile NAME, never a path: a built-in one, or one a
 clinician uploaded as TOML text (validated by :func:`profile_from_text` and kept in the
-store). Only the local command line names files.
+store). Only the local command line names files, and the shell reads them
+(:func:`monitor.settings.load_profile`): this module parses text and mappings only.
 """
 
 from __future__ import annotations
@@ -160,21 +161,14 @@ def profile_from_mapping(data: dict[str, Any], source: str) -> Profile:
         raise ProfileError(_describe(exc, source)) from None
 
 
-def load_profile(name_or_path: str) -> Profile:
-    """A built-in profile by name, or a TOML profile file by path."""
-    if name_or_path in BUILTIN:
-        return BUILTIN[name_or_path]
-    path = Path(name_or_path)
-    if not path.exists():
-        known = ", ".join(BUILTIN)
-        raise ProfileError(f"{name_or_path}: no such built-in profile ({known}) or file")
+def profile_from_toml(text: str, source: str) -> Profile:
+    """A profile from the TOML text of a file named ``source`` (the shell reads the file:
+    :func:`monitor.settings.load_profile`); errors name ``source`` and the key."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{path}: cannot read: {exc}") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
-    return profile_from_mapping(data, str(path))
+        raise ProfileError(f"{source}: not valid TOML: {exc}") from None
+    return profile_from_mapping(data, source)
 
 
 def profile_from_text(text: str, name: str) -> Profile:
@@ -191,17 +185,3 @@ def profile_from_text(text: str, name: str) -> Profile:
     if data.get("name", name) != name:
         raise ProfileError(f"{name}: name: the text names another profile")
     return profile_from_mapping({**data, "name": name}, name)
-
-
-def resolve_profile(name_or_path: str, stored: str | None) -> Profile:
-    """A built-in profile, a stored one (``stored``: its TOML text), or — only for what is
-    not a name, i.e. a path the local command line gave — a TOML file. A name that is
-    neither built in nor stored is an error; no file is looked for."""
-    if name_or_path in BUILTIN:
-        return BUILTIN[name_or_path]
-    if stored is not None:
-        return profile_from_text(stored, name_or_path)
-    if is_name(name_or_path):
-        known = ", ".join(BUILTIN)
-        raise ProfileError(f"no profile named {name_or_path!r} (built in: {known}, or stored)")
-    return load_profile(name_or_path)

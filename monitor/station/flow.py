@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from monitor.core.profiles import Profile, profile_from_text, resolve_profile, stored_key
+from monitor.core.profiles import Profile, profile_from_text, stored_key
 from monitor.core.screening import CHECKLIST, CONTRAINDICATIONS
+from monitor.settings import resolve_profile
 from monitor.store.database import StoreError
 from monitor.store.station_store import Store
 from monitor.store.writer import InlineWriter, Writer

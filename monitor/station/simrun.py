@@ -29,7 +29,6 @@ from monitor.ble.backend import BleBackend
 from monitor.ble.link import LinkListener, SensorLink
 from monitor.core.alarms import AlarmEvent
 from monitor.core.codecs import spotter_tilt
-from monitor.core.engine import SafetyCore
 from monitor.core.gatt import TILT_MEASUREMENT
 from monitor.core.profiles import Profile
 from monitor.core.replay import TICKS_PER_S
@@ -43,13 +42,10 @@ from monitor.core.trace import (
     TraceReader,
     UserInput,
 )
-from monitor.settings import SIM_STORE, BleConfig, SensorConfig
-from monitor.station.daemon import Attach
-from monitor.station.journal import Journal
-from monitor.station.recorder import TraceRecorder
+from monitor.settings import BleConfig, SensorConfig
+from monitor.station.assembly import Attach, assemble, sim_plan
 from monitor.station.station import LockstepClock, Sink, Station
-from monitor.store.station_store import Store
-from monitor.store.writer import StoreWriter
+from monitor.supervise import cancel_and_wait
 
 log = logging.getLogger(__name__)
 GRACE_S = 1.0
@@ -263,22 +259,23 @@ async def run_simulation(
     stop = stop or asyncio.Event()
     clock = LockstepClock(speed)
     sensors = dict(source.header.sensors)
-    started_at = datetime.now().astimezone()
-    core = SafetyCore(sensors, profile, age_years=age_years, started_at=started_at)
-    store = Store.open(data_dir / SIM_STORE)
-    writer = await StoreWriter.start(store.path)  # the safety loop never waits on the disk
-    recorder = TraceRecorder(data_dir / "traces", station_name, sensors, started_at, writer=writer)
-    journal = Journal(store, station_name, core, recorder, writer)
-    station = Station(core, clock, [_Collect(result), *sinks], recorder, journal)
-    result.station = station
+    plan = sim_plan(
+        station_name, sensors, profile, age_years, data_dir, datetime.now().astimezone()
+    )
+    parts = await assemble(
+        plan, clock, [_Collect(result), *sinks], owned=[("source", source.close)]
+    )
+    station = result.station = parts.station
     lockstep = _Lockstep(station, clock)
     listener: LinkListener = lockstep
-    result.store_path = store.path
+    result.store_path = parts.store.path
 
     def on_input(record: UserInput) -> None:
         station.user_input(record.input, record.alarm, record.by)
 
-    async with Radio() as radio, contextlib.AsyncExitStack() as stack:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(parts.aclose)
+        radio = await stack.enter_async_context(Radio())
         peripherals: dict[str, SimPeripheral] = {}
         for name, spec in sensors.items():
             peripheral = peripheral_for(
@@ -313,9 +310,7 @@ async def run_simulation(
                 try:
                     await player.wait_subscribed()
                 finally:
-                    freewheel.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await freewheel
+                    await cancel_and_wait(freewheel, errors="raise")
                 result.origin = lockstep.origin = clock()
                 if started is not None:
                     started.set()
@@ -346,22 +341,24 @@ async def run_simulation(
             halted.set()
 
         helpers = [playing, asyncio.create_task(limit()), asyncio.create_task(halt())]
-        beside = asyncio.create_task(attach(station, stop)) if attach is not None else None
-        try:
-            await station.run(links, halted, real_tick_s=clock.real_s(0.1))
-        finally:
+
+        async def end_helpers() -> None:
             for task in helpers:
                 await _cancel_until_done(task)
             for task in helpers:  # a helper that failed (the player): its error propagates
                 if not task.cancelled() and (error := task.exception()) is not None:
                     raise error
-            await writer.flush()
-            stop.set()
-            if beside is not None:
-                await beside
-            await writer.aclose()
-            source.close()
-            store.close()
-            result.trace_paths = list(recorder.paths)
-            result.trace_path = recorder.paths[0] if recorder.paths else None
+
+        try:
+            await parts.run(
+                links,
+                stop,
+                attach=attach,
+                real_tick_s=clock.real_s(0.1),
+                until=halted,
+                after=end_helpers,
+            )
+        finally:
+            result.trace_paths = list(parts.recorder.paths) if parts.recorder else []
+            result.trace_path = result.trace_paths[0] if result.trace_paths else None
     return result

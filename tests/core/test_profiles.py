@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.core.profiles import BUILTIN, ProfileError, load_profile
+from monitor.core.profiles import BUILTIN, ProfileError
+from monitor.settings import load_profile
 
 
 def test_builtins_carry_the_spec_numbers() -> None:

@@ -13,11 +13,10 @@ import pytest_asyncio
 from dashboard.app import Dashboard, create_app
 from dashboard.auth import COOKIE, CSRF_HEADER, Access
 from dashboard.live import LiveHub
-from monitor.core.engine import SafetyCore
 from monitor.core.profiles import BUILTIN
 from monitor.core.sensors import SensorKind, SensorSpec
+from monitor.station.assembly import StationPlan, assemble
 from monitor.station.flow import SessionFlow
-from monitor.station.journal import Journal
 from monitor.station.station import Station, StationClock
 from monitor.store.station_store import Store
 
@@ -48,11 +47,10 @@ class Rig:
 
 @pytest_asyncio.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    store = Store.open(tmp_path / "spotter.db")
     sensors = {"tilt": SensorSpec(SensorKind.SPOTTER_TILT), "hr": SensorSpec(SensorKind.HEART_RATE)}
-    core = SafetyCore(sensors, BUILTIN["beginner"])
-    journal = Journal(store, "home", core)
-    station = Station(core, StationClock(), [], None, journal)
+    plan = StationPlan("home", sensors, BUILTIN["beginner"], tmp_path / "spotter.db")
+    parts = await assemble(plan, StationClock())
+    station, store = parts.station, parts.store
     access = Access(store, "home")
     live = LiveHub(station, store, "home")
     station.sinks.append(live)
@@ -63,4 +61,4 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     finally:
         await client.aclose()
         await asyncio.sleep(0)
-        store.close()
+        await parts.aclose()

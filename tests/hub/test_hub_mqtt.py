@@ -19,7 +19,7 @@ from dashboard.clinic.settings import HubSection, HubSettings
 from dashboard.clinic.store import HubStore
 from firmware_sim.scenario import parse_scenario
 from monitor.settings import MqttConfig
-from monitor.station.daemon import mqtt_attacher
+from monitor.station.assembly import mqtt_attacher
 from monitor.station.simrun import SimRun, run_simulation, source_of
 from monitor.store.station_store import Store
 from tests.mqtt.rig import Broker, password

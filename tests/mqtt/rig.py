@@ -22,11 +22,13 @@ import aiomqtt
 
 from monitor.mqtt.bridge import MqttBridge
 from monitor.settings import MqttConfig
-from monitor.station.journal import Journal
+from monitor.station.assembly import assemble
 from monitor.station.station import Station, StationClock
 from monitor.store.station_store import Store
-from monitor.store.writer import InlineWriter, StoreWriter, Writer
+from monitor.store.writer import Writer
+from monitor.supervise import cancel_and_wait
 from tests.core.rig import make_core
+from tests.station.rig import plan_like
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy" / "mosquitto"
@@ -199,9 +201,7 @@ async def watching(broker: Broker, user: str, *topics: str) -> AsyncIterator[Wat
         await asyncio.wait_for(w._subscribed.wait(), 5)
         yield w
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task, errors="raise")
 
 
 @dataclass
@@ -236,11 +236,10 @@ async def running_station(
     With ``disk`` (a ``before_commit`` hook) it writes through a :class:`StoreWriter` thread,
     as ``spotter run`` does; without, inline."""
     core = make_core()
-    store = Store.open(folder / f"{name}.db")
-    writer: Writer = InlineWriter(store)
-    if disk is not None:
-        writer = await StoreWriter.start(store.path, before_commit=disk)
-    station = Station(core, StationClock(), [], None, Journal(store, name, core, None, writer))
+    kind = "inline" if disk is None else "thread"
+    plan = plan_like(core, folder / f"{name}.db", name, writer=kind, before_commit=disk)
+    parts = await assemble(plan, StationClock())
+    station, store, writer = parts.station, parts.store, parts.writer
     changes: list[tuple[bool, float]] = []
     changed = asyncio.Event()
 
@@ -272,10 +271,10 @@ async def running_station(
         yield Rig(station, store, bridge, changes, changed, writer)
     finally:
         stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), 15)
-        if isinstance(writer, StoreWriter):
-            await writer.aclose()
-        store.close()
+        try:
+            await asyncio.wait_for(asyncio.gather(*tasks), 15)
+        finally:
+            await parts.aclose()
 
 
 def payload_json(message: aiomqtt.Message) -> Any:

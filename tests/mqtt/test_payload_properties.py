@@ -32,11 +32,11 @@ from monitor.mqtt.protocol import (
     parse_hub_message,
     parse_topic,
 )
-from monitor.station.journal import Journal
-from monitor.station.station import Station, StationClock
+from monitor.station.assembly import assembled
+from monitor.station.station import StationClock
 from monitor.station.status import station_state
-from monitor.store.station_store import Store
 from tests.core.rig import make_core
+from tests.station.rig import plan_like
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -158,9 +158,9 @@ def test_non_finite_numbers_and_naive_times_are_rejected() -> None:
 @pytest.mark.asyncio
 async def test_a_real_station_state_parses(tmp_path: Path) -> None:
     core = make_core()
-    store = Store.open(tmp_path / "s.db")
-    try:
-        station = Station(core, StationClock(), [], None, Journal(store, "home", core))
+    plan = plan_like(core, tmp_path / "s.db")
+    async with assembled(plan, StationClock()) as parts:
+        station = parts.station
         station.problems["x"] = "a problem"
         station.user_input(InputKind.SYMPTOM)  # a listed alarm in the state
         state = station_state(station, "home")
@@ -168,8 +168,6 @@ async def test_a_real_station_state_parses(tmp_path: Path) -> None:
         parsed = parse_hub_message("home", "state", encode(state).encode())
         assert isinstance(parsed, StateMessage)
         assert parsed.model_dump(mode="json") == state
-    finally:
-        store.close()
     assert parse_hub_message("home", "status", b"online") == StatusMessage("home", "online")
     assert parse_hub_message("home", "state", b"") is None  # a retained message deleted
 

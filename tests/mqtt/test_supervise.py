@@ -89,20 +89,26 @@ async def test_a_task_that_ends_on_its_own_is_a_problem_and_restarted() -> None:
     assert "ended on its own" in problems["task quitter"]
 
 
+async def wait_for_ever(
+    started: asyncio.Event, ended: asyncio.Event | None = None, *, fail: bool = False
+) -> None:
+    """Wait until cancelled; on the way out set ``ended`` and (``fail``) raise."""
+    started.set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        if ended is not None:
+            ended.set()
+        if fail:
+            raise RuntimeError("failed on the way out")
+
+
 @pytest.mark.asyncio
 async def test_cancelling_the_supervisor_cancels_the_task() -> None:
     stop = asyncio.Event()
     started = asyncio.Event()
     cancelled = asyncio.Event()
-
-    async def body() -> None:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            cancelled.set()
-
-    task = asyncio.create_task(supervise("c", body, stop, {}))
+    task = asyncio.create_task(supervise("c", lambda: wait_for_ever(started, cancelled), stop, {}))
     await asyncio.wait_for(started.wait(), 10)
     await asyncio.wait_for(cancel_and_wait(task), 10)
     assert cancelled.is_set()
@@ -114,17 +120,21 @@ async def test_cancel_and_wait_logs_a_task_that_fails_while_stopping(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     started = asyncio.Event()
-
-    async def bad() -> None:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            raise RuntimeError("failed on the way out")
-
-    task = asyncio.create_task(bad(), name="bad")
+    task = asyncio.create_task(wait_for_ever(started, fail=True), name="bad")
     await asyncio.wait_for(started.wait(), 10)
     await asyncio.wait_for(cancel_and_wait(task), 10)
     logged = [r for r in caplog.records if "bad failed while being stopped" in r.getMessage()]
     assert len(logged) == 1
     assert logged[0].exc_info is not None
+
+
+@pytest.mark.asyncio
+async def test_cancel_and_wait_can_raise_a_failure_once_every_task_has_ended() -> None:
+    started, other_started, other_ended = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    failing = asyncio.create_task(wait_for_ever(started, fail=True), name="bad")
+    waiting = asyncio.create_task(wait_for_ever(other_started, other_ended), name="other")
+    await asyncio.wait_for(asyncio.gather(started.wait(), other_started.wait()), 10)
+    with pytest.raises(RuntimeError, match="on the way out"):
+        await asyncio.wait_for(cancel_and_wait(failing, waiting, errors="raise"), 10)
+    assert other_ended.is_set()
+    assert waiting.cancelled()

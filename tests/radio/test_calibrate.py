@@ -16,7 +16,7 @@ from monitor.core.codecs import witmotion
 from monitor.core.codecs.spotter_tilt import TiltMeasurement
 from monitor.core.sensors import Calibration, SensorKind, SensorSpec
 from monitor.settings import BleConfig, SensorConfig
-from monitor.station.daemon import stored_calibration
+from monitor.station.assembly import stored_calibration
 from monitor.store.station_store import Store
 
 BLE = BleConfig(backend="sim", scan_timeout_s=1.0)

@@ -28,13 +28,14 @@ from monitor.core.alarms import AlarmEvent
 from monitor.core.sink import SinkBase
 from monitor.core.trace import InputKind
 from monitor.mqtt.outbound import LAST_SEQ_KEY
-from monitor.station.journal import Journal
+from monitor.station.assembly import assemble
 from monitor.station.station import Station, StationClock
 from monitor.store.station_store import Store
 from monitor.store.writer import StoreWriter, Writer
 from tests.core.rig import make_core, tilt_payload
 from tests.dashboard.conftest import Rig as DashboardRig
 from tests.mqtt.rig import Broker, running_station
+from tests.station.rig import plan_like
 from tests.station.test_writer import Disk
 
 pytestmark = pytest.mark.timeout(60)
@@ -121,13 +122,12 @@ async def dashboard_station(tmp_path: Path) -> AsyncIterator[DashboardStation]:
     """A station running for real (0.1 s ticker, a 50 Hz tilt feed) with its writer thread
     on a disk that can hang, and its dashboard wired as ``spotter run`` wires it."""
     disk = Disk()
-    store = Store.open(tmp_path / "spotter.db")
-    writer = await StoreWriter.start(store.path, before_commit=disk)
     core = make_core(hr=False)
+    plan = plan_like(core, tmp_path / "spotter.db", writer="thread", before_commit=disk)
     ticks = Ticks()
-    station = Station(
-        core, StationClock(), [ticks], None, Journal(store, "home", core, None, writer)
-    )
+    parts = await assemble(plan, StationClock(), [ticks])
+    station, store, writer = parts.station, parts.store, parts.writer
+    assert isinstance(writer, StoreWriter)
     server = DashboardServer(station, store, "home", DashboardConfig(port=0))
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=server.app), base_url="http://127.0.0.1"
@@ -143,10 +143,11 @@ async def dashboard_station(tmp_path: Path) -> AsyncIterator[DashboardStation]:
     finally:
         disk.let_go()
         stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), 15)
-        await client.aclose()
-        await writer.aclose()
-        store.close()
+        try:
+            await asyncio.wait_for(asyncio.gather(*tasks), 15)
+            await client.aclose()
+        finally:
+            await parts.aclose()
 
 
 @pytest.mark.asyncio

@@ -20,12 +20,13 @@ import pytest_asyncio
 from monitor.bench.faults.station import DISK_FULL, Beyond, Heard, StationTime
 from monitor.core import gatt
 from monitor.core.trace import InputKind
-from monitor.station.journal import Journal
+from monitor.station.assembly import assemble
 from monitor.station.recorder import TraceRecorder
 from monitor.station.station import Station, StationClock
 from monitor.store.station_store import Store
 from monitor.store.writer import STORE_LAG, StoreWriter
 from tests.core.rig import make_core, tilt_payload
+from tests.station.rig import plan_like
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -80,18 +81,19 @@ class Rig:
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     clock = StationTime()
     disk = Disk()
-    store = Store.open(tmp_path / "spotter.db")
-    writer = await StoreWriter.start(store.path, clock=clock, before_commit=disk)
     core = make_core(hr=False)
+    plan = plan_like(
+        core, tmp_path / "spotter.db", writer="thread", writer_clock=clock, before_commit=disk
+    )
     heard = Heard(clock)
-    beyond = Beyond(clock, store)
-    journal = Journal(store, "home", core, None, writer)
-    station = Station(core, clock, [heard, beyond], None, journal)
-    yield Rig(clock, disk, store, writer, station, heard, beyond)
+    parts = await assemble(plan, clock, [heard])
+    beyond = Beyond(clock, parts.store)
+    parts.station.sinks.append(beyond)
+    assert isinstance(parts.writer, StoreWriter)
+    yield Rig(clock, disk, parts.store, parts.writer, parts.station, heard, beyond)
     disk.let_go()
     clock.release()
-    await writer.aclose()
-    store.close()
+    await parts.aclose()
 
 
 def key(got: list) -> list[tuple[float, str, str]]:

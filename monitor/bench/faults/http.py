@@ -36,15 +36,14 @@ from dashboard.limiter import Limiter
 from dashboard.live import LiveHub
 from monitor.core import gatt
 from monitor.core.codecs import spotter_tilt
-from monitor.core.engine import SafetyCore
 from monitor.core.profiles import BUILTIN
 from monitor.core.sensors import SensorKind, SensorSpec
 from monitor.core.sink import SinkBase
 from monitor.core.trace import InputKind
+from monitor.station.assembly import Assembly, StationPlan, assemble, assembled
 from monitor.station.flow import SessionFlow
-from monitor.station.journal import Journal
 from monitor.station.station import Station, StationClock
-from monitor.store.station_store import Store
+from monitor.supervise import cancel_and_wait
 
 BASE = "http://127.0.0.1"
 PASSWORD = "bench password long"
@@ -62,23 +61,28 @@ class _Clock:
         return self.t
 
 
+def _plan(store_path: Path) -> StationPlan:
+    """A bare station: one tilt sensor, the beginner profile, inline writes."""
+    sensors = {"tilt": SensorSpec(SensorKind.SPOTTER_TILT)}
+    return StationPlan("home", sensors, BUILTIN["beginner"], store_path)
+
+
 @dataclass
 class _StationRig:
     station: Station
     access: Access
     app: Any
-    store: Store
+    parts: Assembly
 
 
 async def _station(folder: Path, clock: Callable[[], float]) -> _StationRig:
-    store = Store.open(folder / "spotter.db")
-    core = SafetyCore({"tilt": SensorSpec(SensorKind.SPOTTER_TILT)}, BUILTIN["beginner"])
-    station = Station(core, StationClock(), [], None, Journal(store, "home", core))
+    parts = await assemble(_plan(folder / "spotter.db"), StationClock())
+    station, store = parts.station, parts.store
     access = Access(store, "home", clock)
     live = LiveHub(station, store, "home")
     station.sinks.append(live)
     app = create_app(Dashboard(station, SessionFlow(store, "home"), live, access, "home", {}))
-    return _StationRig(station, access, app, store)
+    return _StationRig(station, access, app, parts)
 
 
 @contextlib.asynccontextmanager
@@ -300,47 +304,45 @@ async def _flood(folder: Path, requests: int) -> dict[str, Any]:
 
     fifo = folder / "fifo"
     os.mkfifo(fifo)  # a profile "path" that would block a reader for ever
-    store = Store.open(folder / "flood.db")
-    core = SafetyCore({"tilt": SensorSpec(SensorKind.SPOTTER_TILT)}, BUILTIN["beginner"])
-    station = Station(core, StationClock(), [], None, Journal(store, "home", core))
-    raised: list[str] = []
+    async with assembled(_plan(folder / "flood.db"), StationClock()) as parts:
+        station = parts.station
+        raised: list[str] = []
 
-    class Watch(SinkBase):
-        def alarm_events(self, events: Any) -> None:
-            raised.extend(f"{e.t:.1f} {e.id}" for e in events if e.event.value == "raised")
+        class Watch(SinkBase):
+            def alarm_events(self, events: Any) -> None:
+                raised.extend(f"{e.t:.1f} {e.id}" for e in events if e.event.value == "raised")
 
-    station.sinks.append(Watch())
-    server = DashboardServer(station, store, "home", DashboardConfig(port=0))
-    stop = asyncio.Event()
-    serving = asyncio.create_task(server.serve(stop))
-    running = asyncio.create_task(station.run([], stop))
-    samples: list[float] = []
+        station.sinks.append(Watch())
+        server = DashboardServer(station, parts.store, "home", DashboardConfig(port=0))
+        stop = asyncio.Event()
+        serving = asyncio.create_task(server.serve(stop))
+        running = asyncio.create_task(station.run([], stop))
+        samples: list[float] = []
 
-    async def feed() -> None:
-        while not stop.is_set():
-            payload = spotter_tilt.encode(
-                spotter_tilt.TiltMeasurement(seq=len(samples) & 0xFFFF, sensor_ms=0, pitch_deg=0.0)
-            )
-            station.on_data("tilt", gatt.TILT_MEASUREMENT, payload)
-            samples.append(station.core.t)
-            await asyncio.sleep(0.05)
+        async def feed() -> None:
+            while not stop.is_set():
+                payload = spotter_tilt.encode(
+                    spotter_tilt.TiltMeasurement(
+                        seq=len(samples) & 0xFFFF, sensor_ms=0, pitch_deg=0.0
+                    )
+                )
+                station.on_data("tilt", gatt.TILT_MEASUREMENT, payload)
+                samples.append(station.core.t)
+                await asyncio.sleep(0.05)
 
-    feeding = asyncio.create_task(feed())
-    try:
-        await asyncio.wait_for(server.ready.wait(), 30)
-        station.user_input(InputKind.SESSION_START)
-        t0 = station.core.t
-        token = server.access.new_pairing("owner", "owner")
-        statuses = await asyncio.to_thread(_hammer, server.port, token, requests, fifo)
-        station_s = station.core.t - t0
-    finally:
-        stop.set()
-        await running
-        await serving
-        feeding.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await feeding
-        store.close()
+        feeding = asyncio.create_task(feed())
+        try:
+            await asyncio.wait_for(server.ready.wait(), 30)
+            station.user_input(InputKind.SESSION_START)
+            t0 = station.core.t
+            token = server.access.new_pairing("owner", "owner")
+            statuses = await asyncio.to_thread(_hammer, server.port, token, requests, fifo)
+            station_s = station.core.t - t0
+        finally:
+            stop.set()
+            await running
+            await serving
+            await cancel_and_wait(feeding, errors="raise")
     gaps = [b - a for a, b in itertools.pairwise(samples)]
     return {
         "flood_requests": sum(statuses.values()),
@@ -399,7 +401,7 @@ def run(quick: bool) -> dict[str, Any]:
                 figures["flood"] = loop.run_until_complete(_flood(folder, 400 if quick else 4000))
             finally:
                 hub_store.close()
-                rig.store.close()
+                loop.run_until_complete(rig.parts.aclose())
         finally:
             loop.close()
     figures["5xx"] = (

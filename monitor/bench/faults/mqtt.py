@@ -35,6 +35,7 @@ from dashboard.clinic.bench import Mosquitto, launch_publisher, published_alarms
 from monitor.mqtt.protocol import MAX_BYTES, ONLINE, TOPIC_ROOT, Topics, encode
 from monitor.settings import MqttConfig
 from monitor.store.database import now_iso
+from monitor.supervise import cancel_and_wait
 
 if TYPE_CHECKING:
     from dashboard.clinic.service import Hub
@@ -521,9 +522,7 @@ async def broker_restart(
             await until(lambda: hub.store.last_seq("clinic2") >= events, 30, "every event")
             caught_up_s = time.monotonic() - back
         finally:
-            station.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await station
+            await cancel_and_wait(station, errors="raise")
         seqs = [e["seq"] for e in hub.store.station_events("clinic2")]
         return {
             "events": events,

@@ -46,11 +46,10 @@ from typing import Any
 from firmware_sim.generate import header_of, records
 from firmware_sim.scenario import Scenario, load_scenario, parse_scenario
 from monitor.core.alarms import AlarmEvent, EventKind
-from monitor.core.engine import SafetyCore
 from monitor.core.replay import TICK_S, core_for, replay
 from monitor.core.sink import SinkBase
 from monitor.core.trace import LinkChange, Notification, TraceReader, UserInput
-from monitor.station.journal import Journal
+from monitor.station.assembly import StationPlan, assembled
 from monitor.station.simrun import SimRun, run_simulation, source_of
 from monitor.station.station import Station
 from monitor.store.alarm_log import StoredEvent
@@ -220,47 +219,47 @@ async def drive(
     """Play ``scenario`` into a station with the real writer thread, on the station's clock:
     each record at its time, a tick on every 0.1 s mark, the loop free between ticks."""
     clock = StationTime()
-    store = Store.open(data_dir / "spotter.db")
-    writer = await StoreWriter.start(
-        store.path, clock=clock, before_commit=None if disk is None else disk(clock)
-    )
-    started_at = datetime.now().astimezone()
-    core = SafetyCore(
+    heard = Heard(clock)
+    plan = StationPlan(
+        "bench",
         dict(header_of(scenario).sensors),
         scenario.profile,
+        data_dir / "spotter.db",
         age_years=scenario.model.age,
-        started_at=started_at,
-    )
-    heard = Heard(clock)
-    beyond = Beyond(clock, store)
-    station = Station(
-        core, clock, [heard, beyond], None, Journal(store, "bench", core, None, writer)
+        started_at=datetime.now().astimezone(),
+        writer="thread",
+        writer_clock=clock,
+        before_commit=None if disk is None else disk(clock),
     )
     problems: set[str] = set()
-    try:
-        pending = list(records(scenario))
-        i, k = 0, 1
-        while (t := round(k * TICK_S, 6)) <= scenario.model.duration_s:
-            while i < len(pending) and pending[i].t <= t:
-                clock.set(pending[i].t)
-                _dispatch(station, pending[i])
-                i += 1
-            clock.set(t)
-            station.tick()
-            problems |= {f"{part}: {text}" for part, text in station.problems.items()}
-            k += 1
-            await clock.settle(writer)
-        clock.release()
-        await asyncio.wait_for(writer.flush(), WAIT_S)
-        await clock.drain()
-        station.tick()  # the same time: only the problems are looked at again
-        lag_cleared = STORE_LAG not in station.problems
-        store_cleared = "store" not in station.problems
-    finally:
-        clock.release()
-        await writer.aclose()
-    committed = store.events_since(0)
-    store.close()
+    async with assembled(plan, clock, [heard]) as parts:
+        station, writer, store = parts.station, parts.writer, parts.store
+        assert isinstance(writer, StoreWriter)
+        beyond = Beyond(clock, store)
+        station.sinks.append(beyond)
+        try:
+            pending = list(records(scenario))
+            i, k = 0, 1
+            while (t := round(k * TICK_S, 6)) <= scenario.model.duration_s:
+                while i < len(pending) and pending[i].t <= t:
+                    clock.set(pending[i].t)
+                    _dispatch(station, pending[i])
+                    i += 1
+                clock.set(t)
+                station.tick()
+                problems |= {f"{part}: {text}" for part, text in station.problems.items()}
+                k += 1
+                await clock.settle(writer)
+            clock.release()
+            await asyncio.wait_for(writer.flush(), WAIT_S)
+            await clock.drain()
+            station.tick()  # the same time: only the problems are looked at again
+            lag_cleared = STORE_LAG not in station.problems
+            store_cleared = "store" not in station.problems
+        finally:
+            clock.release()
+            await writer.aclose()
+        committed = store.events_since(0)
     return Driven(
         heard.got,
         beyond,

@@ -129,7 +129,7 @@ class SafetyCore:
         kind = self.sensors[sensor].kind
         try:
             if char == gatt.BATTERY_LEVEL:
-                self.rules.slow_due = True
+                self.signals.slow_version += 1
                 level = battery.decode(data).percent
                 stats.battery_percent = level
                 self.signals.battery[sensor] = level
@@ -151,7 +151,7 @@ class SafetyCore:
     def link(self, t: float, sensor: str, connected: bool) -> list[AlarmEvent]:
         """A sensor's link went up or down. Silence, not the link event, raises the alarms."""
         self._clock(t)
-        self.rules.slow_due = True
+        self.signals.slow_version += 1
         self.stats.sensors[sensor].connected = connected
         if not connected and sensor == self.tilt_name:
             assert self._tilt is not None
@@ -166,7 +166,7 @@ class SafetyCore:
     ) -> list[AlarmEvent]:
         """Something the user or a watcher did."""
         self._clock(t)
-        self.rules.slow_due = True
+        self.signals.slow_version += 1
         events = self._step(t)
         s = self.signals
         if kind is InputKind.SESSION_START:
@@ -189,9 +189,9 @@ class SafetyCore:
         priority, value and limit, or gone (None). Alarmed during a session, like the rules."""
         self._clock(t)
         if want is None:
-            self.rules.external.pop(alarm_id, None)
+            self.signals.external.pop(alarm_id, None)
         else:
-            self.rules.external[alarm_id] = want
+            self.signals.external[alarm_id] = want
         return self._step(t)
 
     def apply(self, record: Record) -> list[AlarmEvent]:
@@ -277,7 +277,7 @@ class SafetyCore:
             return
         outcome = self._hr.expire(t)
         if outcome is not None:
-            self.rules.slow_due = True
+            self.signals.slow_version += 1
             self._hr_outcome(t, outcome)
 
     def _step(self, t: float) -> list[AlarmEvent]:
@@ -343,7 +343,7 @@ class SafetyCore:
                     s.impact_g = g
 
     def _heart_rate(self, t: float, m: heart_rate.HeartRateMeasurement) -> None:
-        self.rules.slow_due = True
+        self.signals.slow_version += 1
         self._hr_outcome(t, self._hr.update(t, m.bpm, m.has_reading))
 
     def _hr_outcome(self, t: float, outcome: HrOutcome) -> None:
@@ -359,7 +359,7 @@ class SafetyCore:
                 checks.append((t, False))
             s.hr_bpm = outcome.accepted[-1][1]
             s.hr_seen_t = t
-            s.hr_new = True
+            s.hr_version += 1
             while history and history[0][0] < t - HR_HISTORY_S:
                 history.popleft()
 

@@ -88,16 +88,18 @@ class Signals:
     __slots__ = (
         "accel_g",
         "battery",
+        "external",
         "hr_bpm",
         "hr_checks",
         "hr_configured",
         "hr_history",
-        "hr_new",
         "hr_rejected",
         "hr_seen_t",
+        "hr_version",
         "impact_at",
         "impact_g",
         "rate_dps",
+        "slow_version",
         "symptom_pending",
         "symptom_t",
         "symptom_theta",
@@ -123,7 +125,8 @@ class Signals:
         self.hr_configured = has_hr
         self.hr_bpm: float | None = None
         self.hr_seen_t = t0
-        self.hr_new = False
+        self.hr_version = 0
+        """Bumped by the core with each accepted heart-rate reading (the spike rule's input)."""
         self.hr_history: deque[tuple[float, float]] = deque()
         self.hr_checks: deque[tuple[float, bool]] = deque()
         self.hr_rejected = 0
@@ -131,6 +134,12 @@ class Signals:
         self.symptom_t: float | None = None
         self.symptom_theta: float | None = None
         self.symptom_pending = False
+        self.slow_version = 0
+        """Bumped by the core whenever an input of the slow rules (heart rate, battery, a
+        link, a user input) changed: the rules re-judge them at once instead of at the next
+        cell. The rules compare it with the version they last judged; they never write it."""
+        self.external: dict[str, Want] = {}
+        """Conditions the shell reports (e.g. ``link.lost`` from the MQTT bridge)."""
 
 
 class ImpactDetector:
@@ -236,16 +245,16 @@ class RuleEngine:
         )
         self._slow_cell = -1
         self._slow_wants: dict[str, Want] = {}
-        self.external: dict[str, Want] = {}
-        """Conditions the shell reports (e.g. ``link.lost`` from the MQTT bridge)."""
-        self.slow_due = True
-        """Set by the core when a heart-rate or battery reading arrives."""
+        self._slow_judged: int | None = None
+        """The ``Signals.slow_version`` the slow rules last judged (None: judge them next)."""
+        self._hr_judged = 0
+        """The ``Signals.hr_version`` the spike rule last judged."""
 
     def evaluate(self, t: float) -> dict[str, Want]:
         """Every present condition at ``t``, by rule id."""
         s = self.s
-        if s.hr_new:
-            s.hr_new = False
+        if s.hr_version != self._hr_judged:
+            self._hr_judged = s.hr_version
             self._spike_want = self._judge_spike(t)
         wants: dict[str, Want] = {}
         if self.session.in_session:
@@ -267,8 +276,8 @@ class RuleEngine:
                 if want is not None:
                     wants["user.symptom"] = want
             cell = int(t * SLOW_RULES_CELLS_PER_S)
-            if self.slow_due or cell != self._slow_cell:
-                self.slow_due = False
+            if s.slow_version != self._slow_judged or cell != self._slow_cell:
+                self._slow_judged = s.slow_version
                 self._slow_cell = cell
                 slow: dict[str, Want] = {}
                 for rule_id, rule in self._slow_rules:
@@ -278,10 +287,10 @@ class RuleEngine:
                 self._slow_wants = slow
             if self._slow_wants:
                 wants.update(self._slow_wants)
-            if self.external:
-                wants.update(self.external)
+            if s.external:
+                wants.update(s.external)
         else:
-            self.slow_due = True
+            self._slow_judged = None
             self._slow_wants = {}
             want = self.symptom(t)
             if want is not None:

@@ -9,11 +9,14 @@ missed or shown twice.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
 from fastapi.sse import ServerSentEvent
 
 from monitor.core.alarms import AlarmEvent
@@ -36,6 +39,8 @@ class Message:
     kind: str
     data: dict[str, Any]
     id: int | None = None
+    prepared: ServerSentEvent | None = field(default=None, compare=False, repr=False)
+    """The server-sent event made once for every client (``FanOut`` fills it in)."""
 
 
 def alarm_message(stored: StoredEvent, limits: Limits | None = None) -> Message:
@@ -81,6 +86,10 @@ class FanOut:
         self.clients.discard(client)
 
     def _send(self, message: Message) -> None:
+        if not self.clients:
+            return
+        if message.prepared is None:  # encoded once here, not once per client
+            message = replace(message, prepared=_encoded_sse(message))
         for client in list(self.clients):
             if client.dropped.is_set():
                 continue
@@ -109,8 +118,32 @@ async def next_message(client: Client) -> Message | None:
 
 def sse(message: Message) -> ServerSentEvent:
     """A message as a server-sent event (reconnect after 1 s)."""
+    if message.prepared is not None:
+        return message.prepared
     return ServerSentEvent(
         data=message.data,
+        event=message.kind,
+        id=None if message.id is None else str(message.id),
+        retry=SSE_RETRY_MS,
+    )
+
+
+def _finite(data: Any) -> Any:
+    """NaN and infinities as null, as FastAPI writes an event's ``data``."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_finite(value) for value in data]
+    return data
+
+
+def _encoded_sse(message: Message) -> ServerSentEvent:
+    """:func:`sse` with the data already JSON, byte for byte as FastAPI would write it for
+    each client (``jsonable_encoder``, non-finite floats as null, ``json.dumps``)."""
+    return ServerSentEvent(
+        raw_data=json.dumps(_finite(jsonable_encoder(message.data))),
         event=message.kind,
         id=None if message.id is None else str(message.id),
         retry=SSE_RETRY_MS,

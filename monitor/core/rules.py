@@ -223,12 +223,6 @@ class RuleEngine:
         # user is inverted; impact and symptom are absent unless their signal is set. Asking
         # the others would only return None (they keep no state), at a fifth of the core's
         # cost per sample.
-        self._tilt_rules: tuple[tuple[str, Rule], ...] = (
-            ("angle.over_limit", self.angle_over_limit),
-            ("motion.too_fast", self.too_fast),
-            ("tilt.signal_lost", self.tilt_signal_lost),
-            ("inversion.not_returning", self.not_returning),
-        )
         self._inverted_rules: tuple[tuple[str, Rule], ...] = (
             ("inversion.hold_limit", self.hold_limit),
             ("inversion.rest_too_short", self.rest_too_short),
@@ -258,10 +252,19 @@ class RuleEngine:
             self._spike_want = self._judge_spike(t)
         wants: dict[str, Want] = {}
         if self.session.in_session:
-            for rule_id, rule in self._tilt_rules:
-                want = rule(t)
-                if want is not None:
-                    wants[rule_id] = want
+            # The tilt rules, in this order, written out: asked 100 times a second.
+            want = self.angle_over_limit(t)
+            if want is not None:
+                wants["angle.over_limit"] = want
+            want = self.too_fast(t)
+            if want is not None:
+                wants["motion.too_fast"] = want
+            want = self.tilt_signal_lost(t)
+            if want is not None:
+                wants["tilt.signal_lost"] = want
+            want = self.not_returning(t)
+            if want is not None:
+                wants["inversion.not_returning"] = want
             if self.session.inverted:
                 for rule_id, rule in self._inverted_rules:
                     want = rule(t)
@@ -302,13 +305,13 @@ class RuleEngine:
     def angle_over_limit(self, t: float) -> Want | None:
         """theta > max_angle for 2 s: medium; theta > max_angle + 20 for 2 s: high."""
         theta = self.s.theta
-        if theta is None:
-            self._angle[0].held(False, t)
-            self._angle[1].held(False, t)
-            return None
         p = self.p
         limit = p.max_angle_deg
         high_limit = limit + p.angle_high_margin_deg
+        if theta is None or (theta <= limit and theta <= high_limit):  # (neither holds)
+            self._angle[0].since = None
+            self._angle[1].since = None
+            return None
         if self._angle[1].held(theta > high_limit, t) >= p.angle_delay_s:
             self._angle[0].held(True, t)
             return (HIGH, theta, high_limit)
@@ -360,7 +363,14 @@ class RuleEngine:
         theta > 10 deg for 0.5 s ("come up slowly"): low."""
         rate = self.s.rate_dps
         theta = self.s.theta
-        delay = self.p.motion_delay_s
+        p = self.p
+        if -p.come_up_max_dps <= rate <= p.motion_max_dps and (
+            -rate <= p.motion_max_dps
+        ):  # (the common case: neither too fast nor falling fast, so neither holds)
+            self._motion[0].since = None
+            self._motion[1].since = None
+            return None
+        delay = p.motion_delay_s
         fast = self._motion[1].held(abs(rate) > self.p.motion_max_dps, t)
         if fast >= delay:
             self._motion[0].held(False, t)
@@ -510,6 +520,9 @@ class RuleEngine:
         the last 30 s, for 30 s."""
         p = self.p
         s = self.s
+        if not self.session.inverted:  # (not inverted: the condition does not hold)
+            self._not_returning.since = None
+            return None
         trail = s.theta_trail
         stuck = False
         fell = 0.0

@@ -86,9 +86,10 @@ class TraceHeader:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """Bytes a sensor sent on a characteristic (or a value read from it)."""
+class Notification(msgspec.Struct, frozen=True):
+    """Bytes a sensor sent on a characteristic (or a value read from it). A frozen
+    ``msgspec.Struct`` rather than a frozen dataclass: a trace makes 100 a second, and this
+    one is built in C (~50 ns instead of ~430 ns); it compares, hashes and prints alike."""
 
     t: float
     sensor: str

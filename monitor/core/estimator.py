@@ -95,7 +95,12 @@ class TiltEstimator:
             self.accel_g = _median3(a1, a2, mag) if n >= 3 else None
         if n < 3:
             return False
-        smooth = _median3(m1, m2, theta)
+        # smooth = _median3(m1, m2, theta), written out (the one call made for every sample)
+        if m1 > m2:
+            m1, m2 = m2, m1
+        if m2 > theta:
+            m2 = theta
+        smooth = m1 if m1 > m2 else m2
         self.theta_deg = smooth
         if gyro_dps is not None:
             g1, g2 = self._g1, self._g2

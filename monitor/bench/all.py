@@ -347,6 +347,13 @@ RSS_STEPS: tuple[tuple[str, str], ...] = (
     ("the CLI and the bench module", "monitor.cli.main,monitor.bench.runs"),
 )
 """What the station's process loads, in the order it builds on, for the RSS breakdown."""
+RUN_EXTRA_STEPS: tuple[tuple[str, str], ...] = (
+    ("the alarm sound (numpy, for the tones)", "monitor.sinks.sound"),
+    ("the dashboard (FastAPI, uvicorn)", "dashboard.server"),
+    ("the MQTT bridge", "monitor.mqtt.bridge"),
+    ("the daemon's assembly", "monitor.station.daemon"),
+)
+"""What ``spotter run`` loads besides (not in the bench's station, so not in its figure)."""
 
 _RSS_SCRIPT = """
 import importlib, json, sys
@@ -368,13 +375,13 @@ def rss_profile(station: dict[str, Any]) -> dict[str, Any]:
     loads, one step at a time (each step's VmRSS growth), then what the live station at the
     headline rate adds on top while running (its VmHWM minus all of that), beside the
     receive-only station's."""
-    steps = [modules for _, modules in RSS_STEPS]
+    steps = [modules for _, modules in RSS_STEPS + RUN_EXTRA_STEPS]
     sizes = [float(x) for x in _json_of([sys.executable, "-c", _RSS_SCRIPT, *steps], 120)]
     rows = [part("bare interpreter", sizes[0], "MB", sizes[0])]
     for (name, _), before, after in zip(RSS_STEPS, sizes, sizes[1:], strict=False):
         rows.append(part(f"+ {name}", after - before, "MB", after))
     p = _at(station["points"], "tilt_rate_hz", HEADLINE_RATE_HZ)
-    loaded = sizes[-1]
+    loaded = sizes[len(RSS_STEPS)]
     rows.append(
         part(
             f"+ running at {p['tilt_rate_hz']} Hz (peak VmHWM minus the imports)",
@@ -391,10 +398,14 @@ def rss_profile(station: dict[str, Any]) -> dict[str, Any]:
             p["floor_peak_rss_mb"],
         )
     )
+    tail = sizes[len(RSS_STEPS) :]
+    for (name, _), before, after in zip(RUN_EXTRA_STEPS, tail, tail[1:], strict=False):
+        rows.append(part(f"`spotter run` also loads: + {name}", after - before, "MB", after))
     return profile(
         "/proc/self/status VmRSS",
         "the station's peak RSS by what is loaded: each import step's growth in a fresh "
-        "interpreter (total: VmRSS after it), then the running station's peak",
+        "interpreter (total: VmRSS after it), then the running station's peak; last, what "
+        "`spotter run` loads besides (not in the bench's figure)",
         breakdown=rows,
     )
 

@@ -324,8 +324,8 @@ def import_profile(short_trace: Path, top: int = 14) -> dict[str, Any]:
                 {
                     "function": f"import {module}",
                     "calls": 1,
-                    "own_s": int(own) / 1e6,
-                    "cum_s": int(cumulative) / 1e6,
+                    "own_s": round(int(own) / 1e6, 4),
+                    "cum_s": round(int(cumulative) / 1e6, 4),
                 }
             )
     rows.sort(key=lambda r: -float(r["cum_s"]))
@@ -430,13 +430,21 @@ def _as_profile(name: str, value: Any) -> dict[str, Any]:
                 {
                     "function": f"import {r['module']}",
                     "calls": 1,
-                    "own_s": float(r["own_ms"]) / 1000,
-                    "cum_s": float(r["cumulative_ms"]) / 1000,
+                    "own_s": round(float(r["own_ms"]) / 1000, 4),
+                    "cum_s": round(float(r["cumulative_ms"]) / 1000, 4),
                 }
             )
         else:
             rows.append({**r, "cum_s": r.get("cum_s", r.get("cumulative_s"))})
-    return profile("cProfile" if name != "startup_imports" else "python -X importtime", name, rows)
+    what = {
+        "replay": "in-process replay of the headline session, by own time",
+        "station": "the live station's whole process at 100 Hz, start-up included (`bench "
+        "live`; the event loop's idle wait in epoll left out, own % of the rest)",
+        "startup_imports": "start-up of `spotter replay` (one run): the imports that cost most, "
+        "cumulative (top-level packages and Spotter's modules)",
+    }.get(name, name)
+    tool = "python -X importtime" if name == "startup_imports" else "cProfile"
+    return profile(tool, what, rows)
 
 
 # -- figures beside targets ------------------------------------------------------------------

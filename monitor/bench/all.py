@@ -289,13 +289,19 @@ def replay_profile(length_s: float, top: int = 14) -> dict[str, Any]:
 
 def station_profile(seconds: float, folder: Path, top: int = 14) -> dict[str, Any]:
     """Where the live station's process spends its CPU (cProfile over ``bench live``)."""
+    from monitor.bench.runs import PROFILE_ENV
+
     out = folder / "station.prof"
-    argv = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "monitor.cli"]
-    _json_of([*argv, "bench", "live", "--seconds", f"{seconds:g}"], seconds + 120)
+    argv = [*spotter_command(), "bench", "live", "--seconds", f"{seconds:g}"]
+    env = {**os.environ, PROFILE_ENV: str(out)}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench live exited {done.returncode}: {done.stderr[-500:]}")
     return profile(
         "cProfile",
-        f"the live station's whole process at {HEADLINE_RATE_HZ} Hz for {seconds:g} s, start-up "
-        "included (`bench live`; the event loop's idle wait in epoll left out, own % of the rest)",
+        f"the live station at {HEADLINE_RATE_HZ} Hz, the {seconds:g} s run's measured span only "
+        "(`bench live`: streaming; start-up and shutdown left out, as in the CPU figure; the "
+        "event loop's idle wait in epoll left out, own % of the rest)",
         top=top_functions(pstats.Stats(str(out)), top),
     )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import cProfile
 import io
+import os
 import platform
 import time
 from collections.abc import Iterator
@@ -232,9 +234,13 @@ async def _bench_live(
         stop = asyncio.Event()
         running = asyncio.create_task(station.run(links, stop))
         await streaming.wait()
+        profiler = _span_profiler()
         cpu0, wall0, n0 = time.process_time(), time.perf_counter(), arrivals
         await asyncio.sleep(duration_s - 1)
         cpu1, wall1, n1 = time.process_time(), time.perf_counter(), arrivals
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(os.environ[PROFILE_ENV])
         stop.set()
         await running
     finally:
@@ -263,6 +269,19 @@ async def _bench_live(
         "note": "daemon in this process; radio hub and simulated sensors in two others"
         + ("; receive-only: the core discards every notification" if receive_only else ""),
     }
+
+
+PROFILE_ENV = "SPOTTER_BENCH_LIVE_PROFILE"
+"""When set, ``bench live`` writes a cProfile of the measured span only (streaming, start-up
+and shutdown left out) to the file it names (``spotter bench all``'s station profile)."""
+
+
+def _span_profiler() -> cProfile.Profile | None:
+    if not os.environ.get(PROFILE_ENV):
+        return None
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
 
 
 def _trace_sensors(trace: Path) -> dict[str, Any]:

@@ -133,7 +133,14 @@ class SafetyCore:
         kind = self.sensors[sensor].kind
         try:
             if char == _TILT_MEASUREMENT and kind is _SPOTTER_TILT:  # (100 Hz: asked first)
-                self._spotter_tilt(t, _unpack_tilt(data), stats)
+                seq, _, pitch_deg, accel_g, gyro_dps, _ = _unpack_tilt(data)
+                last = self._last_seq
+                if last is not None:
+                    stats.lost += (seq - last - 1) & 0xFFFF
+                self._last_seq = seq
+                stats.samples += 1
+                gyro = gyro_dps[1] if gyro_dps is not None else None
+                self._tilt_sample(t, pitch_deg, gyro, accel_g)
             elif char == gatt.BATTERY_LEVEL:
                 self.signals.slow_version += 1
                 level = battery.decode(data).percent
@@ -296,16 +303,6 @@ class SafetyCore:
                 trail.popleft()
         wants = self.rules.evaluate(t)
         return self.alarms.update(t, wants, self.session.inverted)
-
-    def _spotter_tilt(self, t: float, m: spotter_tilt.TiltFields, stats: SensorStats) -> None:
-        seq, _, pitch_deg, accel_g, gyro_dps, _ = m
-        last = self._last_seq
-        if last is not None:
-            stats.lost += (seq - last - 1) & 0xFFFF
-        self._last_seq = seq
-        stats.samples += 1
-        gyro = gyro_dps[1] if gyro_dps is not None else None
-        self._tilt_sample(t, pitch_deg, gyro, accel_g)
 
     def _witmotion(self, t: float, data: bytes, stats: SensorStats) -> None:
         stream = self._wit

@@ -102,18 +102,19 @@ class FanOut:
 
 
 async def next_message(client: Client) -> Message | None:
-    """The client's next message, or None after a second with none (to notice hang-ups)."""
-    getter = asyncio.ensure_future(client.queue.get())
-    dropped = asyncio.ensure_future(client.dropped.wait())
+    """The client's next message, or None after a second with none (to notice hang-ups).
+
+    Only the queue is waited on: a client is dropped only when its queue is full, so never
+    while it waits on an empty one (the caller checks ``dropped`` between messages). One
+    wait per message and client, no task watching ``dropped`` beside it; none at all when a
+    message is already queued."""
+    queue = client.queue
+    if not queue.empty():
+        return queue.get_nowait()
     try:
-        done, _ = await asyncio.wait(
-            {getter, dropped}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:  # also when the client hung up and the response is cancelled: no task left behind
-        for task in (getter, dropped):
-            task.cancel()
-        await asyncio.gather(getter, dropped, return_exceptions=True)
-    return getter.result() if getter in done else None
+        return await asyncio.wait_for(queue.get(), timeout=1.0)
+    except TimeoutError:
+        return None
 
 
 def sse(message: Message) -> ServerSentEvent:

@@ -302,7 +302,10 @@ class SafetyCore:
             while len(trail) > 1 and trail[1][0] <= horizon:
                 trail.popleft()
         wants = self.rules.evaluate(t)
-        return self.alarms.update(t, wants, self.session.inverted)
+        alarms = self.alarms
+        if not wants and not alarms.alarms:  # (AlarmManager.update's own first test, asked
+            return []  # here: most samples, nothing present and nothing listed)
+        return alarms.update(t, wants, self.session.inverted)
 
     def _witmotion(self, t: float, data: bytes, stats: SensorStats) -> None:
         stream = self._wit

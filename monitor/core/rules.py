@@ -231,7 +231,9 @@ class RuleEngine:
             ("hr.signal_lost", self.hr_signal_lost),
             ("sensor.battery_low", self.battery_low),
         )
-        self._slow_cell = -1
+        self._slow_cell_end = 0
+        """The slow rules' current cell ends where ``t * SLOW_RULES_CELLS_PER_S`` reaches this
+        (time never goes back in a core)."""
         self._slow_wants: dict[str, Want] = {}
         self._slow_judged: int | None = None
         """The ``Signals.slow_version`` the slow rules last judged (None: judge them next)."""
@@ -247,7 +249,8 @@ class RuleEngine:
             self._hr_judged = s.hr_version
             self._spike_want = self._judge_spike(t)
         wants: dict[str, Want] = {}
-        if self.session.in_session:
+        session = self.session
+        if session.in_session:
             # The tilt rules, in this order, written out: asked 100 times a second.
             want = self.angle_over_limit(t)
             if want is not None:
@@ -261,7 +264,7 @@ class RuleEngine:
             want = self.not_returning(t)
             if want is not None:
                 wants["inversion.not_returning"] = want
-            if self.session.inverted:  # the inverted-time rules, in this order, written out
+            if session.inverted:  # the inverted-time rules, in this order, written out
                 want = self.hold_limit(t)
                 if want is not None:
                     wants["inversion.hold_limit"] = want
@@ -282,10 +285,10 @@ class RuleEngine:
                 want = self.symptom(t)
                 if want is not None:
                     wants["user.symptom"] = want
-            cell = int(t * SLOW_RULES_CELLS_PER_S)
-            if s.slow_version != self._slow_judged or cell != self._slow_cell:
+            cells = t * SLOW_RULES_CELLS_PER_S
+            if s.slow_version != self._slow_judged or cells >= self._slow_cell_end:
                 self._slow_judged = s.slow_version
-                self._slow_cell = cell
+                self._slow_cell_end = int(cells) + 1
                 slow: dict[str, Want] = {}
                 for rule_id, rule in self._slow_rules:
                     want = rule(t)

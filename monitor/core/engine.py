@@ -125,7 +125,9 @@ class SafetyCore:
 
     def notification(self, t: float, sensor: str, char: str, data: bytes) -> list[AlarmEvent]:
         """Bytes from a sensor. A payload that breaks its protocol is counted and skipped."""
-        self._clock(t)
+        if t < self.t or self._hr.suspect is not None:  # (_clock's work, when it has any)
+            self._clock(t)
+        self.t = t
         stats = self.stats.sensors.get(sensor)
         if stats is None:
             raise KeyError(f"unknown sensor {sensor!r}")

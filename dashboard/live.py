@@ -9,12 +9,15 @@ missed or shown twice.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
 from fastapi.sse import ServerSentEvent
 
 from monitor.core.alarms import AlarmEvent
@@ -23,7 +26,6 @@ from monitor.core.station_view import StationView, ViewSource, state_json
 from monitor.core.view import Limits, alarm_words, screen
 from monitor.store.alarm_log import StoredEvent
 from monitor.store.station_store import Store
-from monitor.supervise import cancel_and_wait
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
@@ -38,6 +40,8 @@ class Message:
     kind: str
     data: dict[str, Any]
     id: int | None = None
+    prepared: ServerSentEvent | None = field(default=None, compare=False, repr=False)
+    """The server-sent event made once for every client (``FanOut`` fills it in)."""
 
 
 def alarm_message(stored: StoredEvent, limits: Limits | None = None) -> Message:
@@ -83,6 +87,10 @@ class FanOut:
         self.clients.discard(client)
 
     def _send(self, message: Message) -> None:
+        if not self.clients:
+            return
+        if message.prepared is None:  # encoded once here, not once per client
+            message = replace(message, prepared=_encoded_sse(message))
         for client in list(self.clients):
             if client.dropped.is_set():
                 continue
@@ -95,22 +103,49 @@ class FanOut:
 
 
 async def next_message(client: Client) -> Message | None:
-    """The client's next message, or None after a second with none (to notice hang-ups)."""
-    getter = asyncio.ensure_future(client.queue.get())
-    dropped = asyncio.ensure_future(client.dropped.wait())
+    """The client's next message, or None after a second with none (to notice hang-ups).
+
+    Only the queue is waited on: a client is dropped only when its queue is full, so never
+    while it waits on an empty one (the caller checks ``dropped`` between messages). One
+    wait per message and client, no task watching ``dropped`` beside it; none at all when a
+    message is already queued."""
+    queue = client.queue
+    if not queue.empty():
+        return queue.get_nowait()
     try:
-        done, _ = await asyncio.wait(
-            {getter, dropped}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:  # also when the client hung up and the response is cancelled: no task left behind
-        await cancel_and_wait(getter, dropped)
-    return getter.result() if getter in done else None
+        return await asyncio.wait_for(queue.get(), timeout=1.0)
+    except TimeoutError:
+        return None
 
 
 def sse(message: Message) -> ServerSentEvent:
     """A message as a server-sent event (reconnect after 1 s)."""
+    if message.prepared is not None:
+        return message.prepared
     return ServerSentEvent(
         data=message.data,
+        event=message.kind,
+        id=None if message.id is None else str(message.id),
+        retry=SSE_RETRY_MS,
+    )
+
+
+def _finite(data: Any) -> Any:
+    """NaN and infinities as null, as FastAPI writes an event's ``data``."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_finite(value) for value in data]
+    return data
+
+
+def _encoded_sse(message: Message) -> ServerSentEvent:
+    """:func:`sse` with the data already JSON, byte for byte as FastAPI would write it for
+    each client (``jsonable_encoder``, non-finite floats as null, ``json.dumps``)."""
+    return ServerSentEvent(
+        raw_data=json.dumps(_finite(jsonable_encoder(message.data))),
         event=message.kind,
         id=None if message.id is None else str(message.id),
         retry=SSE_RETRY_MS,

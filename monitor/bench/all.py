@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from monitor.bench.profiling import IDLE, part, profile, top_functions
+
 SCHEMA = 1
 PLOTS = ("replay.png", "station.png", "dashboard.png", "hub.png")
 README_BEGIN = "<!-- bench-all:begin (spotter bench all writes this table) -->"
@@ -258,10 +260,17 @@ def hub_section(plan: Plan) -> dict[str, Any]:
                 "floor_cpu_percent": floor["hub_cpu_percent_of_one_core"],
             }
         )
+    # Where the hub's time goes, at the most stations: one more run under cProfile, apart from
+    # the measured ones (the profiler's own cost must not weigh on the figures).
+    with tempfile.TemporaryDirectory(prefix="spotter-hub-profile-") as folder:
+        stats = str(Path(folder) / "hub.prof")
+        profiled = _json_of([*base, "--stations", str(n), "--profile", stats], plan.hub_s + 180)
+    if isinstance(profiled.get("profile"), dict):
+        points[-1]["profile"] = profiled["profile"]
     return {"points": points, "seconds_each": plan.hub_s, "note": real["note"]}
 
 
-def replay_profile(length_s: float, top: int = 14) -> list[dict[str, Any]]:
+def replay_profile(length_s: float, top: int = 14) -> dict[str, Any]:
     """Where in-process replay spends its time: cProfile's functions by own time."""
     from monitor.bench.runs import bench_trace
     from monitor.core.profiles import BUILTIN
@@ -276,18 +285,33 @@ def replay_profile(length_s: float, top: int = 14) -> list[dict[str, Any]]:
     for _ in replay(reader, core):
         pass
     profiler.disable()
-    return _top(pstats.Stats(profiler), top)
+    return profile(
+        "cProfile",
+        f"in-process replay of the {length_s / 60:.3g}-min bench trace, by own time",
+        top=top_functions(pstats.Stats(profiler), top),
+    )
 
 
-def station_profile(seconds: float, folder: Path, top: int = 14) -> list[dict[str, Any]]:
+def station_profile(seconds: float, folder: Path, top: int = 14) -> dict[str, Any]:
     """Where the live station's process spends its CPU (cProfile over ``bench live``)."""
+    from monitor.bench.runs import PROFILE_ENV
+
     out = folder / "station.prof"
-    argv = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "monitor.cli"]
-    _json_of([*argv, "bench", "live", "--seconds", f"{seconds:g}"], seconds + 120)
-    return _top(pstats.Stats(str(out)), top)
+    argv = [*spotter_command(), "bench", "live", "--seconds", f"{seconds:g}"]
+    env = {**os.environ, PROFILE_ENV: str(out)}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench live exited {done.returncode}: {done.stderr[-500:]}")
+    return profile(
+        "cProfile",
+        f"the live station at {HEADLINE_RATE_HZ} Hz, the {seconds:g} s run's measured span only "
+        "(`bench live`: streaming; start-up and shutdown left out, as in the CPU figure; the "
+        "event loop's idle wait in epoll left out, own % of the rest)",
+        top=top_functions(pstats.Stats(str(out)), top),
+    )
 
 
-def import_profile(short_trace: Path, top: int = 14) -> list[dict[str, Any]]:
+def import_profile(short_trace: Path, top: int = 14) -> dict[str, Any]:
     """Where ``spotter replay``'s start-up goes: the imports with the largest cumulative time
     (``python -X importtime``, one run; top-level packages and Spotter's own modules)."""
     done = subprocess.run(
@@ -296,7 +320,7 @@ def import_profile(short_trace: Path, top: int = 14) -> list[dict[str, Any]]:
         text=True,
         check=True,
     )
-    rows = []
+    rows: list[dict[str, Any]] = []
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
             continue
@@ -309,51 +333,145 @@ def import_profile(short_trace: Path, top: int = 14) -> list[dict[str, Any]]:
         if depth == 0 or module.startswith(("monitor", "dashboard", "firmware_sim")):
             rows.append(
                 {
-                    "module": module,
-                    "own_ms": int(own) / 1000,
-                    "cumulative_ms": int(cumulative) / 1000,
+                    "function": f"import {module}",
+                    "calls": 1,
+                    "own_s": round(int(own) / 1e6, 4),
+                    "cum_s": round(int(cumulative) / 1e6, 4),
                 }
             )
-    rows.sort(key=lambda r: -float(r["cumulative_ms"]))
-    return rows[:top]
+    rows.sort(key=lambda r: -float(r["cum_s"]))
+    return profile(
+        "python -X importtime",
+        "start-up of `spotter replay` (one run): the imports that cost most, cumulative "
+        "(top-level packages and Spotter's modules)",
+        top=rows[:top],
+    )
 
 
-def _top(stats: pstats.Stats, top: int) -> list[dict[str, Any]]:
-    rows = []
-    table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
-    busy = {key: value for key, value in table.items() if key[2] != IDLE}
-    total = sum(v[2] for v in busy.values()) or 1.0
-    for (file, line, name), (_, calls, tottime, cumtime, _) in busy.items():
-        rows.append(
-            {
-                "function": f"{_short(file)}:{line}({name})",
-                "calls": calls,
-                "own_s": round(tottime, 4),
-                "own_percent": round(100 * tottime / total, 1),
-                "cumulative_s": round(cumtime, 4),
-            }
+RSS_STEPS: tuple[tuple[str, str], ...] = (
+    ("bleak", "bleak"),
+    ("the simulated radio's client (bumble; a station has BlueZ's)", "firmware_sim.bleak_backend"),
+    ("the safety core", "monitor.core.engine"),
+    ("settings (pydantic models)", "monitor.settings"),
+    ("the store (sqlite3)", "monitor.store.station_store"),
+    ("the station and its BLE links", "monitor.station.station,monitor.ble.link"),
+    ("the CLI and the bench module", "monitor.cli.main,monitor.bench.runs"),
+)
+"""What the station's process loads, in the order it builds on, for the RSS breakdown."""
+RUN_EXTRA_STEPS: tuple[tuple[str, str], ...] = (
+    ("the alarm sound (numpy, for the tones)", "monitor.sinks.sound"),
+    ("the dashboard (FastAPI, uvicorn)", "dashboard.server"),
+    ("the MQTT bridge", "monitor.mqtt.bridge"),
+    ("the daemon's assembly", "monitor.station.daemon"),
+)
+"""What ``spotter run`` loads besides (not in the bench's station, so not in its figure)."""
+
+_RSS_SCRIPT = """
+import importlib, json, sys
+def rss():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1]) / 1024
+sizes = [rss()]
+for step in sys.argv[1:]:
+    for module in step.split(','):
+        importlib.import_module(module)
+    sizes.append(rss())
+print(json.dumps(sizes))
+"""
+
+
+def rss_profile(station: dict[str, Any]) -> dict[str, Any]:
+    """What the station's peak RSS is made of: a fresh interpreter importing what the station
+    loads, one step at a time (each step's VmRSS growth), then what the live station at the
+    headline rate adds on top while running (its VmHWM minus all of that), beside the
+    receive-only station's."""
+    steps = [modules for _, modules in RSS_STEPS + RUN_EXTRA_STEPS]
+    sizes = [float(x) for x in _json_of([sys.executable, "-c", _RSS_SCRIPT, *steps], 120)]
+    rows = [part("bare interpreter", sizes[0], "MB", sizes[0])]
+    for (name, _), before, after in zip(RSS_STEPS, sizes, sizes[1:], strict=False):
+        rows.append(part(f"+ {name}", after - before, "MB", after))
+    p = _at(station["points"], "tilt_rate_hz", HEADLINE_RATE_HZ)
+    loaded = sizes[len(RSS_STEPS)]
+    rows.append(
+        part(
+            f"+ running at {p['tilt_rate_hz']} Hz (peak VmHWM minus the imports)",
+            p["peak_rss_mb"] - loaded,
+            "MB",
+            p["peak_rss_mb"],
         )
-    rows.sort(key=lambda r: -float(r["own_s"]))
-    return rows[:top]
+    )
+    rows.append(
+        part(
+            "receive-only station, same run: + running (peak minus the imports)",
+            p["floor_peak_rss_mb"] - loaded,
+            "MB",
+            p["floor_peak_rss_mb"],
+        )
+    )
+    tail = sizes[len(RSS_STEPS) :]
+    for (name, _), before, after in zip(RUN_EXTRA_STEPS, tail, tail[1:], strict=False):
+        rows.append(part(f"`spotter run` also loads: + {name}", after - before, "MB", after))
+    return profile(
+        "/proc/self/status VmRSS",
+        "the station's peak RSS by what is loaded: each import step's growth in a fresh "
+        "interpreter (total: VmRSS after it), then the running station's peak; last, what "
+        "`spotter run` loads besides (not in the bench's figure)",
+        breakdown=rows,
+    )
 
 
-IDLE = "<method 'poll' of 'select.epoll' objects>"
-"""The event loop waiting for the radio: wall time in cProfile, not CPU (left out)."""
+def dashboard_profile_section(plan: Plan, section: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard's profile at the headline number of pages (or the nearest measured)."""
+    from monitor.bench.dashboard import dashboard_profile
+
+    runs = section.get("runs") or [{"clients": plan.dashboard_clients[-1]}]
+    clients = int(_at(runs, "clients", HEADLINE_CLIENTS)["clients"])
+    return dashboard_profile(clients, plan.dashboard_s)
 
 
-def _short(file: str) -> str:
-    for marker in ("/monitor/", "/dashboard/", "/firmware_sim/", "/site-packages/", "/lib/"):
-        if marker in file:
-            return marker.strip("/") + "/" + file.split(marker, 1)[1]
-    return file
+def _as_profile(name: str, value: Any) -> dict[str, Any]:
+    """A profile of a run from before profiles had one shape (a bare list of rows)."""
+    if isinstance(value, dict):
+        return value
+    rows = []
+    for r in value:
+        if "module" in r:
+            rows.append(
+                {
+                    "function": f"import {r['module']}",
+                    "calls": 1,
+                    "own_s": round(float(r["own_ms"]) / 1000, 4),
+                    "cum_s": round(float(r["cumulative_ms"]) / 1000, 4),
+                }
+            )
+        else:
+            rows.append({**r, "cum_s": r.get("cum_s", r.get("cumulative_s"))})
+    what = {
+        "replay": "in-process replay of the headline session, by own time",
+        "station": "the live station's whole process at 100 Hz, start-up included (`bench "
+        "live`; the event loop's idle wait in epoll left out, own % of the rest)",
+        "startup_imports": "start-up of `spotter replay` (one run): the imports that cost most, "
+        "cumulative (top-level packages and Spotter's modules)",
+    }.get(name, name)
+    tool = "python -X importtime" if name == "startup_imports" else "cProfile"
+    return profile(tool, what, rows)
 
 
 # -- figures beside targets ------------------------------------------------------------------
 
 
 def _row(
-    figure: str, measured: Any, unit: str, op: str, target: float, floor: str
+    figure: str,
+    measured: Any,
+    unit: str,
+    op: str,
+    target: float,
+    floor: str,
+    profiles: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """A figure beside its target; ``profiles``: the names (in the report's ``profiles``) of
+    the profiles that show where its time (or memory) goes."""
     met = None
     if isinstance(measured, int | float):
         met = measured >= target if op == ">=" else measured <= target
@@ -364,6 +482,7 @@ def _row(
         "target": f"{op} {target:g}",
         "floor": floor,
         "met": met,
+        "profiles": list(profiles),
     }
 
 
@@ -379,7 +498,10 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
     if "error" not in s["startup"]:
         st = s["startup"]
         bare = f"bare interpreter {st['bare_python_s']:.3f} s"
-        rows.append(_row("start-up: spotter --help", st["spotter_help_s"], "s", "<=", 0.25, bare))
+        imports = ("startup_imports",)
+        rows.append(
+            _row("start-up: spotter --help", st["spotter_help_s"], "s", "<=", 0.25, bare, imports)
+        )
         rows.append(
             _row(
                 "start-up: spotter replay (short)",
@@ -388,10 +510,19 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "<=",
                 0.25,
                 bare,
+                imports,
             )
         )
         rows.append(
-            _row("start-up: import monitor.core", st["import_core_ms"], "ms", "<=", 30.0, bare)
+            _row(
+                "start-up: import monitor.core",
+                st["import_core_ms"],
+                "ms",
+                "<=",
+                30.0,
+                bare,
+                imports,
+            )
         )
     if "error" not in s["replay"]:
         p = _at(s["replay"]["points"], "session_s", report["plan"]["headline_replay_s"])
@@ -405,6 +536,7 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
                 1000,
                 f"parse-only floor {p['floor_whole_process_realtime']:g}x "
                 f"({p['floor_whole_process_s']:.3f} s vs {p['whole_process_s']:.3f} s)",
+                ("replay", "startup_imports"),
             )
         )
         rows.append(
@@ -416,6 +548,7 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
                 2000,
                 f"parse-only floor {p['floor_in_process_realtime']:g}x "
                 f"({p['floor_in_process_s']:.3f} s vs {p['in_process_s']:.3f} s)",
+                ("replay",),
             )
         )
         rows.append(
@@ -426,6 +559,7 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "<=",
                 1.25,
                 "1.0 is exactly linear",
+                ("replay",),
             )
         )
     if "error" not in s["station"]:
@@ -440,6 +574,7 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "<=",
                 2.5,
                 f"receive-only station {p['floor_cpu_percent']:g} %",
+                ("station",),
             )
         )
         ratio = (
@@ -453,6 +588,7 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "<=",
                 1.5,
                 "1.0: the core costs nothing",
+                ("station",),
             )
         )
         rows.append(
@@ -465,6 +601,7 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
                 f"interpreter + bleak + radio client "
                 f"{st['bare_interpreter_bleak_radio_rss_mb']:g} MB; "
                 f"receive-only station {p['floor_peak_rss_mb']:g} MB",
+                ("station_rss",),
             )
         )
     if "error" not in s["dashboard"]:
@@ -480,6 +617,7 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "<=",
                     100,
                     f"1 client {one['p99_ms']:g} ms",
+                    ("dashboard",),
                 )
             )
     if "error" not in s["hub"]:
@@ -492,6 +630,7 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "<=",
                 50,
                 f"bare subscriber {p['floor_p99_ms']} ms",
+                ("hub",),
             )
         )
         rows.append(
@@ -502,6 +641,7 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "<=",
                 50,
                 f"bare subscriber {p['floor_cpu_percent']:g} %",
+                ("hub",),
             )
         )
     return rows
@@ -582,14 +722,35 @@ def run_all(plan: Plan, folder: Path, note: str = "") -> dict[str, Any]:
         except Exception as exc:  # reported in the JSON and the doc, and the run fails
             report["sections"][name] = {"error": f"{type(exc).__name__}: {exc}"}
         report["sections"][name]["wall_s"] = round(time.perf_counter() - began, 1)
-    report["profiles"]["replay"] = replay_profile(plan.headline_replay_s)
-    report["profiles"]["station"] = station_profile(plan.station_s, folder)
-    report["profiles"]["startup_imports"] = import_profile(short)
+    profiles: dict[str, Callable[[], dict[str, Any] | None]] = {
+        "replay": lambda: replay_profile(plan.headline_replay_s),
+        "station": lambda: station_profile(plan.station_s, folder),
+        "startup_imports": lambda: import_profile(short),
+        "station_rss": lambda: rss_profile(report["sections"]["station"]),
+        "dashboard": lambda: dashboard_profile_section(plan, report["sections"]["dashboard"]),
+        "hub": lambda: _hub_profile(report["sections"]["hub"]),
+    }
+    for name, make in profiles.items():
+        print(f"bench all: profile {name} ...", file=sys.stderr, flush=True)
+        try:
+            made = make()
+        except Exception as exc:  # the page says the profile is missing, and why
+            made = {"tool": "-", "what": "-", "error": f"{type(exc).__name__}: {exc}"}
+        if made is not None:
+            report["profiles"][name] = made
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["figures"] = figures(report)
     report["ok"] = all("error" not in report["sections"][n] for n in SECTIONS)
     report["all_targets_met"] = report["ok"] and all(r["met"] for r in report["figures"])
     return report
+
+
+def _hub_profile(section: dict[str, Any]) -> dict[str, Any] | None:
+    """The profile the hub bench attached at the headline number of stations, if any."""
+    if "points" not in section:
+        return None
+    found = _at(section["points"], "stations", HEADLINE_STATIONS).get("profile")
+    return found if isinstance(found, dict) else None
 
 
 # -- plots and the document -------------------------------------------------------------------
@@ -888,44 +1049,74 @@ def render(report: dict[str, Any], plots: str = "performance") -> str:
             f"![hub p99 and CPU vs stations]({plots}/hub.png)",
             "",
         ]
-    lines += ["## Where the time goes", ""]
-    titles = {
-        "replay": "In-process replay of the headline session (cProfile, by own time)",
-        "station": "The live station's whole process at 100 Hz, start-up included (cProfile "
-        "over `bench live`; the event loop's idle wait in epoll left out, own % of the rest)",
-    }
-    for name, rows in report["profiles"].items():
-        if name == "startup_imports":
-            lines += [
-                "Start-up of `spotter replay` (`python -X importtime`, one run): the imports "
-                "that cost most, cumulative (top-level packages and Spotter's modules):",
-                "",
-                *_table(
-                    ["module", "own ms", "cumulative ms"],
-                    [(f"`{r['module']}`", r["own_ms"], r["cumulative_ms"]) for r in rows],
-                ),
-                "",
-            ]
-            continue
+    lines += where_the_time_goes(report)
+    return "\n".join(lines)
+
+
+def render_profile(found: dict[str, Any]) -> list[str]:
+    """One profile (the shared shape, ``monitor/bench/profiling.py``) as Markdown."""
+    if "error" in found:
+        return [f"The profile failed in this run: `{found['error']}`", ""]
+    lines = [f"{found['what']} ({found['tool']}):", ""]
+    if found.get("breakdown"):
+        with_total = any("total" in r for r in found["breakdown"])
+        lines += _table(
+            ["part", "value", "total after it"] if with_total else ["part", "value"],
+            [
+                (r["part"], f"{_fmt(r['value'])} {r['unit']}")
+                + ((f"{_fmt(r.get('total'))} {r['unit']}",) if with_total else ())
+                for r in found["breakdown"]
+            ],
+        )
+        lines += [""]
+    if found.get("top"):
+        percent = any("own_percent" in r for r in found["top"])
+        lines += _table(
+            ["function", "calls", "own s", *(["own %"] if percent else []), "cumulative s"],
+            [
+                (
+                    f"`{r['function']}`",
+                    r.get("calls"),
+                    r.get("own_s"),
+                    *([r.get("own_percent")] if percent else []),
+                    r.get("cum_s"),
+                )
+                for r in found["top"]
+            ],
+        )
+        lines += [""]
+    return lines
+
+
+def where_the_time_goes(report: dict[str, Any]) -> list[str]:
+    """Under each figure that misses its target, the profiles that show where its time (or
+    memory) goes, made in the same run; then the profiles no missed figure named."""
+    profiles: dict[str, Any] = report.get("profiles", {})
+    lines = ["## Where the time goes", ""]
+    shown: dict[str, str] = {}  # profile -> the figure it was shown under
+    missed = [r for r in report["figures"] if r["met"] is False]
+    if missed:
+        lines += ["Each figure that misses its target, with this run's profiles behind it.", ""]
+    for row in missed:
         lines += [
-            f"{titles.get(name, name)}:",
-            "",
-            *_table(
-                ["function", "calls", "own s", "own %", "cumulative s"],
-                [
-                    (
-                        f"`{r['function']}`",
-                        r["calls"],
-                        r["own_s"],
-                        r["own_percent"],
-                        r["cumulative_s"],
-                    )
-                    for r in rows
-                ],
-            ),
+            f"### {row['figure']}: {_fmt(row['measured'])} {row['unit']} (target {row['target']})",
             "",
         ]
-    return "\n".join(lines)
+        names = [n for n in row.get("profiles", []) if n in profiles]
+        if not names:
+            lines += ["**No profile was made for this figure in this run.**", ""]
+        for name in names:
+            if name in shown:
+                lines += [f"The `{name}` profile: above, under \u201c{shown[name]}\u201d.", ""]
+                continue
+            lines += render_profile(profiles[name])
+            shown[name] = row["figure"]
+    rest = [n for n in profiles if n not in shown]
+    if rest:
+        lines += ["### Other profiles of this run", ""]
+        for name in rest:
+            lines += render_profile(profiles[name])
+    return lines
 
 
 def readme_table(report: dict[str, Any]) -> str:
@@ -974,7 +1165,10 @@ def bench_all(
     nothing, make the page, plots and table again from a run's JSON."""
     if from_json is not None:
         report: dict[str, Any] = json.loads(from_json.read_text(encoding="utf-8"))
-        _leave_out_idle(report["profiles"]["station"])
+        if isinstance(report["profiles"].get("station"), list):
+            _leave_out_idle(report["profiles"]["station"])
+        report["profiles"] = {n: _as_profile(n, v) for n, v in report["profiles"].items()}
+        report["figures"] = figures(report)
     else:
         with tempfile.TemporaryDirectory(prefix="spotter-bench-all-") as tmp:
             report = run_all(QUICK if quick else FULL, Path(tmp), note)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.bench.harness import (
     SimDaemon,
+    arrivals,
     event_log,
     launch_chromium,
     more_pairings,
@@ -60,8 +61,16 @@ def _ms(iso: str) -> float:
 
 
 def _run(
-    browser: Browser, folder: Path, clients: int, duration_s: float, speed: float, period_s: float
+    browser: Browser,
+    folder: Path,
+    clients: int,
+    duration_s: float,
+    speed: float,
+    period_s: float,
+    profile_to: Path | None = None,
 ) -> dict[str, Any]:
+    """One run with ``clients`` pages (``profile_to``: the daemon under cProfile, its stats
+    written there when it stops). Over 60 lines: one run's steps in order, kept together."""
     scenario = folder / "swing.toml"
     folder.mkdir(parents=True)
     # The swings go on past duration_s: however long the pages took to open on a busy machine,
@@ -73,12 +82,13 @@ def _run(
         encoding="utf-8",
     )
     contexts: list[BrowserContext] = []
-    with SimDaemon(scenario, folder / "data", speed=speed) as daemon:
-        owner_context, owner = open_dashboard(browser, daemon.start())
+    wrap = ["-m", "cProfile", "-o", str(profile_to)] if profile_to is not None else []
+    with SimDaemon(scenario, folder / "data", speed=speed, python_args=wrap) as daemon:
+        owner_context, owner = open_dashboard(browser, daemon.start(), stamp_arrivals=True)
         contexts.append(owner_context)
         pages = [owner]
         for url in more_pairings(owner, daemon.base_url, clients - 1):
-            context, page = open_dashboard(browser, url)
+            context, page = open_dashboard(browser, url, stamp_arrivals=True)
             contexts.append(context)
             pages.append(page)
         # Every page is live: the events from here on are pushed to them, and measured. They
@@ -100,6 +110,7 @@ def _run(
                 timeout=HANG_GUARD_S * 1000,
             )
         logs = [event_log(page) for page in pages]
+        arrived = [arrivals(page) for page in pages]
     for context in contexts:
         context.close()
 
@@ -110,12 +121,17 @@ def _run(
     # The k-th event the daemon printed is the store's k-th (a new store for every run).
     expected = list(range(len(seen) + 1, last_seq + 1))
     latencies: list[float] = []
+    to_page: list[float] = []  # committed -> arrived in the page (daemon, network, dispatch)
+    in_page: list[float] = []  # arrived -> in the DOM (the page's own work)
     missing = 0
-    for log in logs:
+    for log, came in zip(logs, arrived, strict=True):
         shown = {entry["seq"]: float(entry["shown_ms"]) for entry in log}
         for seq in expected:
             if seq in shown and seq in committed:
                 latencies.append(shown[seq] - committed[seq])
+                if seq in came:
+                    to_page.append(came[seq] - committed[seq])
+                    in_page.append(shown[seq] - came[seq])
             else:
                 missing += 1
     result: dict[str, Any] = {
@@ -131,7 +147,53 @@ def _run(
             "max_ms": round(max(latencies), 1),
             "mean_ms": round(sum(latencies) / len(latencies), 1),
         }
+    if to_page:
+        result["split_ms"] = {
+            "committed_to_page_p50": round(percentile(to_page, 50), 1),
+            "committed_to_page_p99": round(percentile(to_page, 99), 1),
+            "page_to_dom_p50": round(percentile(in_page, 50), 1),
+            "page_to_dom_p99": round(percentile(in_page, 99), 1),
+        }
     return result
+
+
+def dashboard_profile(clients: int, duration_s: float, period_s: float = 4.0) -> dict[str, Any]:
+    """Where the alarm -> DOM time goes with ``clients`` pages: one more run with the daemon
+    under cProfile (its figures are not the benchmark's: the profiler slows the daemon), the
+    split of each event's time between the daemon and the network (committed -> arrived in the
+    page) and the page (arrived -> in the DOM), and the daemon's functions by own time."""
+    import pstats
+
+    from playwright.sync_api import sync_playwright
+
+    from monitor.bench.profiling import part, profile, top_functions
+
+    with tempfile.TemporaryDirectory(prefix="spotter-bench-") as tmp, sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        out = Path(tmp) / "daemon.prof"
+        try:
+            run = _run(browser, Path(tmp) / "run", clients, duration_s, 1.0, period_s, out)
+        finally:
+            browser.close()
+        top = top_functions(pstats.Stats(str(out))) if out.exists() else []
+    split = run.get("split_ms", {})
+    words = {
+        "committed_to_page": "committed -> arrived in the page (daemon, network)",
+        "page_to_dom": "arrived in the page -> in its DOM (the page)",
+    }
+    breakdown = [
+        part(f"{words[name.rsplit('_', 1)[0]]}, {name.rsplit('_', 1)[1]}", value, "ms")
+        for name, value in split.items()
+    ]
+    if "p99_ms" in run:
+        breakdown.append(part("committed -> DOM p99 (profiled run)", run["p99_ms"], "ms"))
+    return profile(
+        "cProfile + page stamps",
+        f"the daemon's event loop (main thread) with {clients} page(s), {duration_s:g} s of "
+        "swings, profiler on; each event split at its arrival in the page",
+        top=top,
+        breakdown=breakdown,
+    )
 
 
 def bench_dashboard(

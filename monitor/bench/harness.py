@@ -125,8 +125,12 @@ class SimDaemon:
         port: int = 0,
         python: str = sys.executable,
         stay: bool = False,
+        python_args: Sequence[str] = (),
     ) -> None:
+        """``python_args`` go between the interpreter and ``-m monitor.cli.main`` (e.g.
+        ``-m cProfile -o FILE`` to profile the daemon)."""
         self.scenario = scenario
+        self.python_args = tuple(python_args)
         self.stay = stay
         self.data_dir = data_dir
         self.speed = speed
@@ -168,7 +172,8 @@ class SimDaemon:
             raise HarnessError("already started")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.url = None
-        command = [self.python, "-m", "monitor.cli.main", "run", "--sim", str(self.scenario)]
+        command = [self.python, *self.python_args, "-m", "monitor.cli.main"]
+        command += ["run", "--sim", str(self.scenario)]
         command += ["--json", "--speed", f"{self.speed:g}", "--port", str(self.port)]
         command += ["--stay"] if self.stay else []
         self._proc = subprocess.Popen(
@@ -340,11 +345,16 @@ def open_dashboard(
     scale: float = 1.0,
     timeout_s: float = 15.0,
     errors: list[str] | None = None,
+    stamp_arrivals: bool = False,
 ) -> tuple[BrowserContext, Page]:
     """A new phone-sized browser context paired through ``pairing_url``, on the live view,
-    once its stream is up. Uncaught errors in the page are appended to ``errors``."""
+    once its stream is up. Uncaught errors in the page are appended to ``errors``.
+    ``stamp_arrivals``: the page also notes when each alarm event arrived from the stream,
+    before the page's own handler runs (``arrivals``)."""
     phone: ViewportSize = {"width": PHONE_WIDTH, "height": PHONE_HEIGHT}
     context = browser.new_context(viewport=phone, device_scale_factor=scale)
+    if stamp_arrivals:
+        context.add_init_script(ARRIVALS_JS)
     page = context.new_page()
     if errors is not None:
         page.on("pageerror", lambda exc: errors.append(f"{pairing_url}: {exc}"))
@@ -367,6 +377,31 @@ def more_pairings(page: Page, base_url: str, count: int, role: str = "viewer") -
             raise HarnessError(f"POST /api/pairings: {response.status} {response.text()}")
         urls.append(str(response.json()["url"]))
     return urls
+
+
+ARRIVALS_JS = """(() => {
+  const arrived = (window.__spotterArrived = {});
+  const add = EventSource.prototype.addEventListener;
+  EventSource.prototype.addEventListener = function (type, listener, options) {
+    if (type !== 'alarm' || typeof listener !== 'function') {
+      return add.call(this, type, listener, options);
+    }
+    const stamped = function (e) {
+      if (!(e.lastEventId in arrived)) arrived[e.lastEventId] = Date.now();
+      return listener.call(this, e);
+    };
+    return add.call(this, type, stamped, options);
+  };
+})();"""
+"""Wraps the page's ``alarm`` listener: the time (``Date.now()``, the clock the page stamps
+``atMs`` with) each event's id first arrived, before the page handles it."""
+
+
+def arrivals(page: Page) -> dict[int, float]:
+    """When each alarm event (by seq) arrived from the stream (``open_dashboard``'s
+    ``stamp_arrivals``), in ms since the epoch."""
+    stamped: dict[str, float] = page.evaluate("window.__spotterArrived || {}")
+    return {int(seq): float(ms) for seq, ms in stamped.items() if seq.isdigit()}
 
 
 EVENT_LOG_JS = """els => els.map(e => ({

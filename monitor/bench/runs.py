@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import cProfile
 import io
+import os
 import platform
 import time
 from collections.abc import Iterator
@@ -222,7 +224,7 @@ async def _bench_live(
     try:
         backend = BleBackend(sim.scanner_class, sim.client_class)
         core_class = Discarding if receive_only else SafetyCore
-        core = core_class(scenario_sensors(scenario), scenario.profile)
+        core = core_class(dict(_trace_sensors(trace)), scenario.profile)
         station = Probed(core, StationClock(), [])
         station.sinks.append(LatencySink())
         ble = BleConfig(backend="sim", scan_timeout_s=1.0)
@@ -233,9 +235,13 @@ async def _bench_live(
         stop = asyncio.Event()
         running = asyncio.create_task(station.run(links, stop))
         await streaming.wait()
+        profiler = _span_profiler()
         cpu0, wall0, n0 = time.process_time(), time.perf_counter(), arrivals
         await asyncio.sleep(duration_s - 1)
         cpu1, wall1, n1 = time.process_time(), time.perf_counter(), arrivals
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(os.environ[PROFILE_ENV])
         stop.set()
         await running
     finally:
@@ -266,11 +272,23 @@ async def _bench_live(
     }
 
 
-def scenario_sensors(scenario: Any) -> dict[str, Any]:
-    """The station sensors a scenario declares."""
-    from firmware_sim.generate import header_of
+PROFILE_ENV = "SPOTTER_BENCH_LIVE_PROFILE"
+"""When set, ``bench live`` writes a cProfile of the measured span only (streaming, start-up
+and shutdown left out) to the file it names (``spotter bench all``'s station profile)."""
 
-    return dict(header_of(scenario).sensors)
+
+def _span_profiler() -> cProfile.Profile | None:
+    if not os.environ.get(PROFILE_ENV):
+        return None
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
+def _trace_sensors(trace: Path) -> dict[str, Any]:
+    """The station sensors a trace declares (its header)."""
+    with open(trace, encoding="utf-8") as fh:
+        return dict(TraceReader(fh, str(trace)).header.sensors)
 
 
 def bench_live(
@@ -279,13 +297,27 @@ def bench_live(
     """One station streaming tilt at ``rate_hz`` and HR at 1 Hz over the virtual radio
     (``receive_only``: the floor, a station whose core discards every notification)."""
     import asyncio
+    import subprocess
+    import sys
     import tempfile
-
-    from firmware_sim.generate import write_trace
-    from firmware_sim.scenario import parse_scenario
 
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / "bench-live.jsonl"
-        with open(trace, "w", encoding="utf-8") as fh:
-            write_trace(parse_scenario(_live_scenario(duration_s, rate_hz), "bench-live"), fh)
+        # Written by another process: the generator (numpy, ~10 MB) is not the station's, and
+        # its memory must not count in this process's peak RSS.
+        subprocess.run(
+            [sys.executable, "-c", _WRITE_LIVE_TRACE, str(trace), f"{duration_s!r}", str(rate_hz)],
+            check=True,
+        )
         return asyncio.run(_bench_live(duration_s, trace, rate_hz, receive_only))
+
+
+_WRITE_LIVE_TRACE = """
+import sys
+from firmware_sim.generate import write_trace
+from firmware_sim.scenario import parse_scenario
+from monitor.bench.runs import _live_scenario
+path, duration_s, rate_hz = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+with open(path, "w", encoding="utf-8") as fh:
+    write_trace(parse_scenario(_live_scenario(duration_s, rate_hz), "bench-live"), fh)
+"""

@@ -19,14 +19,6 @@ RATE_WINDOW_S = 0.25
 """Span of the finite difference that estimates d(theta)/dt when there is no gyro."""
 
 
-def _median3(a: float, b: float, c: float) -> float:
-    if a > b:
-        a, b = b, a
-    if b > c:
-        b = c
-    return a if a > b else b
-
-
 class TiltEstimator:
     """Theta, its rate of change and |a| from one tilt sensor's readings.
 
@@ -92,16 +84,32 @@ class TiltEstimator:
             mag = math.sqrt(x * x + y * y + z * z)
             a1, a2 = self._a1, self._a2
             self._a1, self._a2 = a2, mag
-            self.accel_g = _median3(a1, a2, mag) if n >= 3 else None
+            if n >= 3:  # the median of a1, a2, mag (written out, as below: every sample)
+                if a1 > a2:
+                    a1, a2 = a2, a1
+                if a2 > mag:
+                    a2 = mag
+                self.accel_g = a1 if a1 > a2 else a2
+            else:
+                self.accel_g = None
         if n < 3:
             return False
-        smooth = _median3(m1, m2, theta)
+        # smooth: the median of m1, m2, theta (sort the first two, clip by the third)
+        if m1 > m2:
+            m1, m2 = m2, m1
+        if m2 > theta:
+            m2 = theta
+        smooth = m1 if m1 > m2 else m2
         self.theta_deg = smooth
         if gyro_dps is not None:
             g1, g2 = self._g1, self._g2
             rate = self._sign * gyro_dps
             self._g1, self._g2 = g2, rate
-            self.rate_dps = _median3(g1, g2, rate)
+            if g1 > g2:  # the median of g1, g2, rate
+                g1, g2 = g2, g1
+            if g2 > rate:
+                g2 = rate
+            self.rate_dps = g1 if g1 > g2 else g2
         else:
             history = self._history
             history.append((t, smooth))

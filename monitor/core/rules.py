@@ -88,16 +88,18 @@ class Signals:
     __slots__ = (
         "accel_g",
         "battery",
+        "external",
         "hr_bpm",
         "hr_checks",
         "hr_configured",
         "hr_history",
-        "hr_new",
         "hr_rejected",
         "hr_seen_t",
+        "hr_version",
         "impact_at",
         "impact_g",
         "rate_dps",
+        "slow_version",
         "symptom_pending",
         "symptom_t",
         "symptom_theta",
@@ -123,7 +125,8 @@ class Signals:
         self.hr_configured = has_hr
         self.hr_bpm: float | None = None
         self.hr_seen_t = t0
-        self.hr_new = False
+        self.hr_version = 0
+        """Bumped by the core with each accepted heart-rate reading (the spike rule's input)."""
         self.hr_history: deque[tuple[float, float]] = deque()
         self.hr_checks: deque[tuple[float, bool]] = deque()
         self.hr_rejected = 0
@@ -131,6 +134,12 @@ class Signals:
         self.symptom_t: float | None = None
         self.symptom_theta: float | None = None
         self.symptom_pending = False
+        self.slow_version = 0
+        """Bumped by the core whenever an input of the slow rules (heart rate, battery, a
+        link, a user input) changed: the rules re-judge them at once instead of at the next
+        cell. The rules compare it with the version they last judged; they never write it."""
+        self.external: dict[str, Want] = {}
+        """Conditions the shell reports (e.g. ``link.lost`` from the MQTT bridge)."""
 
 
 class ImpactDetector:
@@ -214,18 +223,6 @@ class RuleEngine:
         # user is inverted; impact and symptom are absent unless their signal is set. Asking
         # the others would only return None (they keep no state), at a fifth of the core's
         # cost per sample.
-        self._tilt_rules: tuple[tuple[str, Rule], ...] = (
-            ("angle.over_limit", self.angle_over_limit),
-            ("motion.too_fast", self.too_fast),
-            ("tilt.signal_lost", self.tilt_signal_lost),
-            ("inversion.not_returning", self.not_returning),
-        )
-        self._inverted_rules: tuple[tuple[str, Rule], ...] = (
-            ("inversion.hold_limit", self.hold_limit),
-            ("inversion.rest_too_short", self.rest_too_short),
-            ("session.total_limit", self.session_total),
-            ("day.total_limit", self.day_total),
-        )
         self._slow_rules: tuple[tuple[str, Rule], ...] = (
             ("hr.high", self.hr_high),
             ("hr.spike", self.hr_spike),
@@ -234,30 +231,52 @@ class RuleEngine:
             ("hr.signal_lost", self.hr_signal_lost),
             ("sensor.battery_low", self.battery_low),
         )
-        self._slow_cell = -1
+        self._slow_cell_end = 0
+        """The slow rules' current cell ends where ``t * SLOW_RULES_CELLS_PER_S`` reaches this
+        (time never goes back in a core)."""
         self._slow_wants: dict[str, Want] = {}
-        self.external: dict[str, Want] = {}
-        """Conditions the shell reports (e.g. ``link.lost`` from the MQTT bridge)."""
-        self.slow_due = True
-        """Set by the core when a heart-rate or battery reading arrives."""
+        self._slow_judged: int | None = None
+        """The ``Signals.slow_version`` the slow rules last judged (None: judge them next)."""
+        self._hr_judged = 0
+        """The ``Signals.hr_version`` the spike rule last judged."""
 
     def evaluate(self, t: float) -> dict[str, Want]:
-        """Every present condition at ``t``, by rule id."""
+        """Every present condition at ``t``, by rule id. Over 60 lines: the per-sample rules
+        are asked written out, in the table's order, not from a loop (asked 100 times a
+        second; a loop over (id, method) pairs cost a few per cent of a replay)."""
         s = self.s
-        if s.hr_new:
-            s.hr_new = False
+        if s.hr_version != self._hr_judged:
+            self._hr_judged = s.hr_version
             self._spike_want = self._judge_spike(t)
         wants: dict[str, Want] = {}
-        if self.session.in_session:
-            for rule_id, rule in self._tilt_rules:
-                want = rule(t)
+        session = self.session
+        if session.in_session:
+            # The tilt rules, in this order, written out: asked 100 times a second.
+            want = self.angle_over_limit(t)
+            if want is not None:
+                wants["angle.over_limit"] = want
+            want = self.too_fast(t)
+            if want is not None:
+                wants["motion.too_fast"] = want
+            want = self.tilt_signal_lost(t)
+            if want is not None:
+                wants["tilt.signal_lost"] = want
+            want = self.not_returning(t)
+            if want is not None:
+                wants["inversion.not_returning"] = want
+            if session.inverted:  # the inverted-time rules, in this order, written out
+                want = self.hold_limit(t)
                 if want is not None:
-                    wants[rule_id] = want
-            if self.session.inverted:
-                for rule_id, rule in self._inverted_rules:
-                    want = rule(t)
-                    if want is not None:
-                        wants[rule_id] = want
+                    wants["inversion.hold_limit"] = want
+                want = self.rest_too_short(t)
+                if want is not None:
+                    wants["inversion.rest_too_short"] = want
+                want = self.session_total(t)
+                if want is not None:
+                    wants["session.total_limit"] = want
+                want = self.day_total(t)
+                if want is not None:
+                    wants["day.total_limit"] = want
             if s.impact_g is not None:
                 want = self.impact(t)
                 if want is not None:
@@ -266,10 +285,10 @@ class RuleEngine:
                 want = self.symptom(t)
                 if want is not None:
                     wants["user.symptom"] = want
-            cell = int(t * SLOW_RULES_CELLS_PER_S)
-            if self.slow_due or cell != self._slow_cell:
-                self.slow_due = False
-                self._slow_cell = cell
+            cells = t * SLOW_RULES_CELLS_PER_S
+            if s.slow_version != self._slow_judged or cells >= self._slow_cell_end:
+                self._slow_judged = s.slow_version
+                self._slow_cell_end = int(cells) + 1
                 slow: dict[str, Want] = {}
                 for rule_id, rule in self._slow_rules:
                     want = rule(t)
@@ -278,10 +297,10 @@ class RuleEngine:
                 self._slow_wants = slow
             if self._slow_wants:
                 wants.update(self._slow_wants)
-            if self.external:
-                wants.update(self.external)
+            if s.external:
+                wants.update(s.external)
         else:
-            self.slow_due = True
+            self._slow_judged = None
             self._slow_wants = {}
             want = self.symptom(t)
             if want is not None:
@@ -293,13 +312,13 @@ class RuleEngine:
     def angle_over_limit(self, t: float) -> Want | None:
         """theta > max_angle for 2 s: medium; theta > max_angle + 20 for 2 s: high."""
         theta = self.s.theta
-        if theta is None:
-            self._angle[0].held(False, t)
-            self._angle[1].held(False, t)
-            return None
         p = self.p
         limit = p.max_angle_deg
         high_limit = limit + p.angle_high_margin_deg
+        if theta is None or (theta <= limit and theta <= high_limit):  # (neither holds)
+            self._angle[0].since = None
+            self._angle[1].since = None
+            return None
         if self._angle[1].held(theta > high_limit, t) >= p.angle_delay_s:
             self._angle[0].held(True, t)
             return (HIGH, theta, high_limit)
@@ -351,7 +370,14 @@ class RuleEngine:
         theta > 10 deg for 0.5 s ("come up slowly"): low."""
         rate = self.s.rate_dps
         theta = self.s.theta
-        delay = self.p.motion_delay_s
+        p = self.p
+        if -p.come_up_max_dps <= rate <= p.motion_max_dps and (
+            -rate <= p.motion_max_dps
+        ):  # (the common case: neither too fast nor falling fast, so neither holds)
+            self._motion[0].since = None
+            self._motion[1].since = None
+            return None
+        delay = p.motion_delay_s
         fast = self._motion[1].held(abs(rate) > self.p.motion_max_dps, t)
         if fast >= delay:
             self._motion[0].held(False, t)
@@ -501,6 +527,9 @@ class RuleEngine:
         the last 30 s, for 30 s."""
         p = self.p
         s = self.s
+        if not self.session.inverted:  # (not inverted: the condition does not hold)
+            self._not_returning.since = None
+            return None
         trail = s.theta_trail
         stuck = False
         fell = 0.0

@@ -86,9 +86,10 @@ class TraceHeader:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """Bytes a sensor sent on a characteristic (or a value read from it)."""
+class Notification(msgspec.Struct, frozen=True):
+    """Bytes a sensor sent on a characteristic (or a value read from it). A frozen
+    ``msgspec.Struct`` rather than a frozen dataclass: a trace makes 100 a second, and this
+    one is built in C (~50 ns instead of ~430 ns); it compares, hashes and prints alike."""
 
     t: float
     sensor: str
@@ -298,6 +299,7 @@ class TraceReader:
         last_t = 0.0
         readline = self._stream.readline
         fast = _FAST.decode
+        fromhex = bytes.fromhex
         sensors, chars = self._sensors, self._chars
         while True:
             # The fast path: a notification line of plain ASCII with the four keys, decoded
@@ -315,8 +317,19 @@ class TraceReader:
                     line = fast(text)
                 except msgspec.DecodeError:
                     pass
-                else:
-                    record = self._fast_notification(line, sensors, chars)
+                else:  # every check of _record, or (None) the general path says what is wrong
+                    t = line.t
+                    if 0 <= t <= MAX_TRACE_S and line.sensor in sensors and line.char.isascii():
+                        # (an escape such as \ud800 spells a char that is not text)
+                        try:
+                            data = fromhex(line.hex)
+                        except ValueError:
+                            pass
+                        else:
+                            char = chars.get(line.char)
+                            if char is None:
+                                char = chars[line.char] = gatt.canonical(line.char)
+                            record = Notification(t, line.sensor, char, data)
             if record is None:
                 obj = self._object_of(text)
                 if obj is None:
@@ -337,23 +350,6 @@ class TraceReader:
             return parse_line(text)
         except ValueError as exc:
             raise self._fail(str(exc)) from None
-
-    def _fast_notification(
-        self, line: _NotificationLine, sensors: dict[str, SensorSpec], chars: dict[str, str]
-    ) -> Notification | None:
-        """The notification of a line the typed decoder read, when every check of
-        :meth:`_record` passes (None: let the general path say what is wrong)."""
-        t = line.t
-        if not (0 <= t <= MAX_TRACE_S) or line.sensor not in sensors or not line.char.isascii():
-            return None  # (an escape such as \ud800 spells a char that is not text)
-        try:
-            data = bytes.fromhex(line.hex)
-        except ValueError:
-            return None
-        char = chars.get(line.char)
-        if char is None:
-            char = chars[line.char] = gatt.canonical(line.char)
-        return Notification(t, line.sensor, char, data)
 
     def _fail(self, problem: str) -> TraceError:
         return TraceError(self.source, self.line, problem)

@@ -53,8 +53,10 @@ def test_quick_run_writes_json_page_plots_and_readme_table(tmp_path: Path) -> No
     replay = printed["sections"]["replay"]["points"]
     assert [p["session_s"] for p in replay] == [20.0, 40.0]
     assert all(p["notifications"] > 0 for p in replay)
-    assert printed["profiles"]["replay"]
-    assert printed["profiles"]["station"]
+    for name in ("replay", "station", "startup_imports", "station_rss", "dashboard"):
+        made = printed["profiles"][name]
+        assert "error" not in made, (name, made)
+        assert made.get("top") or made.get("breakdown"), (name, made)
 
     rows = printed["figures"]
     assert (
@@ -70,6 +72,7 @@ def test_quick_run_writes_json_page_plots_and_readme_table(tmp_path: Path) -> No
     assert "--quick" in page
     for row in rows:
         assert row["figure"] in page
+    _every_missed_figure_has_its_profile_under_it(printed, page)
     for name in ("replay", "station", "dashboard", "hub"):
         plot = out / "performance" / f"{name}.png"
         assert plot.read_bytes().startswith(PNG)
@@ -80,6 +83,22 @@ def test_quick_run_writes_json_page_plots_and_readme_table(tmp_path: Path) -> No
     assert text.startswith("# x\n\n" + README_BEGIN)
     assert text.endswith(README_END + "\n\nafter\n")
     assert rows[0]["figure"] in text
+
+
+def _every_missed_figure_has_its_profile_under_it(report: dict[str, Any], page: str) -> None:
+    where = page.index("## Where the time goes")
+    for row in report["figures"]:
+        if row["met"] is not False:
+            continue
+        heading = page.index(f"### {row['figure']}: ", where)
+        following = page.find("\n### ", heading + 1)
+        under = page[heading : None if following < 0 else following]
+        names = [n for n in row["profiles"] if n in report["profiles"]]
+        assert names, row  # a profile was made in the run for every missed figure
+        for name in names:
+            made = report["profiles"][name]
+            assert made["what"] in page[where:]
+            assert made["what"] in under or f"The `{name}` profile: above" in under, name
 
 
 def _report(**sections: dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +128,62 @@ def test_a_figure_over_its_target_is_not_met_and_the_floor_stands_beside_it() ->
     assert (ratio["measured"], ratio["met"]) == (1.2, True)
     assert rows["station peak RSS"]["met"] is True
     assert len(rows) == 3  # the sections that failed give no figure
+
+
+def test_a_missed_figure_is_rendered_with_its_profile_and_a_met_one_is_not() -> None:
+    from monitor.bench.all import render
+
+    station = {
+        "points": [
+            {
+                "tilt_rate_hz": 100,
+                "cpu_percent": 2.0,
+                "floor_cpu_percent": 1.9,
+                "peak_rss_mb": 70.0,
+                "floor_peak_rss_mb": 69.0,
+                "notifications_per_s": 101.0,
+                "latency_p99_ms": 1.0,
+            }
+        ],
+        "bare_interpreter_bleak_radio_rss_mb": 43.0,
+        "note": "n",
+        "seconds_each": 3.0,
+    }
+    report = _report(station=station)
+    report |= {
+        "commit": "abc",
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "quick": False,
+        "note": "",
+        "machine": {
+            "cpu": "x",
+            "cpus": 2,
+            "system": "Linux",
+            "python": "3.11",
+            "load_average_at_start": [0, 0, 0],
+        },
+        "profiles": {
+            "station": {
+                "tool": "cProfile",
+                "what": "the station's CPU",
+                "top": [{"function": "f", "calls": 1, "own_s": 0.1, "cum_s": 0.2}],
+            },
+            "station_rss": {
+                "tool": "VmRSS",
+                "what": "the station's memory",
+                "breakdown": [{"part": "+ bleak", "value": 10.7, "unit": "MB", "total": 21.5}],
+            },
+        },
+    }
+    report["figures"] = figures(report)
+    page = render(report)
+    where = page[page.index("## Where the time goes") :]
+    rss = where.index("### station peak RSS: 70 MB (target <= 60)")
+    assert where.index("the station's memory (VmRSS)") > rss
+    assert "| + bleak | 10.7 MB | 21.5 MB |" in where
+    assert "### station CPU" not in where  # met: its profile is among the others
+    assert where.index("the station's CPU (cProfile)") > where.index("### Other profiles")
+    _every_missed_figure_has_its_profile_under_it(report, page)
 
 
 def test_a_readme_without_the_markers_is_refused(tmp_path: Path) -> None:

@@ -203,14 +203,15 @@ async def test_a_client_whose_queue_fills_is_cut_off_and_the_rest_get_everything
 
 
 async def test_a_client_that_hangs_up_leaves_no_task_behind() -> None:
-    """The wait of a stream (station or hub page) is cancelled when the client goes: its two
-    inner waits are cancelled and awaited, none left pending to be destroyed later."""
+    """The wait of a stream (station or hub page) is cancelled when the client goes: its inner
+    wait is cancelled and awaited, none left pending to be destroyed later."""
     fan = FanOut()
     client = fan.connect()
     before = asyncio.all_tasks()
     waiting = asyncio.create_task(next_message(client))
     await asyncio.sleep(0)  # it is inside its wait now
-    assert len(asyncio.all_tasks() - before) == 3  # the wait and its two inner waits
+    # the wait, and on Python 3.11 the inner task asyncio.wait_for makes for the queue's get
+    assert len(asyncio.all_tasks() - before) in {1, 2}
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting

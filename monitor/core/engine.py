@@ -303,7 +303,10 @@ class SafetyCore:
             horizon = t - self.profile.not_returning_window_s
             while len(trail) > 1 and trail[1][0] <= horizon:
                 trail.popleft()
+        session = self.session
+        s.expire(t, session.in_session, session.inverted, self.profile.hr_artifact_window_s)
         wants = self.rules.evaluate(t)
+        s.judged()
         alarms = self.alarms
         if not wants and not alarms.alarms:  # (AlarmManager.update's own first test, asked
             return []  # here: most samples, nothing present and nothing listed)

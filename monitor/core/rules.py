@@ -141,6 +141,30 @@ class Signals:
         self.external: dict[str, Want] = {}
         """Conditions the shell reports (e.g. ``link.lost`` from the MQTT bridge)."""
 
+    # The core (never the rules) calls these two around :meth:`Rules.evaluate`: the rules
+    # only read their inputs, so an impact that is over and a symptom the user came up from
+    # are let go here, at exactly the evaluations where the rules would see them end.
+
+    def expire(self, t: float, in_session: bool, inverted: bool, hr_window_s: float) -> None:
+        """Before the rules judge ``t``: an impact 1 s past its last sample (judged in a
+        session only) and a symptom neither new nor held by an inversion are over; heart-rate
+        checks older than the artifact window leave it."""
+        checks = self.hr_checks
+        if checks:
+            horizon = t - hr_window_s
+            while checks and checks[0][0] < horizon:
+                if checks.popleft()[1]:
+                    self.hr_rejected -= 1
+        if in_session and self.impact_g is not None and t - self.impact_at >= IMPACT_PRESENT_S:
+            self.impact_g = None
+        if self.symptom_t is not None and not (self.symptom_pending or inverted):
+            self.symptom_t = self.symptom_theta = None
+
+    def judged(self) -> None:
+        """After the rules judged: a new symptom has been seen once."""
+        if self.symptom_t is not None:
+            self.symptom_pending = False
+
 
 class ImpactDetector:
     """A fall: |a| < 0.5 g for >= 80 ms, then |a| > 2.5 g within 1 s; or any |a| > 3 g.
@@ -393,8 +417,7 @@ class RuleEngine:
         g = s.impact_g
         if g is None:
             return None
-        if t - s.impact_at >= IMPACT_PRESENT_S:
-            s.impact_g = None
+        if t - s.impact_at >= IMPACT_PRESENT_S:  # (the engine has let it go: Signals.expire)
             return None
         return (HIGH, g, self.p.shock_g if g > self.p.shock_g else self.p.impact_g)
 
@@ -463,11 +486,7 @@ class RuleEngine:
     def hr_artifacts(self, t: float) -> Want | None:
         """More than 20 % of heart-rate readings rejected over 30 s, for 30 s."""
         s = self.s
-        checks = s.hr_checks
-        horizon = t - self.p.hr_artifact_window_s
-        while checks and checks[0][0] < horizon:
-            if checks.popleft()[1]:
-                s.hr_rejected -= 1
+        checks = s.hr_checks  # (the window kept by the engine: Signals.expire)
         fraction = s.hr_rejected / len(checks) if checks else 0.0
         bad = fraction > self.p.hr_artifact_fraction
         if self._artifacts.held(bad, t) >= self.p.hr_artifact_delay_s:
@@ -512,10 +531,8 @@ class RuleEngine:
         s = self.s
         if s.symptom_t is None:
             return None
-        if not (s.symptom_pending or self.session.inverted):
-            s.symptom_t = s.symptom_theta = None
+        if not (s.symptom_pending or self.session.inverted):  # (the engine lets it go)
             return None
-        s.symptom_pending = False
         theta, before = s.theta, s.symptom_theta
         fell = 0.0 if theta is None or before is None else before - theta
         if t - s.symptom_t >= self.p.symptom_window_s and fell < self.p.symptom_fall_deg:

@@ -28,6 +28,7 @@ import aiomqtt
 
 from monitor.bench.runs import peak_rss_mb
 from monitor.mqtt.protocol import TOPIC_ROOT, Topics, encode
+from monitor.supervise import cancel_and_wait
 
 TARGETS = {"latency_p99_ms": 100.0, "hub_cpu_percent": 30.0}
 
@@ -225,9 +226,7 @@ class _BareSubscriber:
             try:
                 await stop.wait()
             finally:
-                receiving.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await receiving
+                await cancel_and_wait(receiving)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

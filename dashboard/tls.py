@@ -241,13 +241,33 @@ def station_tls(
     ips = [ipaddress.ip_address(a) for a in ("127.0.0.1", *addresses)]
     ok_dns, ok_ips, refused = _permitted(ca, dns, ips)
     key = ec.generate_private_key(ec.SECP256R1())
-    public = key.public_key()
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in ok_dns]
     sans += [x509.IPAddress(ip) for ip in ok_ips]
+    cert = _server_cert(ca, ca_key, key, _name(hostname or station), sans, now)
+    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
+    _write_private(folder / SERVER_KEY, _key_pem(key))
+    _write_private(
+        folder / SERVER_CERT, cert.public_bytes(serialization.Encoding.PEM) + ca_pem
+    )  # the chain: a client that trusts the CA needs nothing else
+    files = TlsFiles(folder / SERVER_CERT, folder / SERVER_KEY, ca_pem, fingerprint(ca))
+    return files, refused
+
+
+def _server_cert(
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    key: ec.EllipticCurvePrivateKey,
+    subject: x509.Name,
+    sans: list[x509.GeneralName],
+    now: datetime.datetime,
+) -> x509.Certificate:
+    """A server certificate for ``subject`` (``sans`` its names) valid from five minutes ago
+    for :data:`SERVER_DAYS`, signed by the CA."""
+    public = key.public_key()
     ca_ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    cert = (
+    return (
         x509.CertificateBuilder()
-        .subject_name(_name(hostname or station))
+        .subject_name(subject)
         .issuer_name(ca.subject)
         .public_key(public)
         .serial_number(x509.random_serial_number())
@@ -277,13 +297,6 @@ def station_tls(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
-    _write_private(folder / SERVER_KEY, _key_pem(key))
-    _write_private(
-        folder / SERVER_CERT, cert.public_bytes(serialization.Encoding.PEM) + ca_pem
-    )  # the chain: a client that trusts the CA needs nothing else
-    files = TlsFiles(folder / SERVER_CERT, folder / SERVER_KEY, ca_pem, fingerprint(ca))
-    return files, refused
 
 
 def user_tls(cert_file: Path, key_file: Path) -> TlsFiles:

@@ -83,22 +83,29 @@ async def cancel_and_wait(
     """Cancel these tasks and wait until they have all ended. A failure of one (other than
     its cancellation) is never lost: logged with its traceback (``errors="log"``), or raised
     once every task has ended (``errors="raise"``: the first). A cancellation of the caller
-    itself while it waits is not swallowed."""
+    itself is not swallowed: raised once every task has ended (or at once, should the caller
+    be cancelled again while it waits), so a caller's ``finally`` can clean up after them."""
     for task in tasks:
         task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)
     first: BaseException | None = None
     for task in tasks:
-        try:
-            await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
-        except Exception as exc:
-            if errors == "raise":
-                first = first or exc
-            else:
-                log.exception("task %s failed while being stopped", task.get_name())
+        if task.cancelled() or (exc := task.exception()) is None:
+            continue
+        if not isinstance(exc, Exception):
+            raise exc
+        if errors == "raise":
+            first = first or exc
+        else:
+            log.error(
+                "task %s failed while being stopped",
+                task.get_name(),
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
+    current = asyncio.current_task()
+    if current is not None and current.cancelling():
+        raise asyncio.CancelledError
     if first is not None:
         raise first
 

@@ -22,12 +22,17 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
 from monitor.bench.runs import peak_rss_mb
 from monitor.mqtt.protocol import TOPIC_ROOT, Topics, encode
+from monitor.supervise import cancel_and_wait
+
+if TYPE_CHECKING:
+    from dashboard.clinic.service import Hub
+    from dashboard.clinic.store import HubStore
 
 TARGETS = {"latency_p99_ms": 100.0, "hub_cpu_percent": 30.0}
 
@@ -225,9 +230,7 @@ class _BareSubscriber:
             try:
                 await stop.wait()
             finally:
-                receiving.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await receiving
+                await cancel_and_wait(receiving)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -309,6 +312,21 @@ def _profile_report(
     return {"profile": profile_summary(profiler, what)}
 
 
+def _measured(folder: Path, port: int, floor: bool) -> tuple[HubStore, Hub | _BareSubscriber]:
+    """The hub's store in ``folder``, and what is measured: a hub on it, or (``floor``) a bare
+    subscriber."""
+    from dashboard.clinic.service import Hub
+    from dashboard.clinic.settings import HubSection, HubSettings
+    from dashboard.clinic.store import HubStore
+    from monitor.settings import MqttConfig
+
+    store = HubStore.open(folder / "hub.db")
+    settings = HubSettings(
+        hub=HubSection(name="bench"), mqtt=MqttConfig(enabled=True, host="127.0.0.1", port=port)
+    )
+    return store, _BareSubscriber(port) if floor else Hub(settings, store)
+
+
 async def _run(
     seconds: float,
     stations: int,
@@ -319,16 +337,7 @@ async def _run(
 ) -> dict[str, Any]:
     """One run; ``profile``: profile this process (the hub) in the measured window, the
     stats written there (pstats) and their top functions put in the result."""
-    from dashboard.clinic.service import Hub
-    from dashboard.clinic.settings import HubSection, HubSettings
-    from dashboard.clinic.store import HubStore
-    from monitor.settings import MqttConfig
-
-    store = HubStore.open(folder / "hub.db")
-    settings = HubSettings(
-        hub=HubSection(name="bench"), mqtt=MqttConfig(enabled=True, host="127.0.0.1", port=port)
-    )
-    hub: Hub | _BareSubscriber = _BareSubscriber(port) if floor else Hub(settings, store)
+    store, hub = _measured(folder, port, floor)
     stop = asyncio.Event()
     running = asyncio.create_task(hub.run(stop))
     try:

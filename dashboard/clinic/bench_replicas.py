@@ -107,8 +107,10 @@ async def _run(
     seconds: float, stations: int, port: int, replicas: int, database: str
 ) -> dict[str, Any]:
     """One run: the replicas up and ready, the stations started, each replica's figures, the
-    events stored, the report. (Longer than most: one sequence of steps sharing the processes;
-    split, its parts would hand the same handles back and forth.)"""
+    events stored, the report.
+
+    Long because it is one sequence of steps sharing the processes: split, its parts would
+    hand the same handles back and forth."""
     window_s = max(1.0, seconds - 2 * WARMUP_S)
     procs = []
     for i in range(replicas):

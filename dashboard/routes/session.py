@@ -17,6 +17,7 @@ from dashboard.routes.deps import (
 from monitor.core.screening import CHECKLIST, CONTRAINDICATIONS
 from monitor.core.trace import InputKind
 from monitor.core.view import start_refusal
+from monitor.station.journal import Journal
 
 
 class StartBody(StrictBody):
@@ -51,12 +52,7 @@ def routes(d: Dashboard) -> APIRouter:
         journal = d.station.journal
         running = d.station.view().in_session
         if not refused and running:
-            if journal is None:
-                refused = ["this station keeps no records: a session cannot be given a user"]
-            elif journal.session_id is None:
-                refused = ["the running session is still being recorded: try again in a moment"]
-            elif journal.session_user not in (None, body.user):
-                refused = [f"a session is already running for {journal.session_user}: end it first"]
+            refused = _claim_refusal(journal, body.user)
         if refused:
             return JSONResponse({"allowed": False, "reasons": refused}, status_code=409)
         if running:
@@ -74,16 +70,7 @@ def routes(d: Dashboard) -> APIRouter:
             )
         if not running:
             d.station.user_input(InputKind.SESSION_START, None, who.name)
-        plan = d.flow.plan(body.user)
-        t = plan.target
-        return JSONResponse(
-            {
-                "allowed": True,
-                "claimed": running,
-                "target": {"angle_deg": t.angle_deg, "hold_s": t.hold_s, "session_s": t.session_s},
-                "proposal": plan.proposal,
-            }
-        )
+        return JSONResponse({"allowed": True, "claimed": running, **_target(d, body.user)})
 
     @router.post("/api/session/end", tags=["session"])
     async def end(body: EndBody, who: Writer) -> dict[str, Any]:
@@ -96,3 +83,24 @@ def routes(d: Dashboard) -> APIRouter:
         return {"ok": True, "session": session_id}
 
     return router
+
+
+def _claim_refusal(journal: Journal | None, user: str) -> list[str]:
+    """Why the session already running cannot become ``user``'s (empty: it can)."""
+    if journal is None:
+        return ["this station keeps no records: a session cannot be given a user"]
+    if journal.session_id is None:
+        return ["the running session is still being recorded: try again in a moment"]
+    if journal.session_user not in (None, user):
+        return [f"a session is already running for {journal.session_user}: end it first"]
+    return []
+
+
+def _target(d: Dashboard, user: str) -> dict[str, Any]:
+    """The user's plan's target for this session and its proposal."""
+    plan = d.flow.plan(user)
+    t = plan.target
+    return {
+        "target": {"angle_deg": t.angle_deg, "hold_s": t.hold_s, "session_s": t.session_s},
+        "proposal": plan.proposal,
+    }

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from pydantic import Field
 
+from dashboard.auth import Login
 from dashboard.guard import StrictBody
 from dashboard.routes.deps import (
     Dashboard,
@@ -46,44 +47,14 @@ def routes(d: Dashboard) -> APIRouter:
     @router.get("/api/settings", tags=["settings"])
     async def settings(who: Reader) -> dict[str, Any]:
         """Profiles and limits, calibration, push targets (redacted) and sound."""
-        store = d.flow.store
-        view = d.station.view()
-        calibration = {
-            sensor.name: store.setting(d.name, f"calibration.{sensor.name}")
-            for sensor in view.sensors
-            if sensor.is_tilt
-        }
-        return {
-            "station_profile": view.profile.model_dump(),
-            "builtin_profiles": {n: p.model_dump() for n, p in BUILTIN.items()},
-            "stored_profiles": d.flow.stored_profiles(),
-            "calibration": calibration,
-            "pin_set": d.access.pin_set(),
-            **d.config_summary,
-        }
+        return _settings(d)
 
     @router.put("/api/settings/profile", tags=["settings"])
     async def set_profile(body: ProfileBody, request: Request, who: Writer) -> dict[str, Any]:
         """Change a user's profile (a built-in or stored one, by name) and so their limits:
         clinicians, or anyone with the owner's PIN. Audited; used from the next session."""
         await owner_pin(d, who, body.pin, request)
-        user = d.flow.store.user(body.user)
-        if user is None:
-            raise problem(404, f"no user named {body.user!r}")
-        chosen = d.flow.profile(body.profile)
-        detail = {
-            "user": body.user,
-            "from": user["profile"],
-            "to": body.profile,
-            "by_pin": who.role != "clinician",
-        }
-
-        def change(store: Store) -> None:
-            store.update_user(user["id"], profile=body.profile)
-            store.audit(who.name, "profile changed", detail)
-
-        await d.flow.writer.run(change)
-        return {"ok": True, "profile": chosen.model_dump()}
+        return await _set_profile(d, body, who)
 
     @router.post("/api/profiles", tags=["settings"], status_code=201)
     async def store_profile(
@@ -112,3 +83,43 @@ def routes(d: Dashboard) -> APIRouter:
         return {"ok": True, "pin_set": True}
 
     return router
+
+
+def _settings(d: Dashboard) -> dict[str, Any]:
+    """``GET /api/settings``: profiles and limits, calibration, push targets and sound."""
+    store = d.flow.store
+    view = d.station.view()
+    calibration = {
+        sensor.name: store.setting(d.name, f"calibration.{sensor.name}")
+        for sensor in view.sensors
+        if sensor.is_tilt
+    }
+    return {
+        "station_profile": view.profile.model_dump(),
+        "builtin_profiles": {n: p.model_dump() for n, p in BUILTIN.items()},
+        "stored_profiles": d.flow.stored_profiles(),
+        "calibration": calibration,
+        "pin_set": d.access.pin_set(),
+        **d.config_summary,
+    }
+
+
+async def _set_profile(d: Dashboard, body: ProfileBody, who: Login) -> dict[str, Any]:
+    """Give ``body.user`` the profile ``body.profile`` (once ``who`` may): audited."""
+    user = d.flow.store.user(body.user)
+    if user is None:
+        raise problem(404, f"no user named {body.user!r}")
+    chosen = d.flow.profile(body.profile)
+    detail = {
+        "user": body.user,
+        "from": user["profile"],
+        "to": body.profile,
+        "by_pin": who.role != "clinician",
+    }
+
+    def change(store: Store) -> None:
+        store.update_user(user["id"], profile=body.profile)
+        store.audit(who.name, "profile changed", detail)
+
+    await d.flow.writer.run(change)
+    return {"ok": True, "profile": chosen.model_dump()}

@@ -114,12 +114,17 @@ def _run(
     for context in contexts:
         context.close()
 
+    # The k-th event the daemon printed is the store's k-th (a new store for every run).
+    return _figures(logs, list(range(len(seen) + 1, last_seq + 1)), clients)
+
+
+def _figures(logs: list[list[dict[str, Any]]], expected: list[int], clients: int) -> dict[str, Any]:
+    """From every page's event log: the latency from each ``expected`` event's commit to its
+    showing on each page, and how many never showed."""
     committed: dict[int, float] = {}
     for log in logs:
         for entry in log:
             committed[entry["seq"]] = _ms(entry["at"])
-    # The k-th event the daemon printed is the store's k-th (a new store for every run).
-    expected = list(range(len(seen) + 1, last_seq + 1))
     latencies: list[float] = []
     to_page: list[float] = []  # committed -> arrived in the page (daemon, network, dispatch)
     in_page: list[float] = []  # arrived -> in the DOM (the page's own work)

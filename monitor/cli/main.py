@@ -228,50 +228,64 @@ def bench_replay_command(
     print(json.dumps(bench_replay(repeat), indent=2))
 
 
+# ``spotter run``'s options
+_SimOpt = Annotated[
+    str | None,
+    typer.Option(help="Play a scenario (name or TOML) or a trace through simulated sensors."),
+]
+_ForOpt = Annotated[
+    float | None, typer.Option("--for", min=0.1, help="Stop after this many seconds.")
+]
+_JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Alarm events as JSON lines instead of the live view.")
+]
+_ConfigOpt = Annotated[
+    str | None, typer.Option(help="Configuration file (default: $SPOTTER_CONFIG).")
+]
+_ProfileOpt = Annotated[str | None, typer.Option(help="Override the profile.")]
+_AgeOpt = Annotated[float | None, typer.Option(min=1, help="Override the user's age.")]
+_SpeedOpt = Annotated[
+    float, typer.Option(min=0.1, max=50, help="With --sim: play this many times faster.")
+]
+_DashboardOpt = Annotated[
+    bool, typer.Option(help="Serve the web dashboard (default: the config's choice).")
+]
+_PortOpt = Annotated[
+    int | None, typer.Option(min=0, max=65535, help="Dashboard port (0: a free one).")
+]
+_LanOpt = Annotated[
+    bool, typer.Option("--lan", help="Dashboard on the LAN: prints a pairing URL and QR code.")
+]
+_InsecureHttpOpt = Annotated[
+    bool,
+    typer.Option("--insecure-http", help="With --lan: plain HTTP instead of HTTPS (warned about)."),
+]
+_ServiceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--service", help="Run under systemd: sd_notify (READY, STATUS, WATCHDOG), plain logs."
+    ),
+]
+_StayOpt = Annotated[
+    bool, typer.Option("--stay", help="With --sim: keep running after the scenario ends.")
+]
+
+
 @app.command("run")
 def run_command(
-    sim: Annotated[
-        str | None,
-        typer.Option(help="Play a scenario (name or TOML) or a trace through simulated sensors."),
-    ] = None,
-    for_s: Annotated[
-        float | None, typer.Option("--for", min=0.1, help="Stop after this many seconds.")
-    ] = None,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Alarm events as JSON lines instead of the live view.")
-    ] = False,
-    config: Annotated[
-        str | None, typer.Option(help="Configuration file (default: $SPOTTER_CONFIG).")
-    ] = None,
-    profile: Annotated[str | None, typer.Option(help="Override the profile.")] = None,
-    age: Annotated[float | None, typer.Option(min=1, help="Override the user's age.")] = None,
-    speed: Annotated[
-        float, typer.Option(min=0.1, max=50, help="With --sim: play this many times faster.")
-    ] = 1.0,
-    dashboard: Annotated[
-        bool, typer.Option(help="Serve the web dashboard (default: the config's choice).")
-    ] = True,
-    port: Annotated[
-        int | None, typer.Option(min=0, max=65535, help="Dashboard port (0: a free one).")
-    ] = None,
-    lan: Annotated[
-        bool, typer.Option("--lan", help="Dashboard on the LAN: prints a pairing URL and QR code.")
-    ] = False,
-    insecure_http: Annotated[
-        bool,
-        typer.Option(
-            "--insecure-http", help="With --lan: plain HTTP instead of HTTPS (warned about)."
-        ),
-    ] = False,
-    service: Annotated[
-        bool,
-        typer.Option(
-            "--service", help="Run under systemd: sd_notify (READY, STATUS, WATCHDOG), plain logs."
-        ),
-    ] = False,
-    stay: Annotated[
-        bool, typer.Option("--stay", help="With --sim: keep running after the scenario ends.")
-    ] = False,
+    sim: _SimOpt = None,
+    for_s: _ForOpt = None,
+    json_out: _JsonOpt = False,
+    config: _ConfigOpt = None,
+    profile: _ProfileOpt = None,
+    age: _AgeOpt = None,
+    speed: _SpeedOpt = 1.0,
+    dashboard: _DashboardOpt = True,
+    port: _PortOpt = None,
+    lan: _LanOpt = False,
+    insecure_http: _InsecureHttpOpt = False,
+    service: _ServiceOpt = False,
+    stay: _StayOpt = False,
 ) -> None:
     """The station daemon: sensors -> safety core -> alarms; a live terminal view and the web
     dashboard (http://127.0.0.1:8000 by default; the printed pairing URL logs a browser in).

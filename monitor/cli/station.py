@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,8 +17,12 @@ from monitor.cli.common import fail
 from monitor.core.screening import CHECKLIST, CONTRAINDICATIONS
 
 if TYPE_CHECKING:
-    from monitor.settings import Settings
+    from rich.table import Table
+
+    from monitor.core.sensors import Calibration
+    from monitor.settings import SensorConfig, Settings
     from monitor.station.flow import SessionFlow
+    from monitor.store.station_store import Store
 
 user_app = typer.Typer(help="Users: add, list, screen, clear.", no_args_is_help=True)
 session_app = typer.Typer(
@@ -362,7 +366,6 @@ def history_command(
 ) -> None:
     """Sessions and progress: inverted time, angle, alarms, pain, per week."""
     from rich.console import Console
-    from rich.table import Table
 
     with _flow("history", config, sim) as flow:
         store = flow.store
@@ -373,50 +376,64 @@ def history_command(
             rows = store.sessions(where="s.user_id = ?", args=(found["id"],))
         else:
             rows = store.sessions()
-        table = Table("id", "started", "user", "inverted", "max θ", "alarms", "pain", "ended")
-        for r in rows:
-            top = store.session_max_theta(r["id"])
-            pain = f"{r['pain_before'] if r['pain_before'] is not None else '-'} → " + (
-                f"{r['pain_after']}" if r["pain_after"] is not None else "-"
-            )
-            table.add_row(
-                str(r["id"]),
-                r["started_at"][:16].replace("T", " "),
-                r["user"] or "",
-                f"{r['inverted_s']:.0f} s",
-                "" if top is None else f"{top:.0f}°",
-                str(r["alarms_raised"]),
-                pain,
-                r["end_reason"] or ("open" if not r["ended_at"] else ""),
-            )
         console = Console()
-        console.print(table)
-        week_table = Table("week from", "sessions", "days", "inverted", "pain change")
-        today = datetime.now().astimezone()
-        for w in range(weeks - 1, -1, -1):
-            start = today - timedelta(days=7 * (w + 1))
-            end = today - timedelta(days=7 * w)
-            in_week = [r for r in rows if start <= datetime.fromisoformat(r["started_at"]) < end]
-            days = {datetime.fromisoformat(r["started_at"]).date() for r in in_week}
-            scored = [
-                r for r in in_week if r["pain_before"] is not None and r["pain_after"] is not None
-            ]
-            change = (
-                f"{sum(r['pain_after'] - r['pain_before'] for r in scored) / len(scored):+.1f}"
-                if scored
-                else ""
-            )
-            week_table.add_row(
-                start.date().isoformat(),
-                str(len(in_week)),
-                str(len(days)),
-                f"{sum(r['inverted_s'] for r in in_week) / 60:.1f} min",
-                change,
-            )
-        console.print(week_table)
+        console.print(_sessions_table(store, rows))
+        console.print(_weeks_table(rows, weeks, datetime.now().astimezone()))
         if user is not None:
             for m in flow.plan(user).milestones:
                 console.print(f"milestone: {m}")
+
+
+def _sessions_table(store: Store, rows: list[dict[str, Any]]) -> Table:
+    """One row per session: when, who, inverted time, highest angle, alarms, pain, end."""
+    from rich.table import Table
+
+    table = Table("id", "started", "user", "inverted", "max θ", "alarms", "pain", "ended")
+    for r in rows:
+        top = store.session_max_theta(r["id"])
+        pain = f"{r['pain_before'] if r['pain_before'] is not None else '-'} → " + (
+            f"{r['pain_after']}" if r["pain_after"] is not None else "-"
+        )
+        table.add_row(
+            str(r["id"]),
+            r["started_at"][:16].replace("T", " "),
+            r["user"] or "",
+            f"{r['inverted_s']:.0f} s",
+            "" if top is None else f"{top:.0f}°",
+            str(r["alarms_raised"]),
+            pain,
+            r["end_reason"] or ("open" if not r["ended_at"] else ""),
+        )
+    return table
+
+
+def _weeks_table(rows: list[dict[str, Any]], weeks: int, today: datetime) -> Table:
+    """One row per week (the last ``weeks``, oldest first): sessions, days, inverted time,
+    the mean pain change."""
+    from rich.table import Table
+
+    week_table = Table("week from", "sessions", "days", "inverted", "pain change")
+    for w in range(weeks - 1, -1, -1):
+        start = today - timedelta(days=7 * (w + 1))
+        end = today - timedelta(days=7 * w)
+        in_week = [r for r in rows if start <= datetime.fromisoformat(r["started_at"]) < end]
+        days = {datetime.fromisoformat(r["started_at"]).date() for r in in_week}
+        scored = [
+            r for r in in_week if r["pain_before"] is not None and r["pain_after"] is not None
+        ]
+        change = (
+            f"{sum(r['pain_after'] - r['pain_before'] for r in scored) / len(scored):+.1f}"
+            if scored
+            else ""
+        )
+        week_table.add_row(
+            start.date().isoformat(),
+            str(len(in_week)),
+            str(len(days)),
+            f"{sum(r['inverted_s'] for r in in_week) / 60:.1f} min",
+            change,
+        )
+    return week_table
 
 
 def calibrate_command(
@@ -432,11 +449,8 @@ def calibrate_command(
     """Guide the calibration (table flat, then head-down) and store it with the station."""
     import asyncio
 
-    from monitor.ble.backend import BackendError, BleBackend, open_backend
+    from monitor.ble.backend import BackendError, open_backend
     from monitor.ble.calibrate import CalibrationError, calibrate
-    from monitor.core.sensors import Calibration
-    from monitor.settings import BleConfig
-    from monitor.supervise import cancel_and_wait
 
     settings = _settings("calibrate", config)
     chosen = settings.sensors.get(sensor)
@@ -453,45 +467,8 @@ def calibrate_command(
         finally:
             await backend.close()
 
-    async def on_sim() -> Calibration:
-        from firmware_sim.bleak_backend import SimBackend
-        from firmware_sim.peripherals import TiltSensor
-        from firmware_sim.radio import Radio
-        from monitor.core.codecs.spotter_tilt import TiltMeasurement
-
-        async with Radio() as radio:
-            peripheral = TiltSensor(radio.add_device(sensor))
-            await peripheral.start()
-            sim_backend = await SimBackend.on_radio(radio)
-            pitch = [1.5]
-            prompts = 0
-
-            async def sim_ask(text: str) -> None:
-                nonlocal prompts
-                await ask(text)
-                prompts += 1
-                if prompts == 2:
-                    pitch[0] = 31.5
-
-            async def stream() -> None:
-                seq = 0
-                while True:
-                    await peripheral.send(TiltMeasurement(seq & 0xFFFF, 0, pitch[0]))
-                    seq += 1
-                    await asyncio.sleep(0.02)
-
-            streaming = asyncio.create_task(stream())
-            try:
-                backend = BleBackend(sim_backend.scanner_class, sim_backend.client_class)
-                ble = BleConfig(backend="sim", scan_timeout_s=1.0)
-                return await calibrate(sensor, chosen, ble, backend, sim_ask)
-            finally:
-                await cancel_and_wait(streaming)  # a failed stream is logged
-                await sim_backend.close()
-                await peripheral.close()
-
     try:
-        result = asyncio.run(on_sim() if sim else on_config())
+        result = asyncio.run(_practise_calibration(sensor, chosen, ask) if sim else on_config())
     except (CalibrationError, BackendError) as exc:
         raise fail("calibrate", str(exc), 1) from None
     if sim:
@@ -507,6 +484,54 @@ def calibrate_command(
         f"calibration of {sensor}: offset {result.offset_deg}°, sign {result.sign:+d}, "
         f"axis {result.axis}; stored with station {settings.station.name}"
     )
+
+
+async def _practise_calibration(
+    sensor: str, chosen: SensorConfig, ask: Callable[[str], Awaitable[None]]
+) -> Calibration:
+    """``calibrate --sim``: the real calibration against a simulated tilt sensor that lies
+    flat at 1.5° until the second prompt has been answered, then head-down at 31.5°."""
+    import asyncio
+
+    from firmware_sim.bleak_backend import SimBackend
+    from firmware_sim.peripherals import TiltSensor
+    from firmware_sim.radio import Radio
+    from monitor.ble.backend import BleBackend
+    from monitor.ble.calibrate import calibrate
+    from monitor.core.codecs.spotter_tilt import TiltMeasurement
+    from monitor.settings import BleConfig
+    from monitor.supervise import cancel_and_wait
+
+    async with Radio() as radio:
+        peripheral = TiltSensor(radio.add_device(sensor))
+        await peripheral.start()
+        sim_backend = await SimBackend.on_radio(radio)
+        pitch = [1.5]
+        prompts = 0
+
+        async def sim_ask(text: str) -> None:
+            nonlocal prompts
+            await ask(text)
+            prompts += 1
+            if prompts == 2:
+                pitch[0] = 31.5
+
+        async def stream() -> None:
+            seq = 0
+            while True:
+                await peripheral.send(TiltMeasurement(seq & 0xFFFF, 0, pitch[0]))
+                seq += 1
+                await asyncio.sleep(0.02)
+
+        streaming = asyncio.create_task(stream())
+        try:
+            backend = BleBackend(sim_backend.scanner_class, sim_backend.client_class)
+            ble = BleConfig(backend="sim", scan_timeout_s=1.0)
+            return await calibrate(sensor, chosen, ble, backend, sim_ask)
+        finally:
+            await cancel_and_wait(streaming)  # a failed stream is logged
+            await sim_backend.close()
+            await peripheral.close()
 
 
 # -- the owner's PIN -------------------------------------------------------------------------

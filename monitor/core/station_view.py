@@ -199,27 +199,6 @@ def view_of(
         if session.in_session and not session.inverted and session.last_inversion_end is not None
         else None
     )
-    by_name = {link.name: link for link in links}
-    sensors = []
-    for sensor, spec in core.sensors.items():
-        stats = core.stats.sensors[sensor]
-        is_tilt = sensor == core.tilt_name
-        seen_t = s.tilt_seen_t if is_tilt else s.hr_seen_t
-        sensors.append(
-            SensorView(
-                sensor,
-                spec.kind.value,
-                is_tilt,
-                stats.connected,
-                stats.battery_percent,
-                stats.malformed,
-                stats.lost,
-                t - seen_t if math.isfinite(seen_t) else None,
-                tilt_fresh if is_tilt else hr_fresh,
-                by_name.get(sensor),
-                tilt_rate_hz if is_tilt else None,
-            )
-        )
     describe = core.rules.describe
     return StationView(
         t=t,
@@ -242,13 +221,46 @@ def view_of(
             AlarmView.of(a, describe(a.id, a.priority, a.value, a.limit))
             for a in core.alarms.alarms.values()
         ),
-        sensors=tuple(sensors),
+        sensors=_sensor_views(core, links, tilt_fresh, hr_fresh, tilt_rate_hz),
         links=tuple(links),
         problems=MappingProxyType(dict(problems or {})),
         user=user,
         session_started=session_started,
         last_tick=last_tick,
     )
+
+
+def _sensor_views(
+    core: SafetyCore,
+    links: Sequence[LinkView],
+    tilt_fresh: bool,
+    hr_fresh: bool,
+    tilt_rate_hz: float | None,
+) -> tuple[SensorView, ...]:
+    """Each sensor's view, with its link's (by name) beside it."""
+    t, s = core.t, core.signals
+    by_name = {link.name: link for link in links}
+    sensors = []
+    for sensor, spec in core.sensors.items():
+        stats = core.stats.sensors[sensor]
+        is_tilt = sensor == core.tilt_name
+        seen_t = s.tilt_seen_t if is_tilt else s.hr_seen_t
+        sensors.append(
+            SensorView(
+                sensor,
+                spec.kind.value,
+                is_tilt,
+                stats.connected,
+                stats.battery_percent,
+                stats.malformed,
+                stats.lost,
+                t - seen_t if math.isfinite(seen_t) else None,
+                tilt_fresh if is_tilt else hr_fresh,
+                by_name.get(sensor),
+                tilt_rate_hz if is_tilt else None,
+            )
+        )
+    return tuple(sensors)
 
 
 class CoreViews:

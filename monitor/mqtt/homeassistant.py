@@ -69,22 +69,50 @@ def discovery_config(
         "payload_available": "online",
         "payload_not_available": "offline",
     }
+    cmps = {
+        **_sensors(uid, state_topic, station_up),
+        **_binary_sensors(uid, state_topic),
+    }
+    for component in cmps.values():
+        component.setdefault("state_topic", state_topic)
+        component.setdefault("availability", [station_up])
+    return {
+        "dev": {
+            "identifiers": [uid],
+            "name": f"Spotter {station}",
+            "manufacturer": "Spotter",
+            "model": "Inversion table station",
+            "sw_version": sw_version,
+        },
+        "o": {"name": ORIGIN_NAME, "sw": sw_version},
+        "cmps": cmps,
+        "qos": 1,
+    }
+
+
+def _while_present(station_up: dict[str, str], state_topic: str, key: str) -> dict[str, Any]:
+    """Available while the station is up and the state has a value under ``key``."""
+    return {
+        "availability": [
+            station_up,
+            {
+                "topic": state_topic,
+                "value_template": _present(key),
+                "payload_available": "online",
+                "payload_not_available": "offline",
+            },
+        ],
+        "availability_mode": "all",
+    }
+
+
+def _sensors(uid: str, state_topic: str, station_up: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The measurements: angle, heart rate, inverted time."""
 
     def while_present(key: str) -> dict[str, Any]:
-        return {
-            "availability": [
-                station_up,
-                {
-                    "topic": state_topic,
-                    "value_template": _present(key),
-                    "payload_available": "online",
-                    "payload_not_available": "offline",
-                },
-            ],
-            "availability_mode": "all",
-        }
+        return _while_present(station_up, state_topic, key)
 
-    cmps: dict[str, dict[str, Any]] = {
+    return {
         "theta": {
             "p": "sensor",
             "name": "Angle",
@@ -116,6 +144,12 @@ def discovery_config(
             "state_class": "measurement",
             "value_template": _value_or_none("timers.session_inverted_s"),
         },
+    }
+
+
+def _binary_sensors(uid: str, state_topic: str) -> dict[str, dict[str, Any]]:
+    """The on/off components: session running, an alarm, every sensor connected."""
+    return {
         "session": {
             "p": "binary_sensor",
             "name": "Session",
@@ -146,19 +180,4 @@ def discovery_config(
                 " else 'OFF' }}"
             ),
         },
-    }
-    for component in cmps.values():
-        component.setdefault("state_topic", state_topic)
-        component.setdefault("availability", [station_up])
-    return {
-        "dev": {
-            "identifiers": [uid],
-            "name": f"Spotter {station}",
-            "manufacturer": "Spotter",
-            "model": "Inversion table station",
-            "sw_version": sw_version,
-        },
-        "o": {"name": ORIGIN_NAME, "sw": sw_version},
-        "cmps": cmps,
-        "qos": 1,
     }

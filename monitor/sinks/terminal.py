@@ -49,6 +49,75 @@ def _mmss(seconds: float) -> str:
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
+def _head(v: StationView) -> Table:
+    """Angle, phase, heart rate and profile on one line."""
+    p = v.profile
+    theta = "--.-" if v.theta_deg is None else f"{v.theta_deg:5.1f}"
+    head = Table.grid(padding=(0, 3))
+    head.add_row(
+        Text(f"θ {theta}°", style="bold"),
+        Text(f"phase {v.phase.value}"),
+        Text("HR --" if v.hr_bpm is None else f"HR {v.hr_bpm:.0f} bpm"),
+        Text(f"profile {p.name}"),
+    )
+    return head
+
+
+def _timers(v: StationView) -> Table:
+    """The hold (or rest) and the session's inverted time against their limits."""
+    p = v.profile
+    timers = Table.grid(padding=(0, 3))
+    if v.hold_s is not None:
+        left = p.max_hold_s - v.hold_s
+        timers.add_row(
+            Text(f"hold {_mmss(v.hold_s)} / {_mmss(p.max_hold_s)}"),
+            Text(f"left {_mmss(left)}", style="bold red" if left <= 15 else "bold green"),
+        )
+    elif v.rest_s is not None:
+        timers.add_row(Text(f"rest {_mmss(v.rest_s)} (≥ {_mmss(p.min_rest_s)})"))
+    if v.session_inverted_s is not None:
+        timers.add_row(
+            Text(
+                f"session inverted {_mmss(v.session_inverted_s)} / "
+                f"{_mmss(p.max_session_inverted_s)}"
+            )
+        )
+    return timers
+
+
+def _sensors(v: StationView) -> Table:
+    """Each link with its sensor's battery, RSSI and malformed count."""
+    sensors = Table("sensor", "link", "battery", "RSSI", "malformed", box=None)
+    for link in v.links:
+        sensor = v.sensor(link.name)
+        battery = (
+            ""
+            if sensor is None or sensor.battery_percent is None
+            else f"{sensor.battery_percent} %"
+        )
+        malformed = "" if sensor is None else str(sensor.malformed)
+        rssi = "" if link.rssi is None else f"{link.rssi} dBm"
+        sensors.add_row(link.name, link.status, battery, rssi, malformed)
+    return sensors
+
+
+def _alarms(v: StationView) -> Table:
+    """The active alarms, highest priority first."""
+    alarms = Table("priority", "alarm", "message", "state", box=None)
+    for alarm in sorted(v.alarms, key=lambda a: -a.priority):
+        state = "acknowledged" if alarm.acknowledged else alarm.state.value
+        alarms.add_row(
+            Text(
+                f" {ICON[alarm.priority]} {alarm.priority.label.upper()} ",
+                style=STYLE[alarm.priority],
+            ),
+            alarm.id,
+            alarm.message,
+            state,
+        )
+    return alarms
+
+
 class TerminalView(SinkBase):
     """Renders the station four times a second from its read model; keeps the last events
     for a log."""
@@ -100,64 +169,16 @@ class TerminalView(SinkBase):
     def render(self) -> RenderableType:
         """The whole view."""
         v = self.station.view()
-        p = v.profile
-        theta = "--.-" if v.theta_deg is None else f"{v.theta_deg:5.1f}"
-        head = Table.grid(padding=(0, 3))
-        head.add_row(
-            Text(f"θ {theta}°", style="bold"),
-            Text(f"phase {v.phase.value}"),
-            Text("HR --" if v.hr_bpm is None else f"HR {v.hr_bpm:.0f} bpm"),
-            Text(f"profile {p.name}"),
-        )
-        timers = Table.grid(padding=(0, 3))
-        if v.hold_s is not None:
-            left = p.max_hold_s - v.hold_s
-            timers.add_row(
-                Text(f"hold {_mmss(v.hold_s)} / {_mmss(p.max_hold_s)}"),
-                Text(f"left {_mmss(left)}", style="bold red" if left <= 15 else "bold green"),
-            )
-        elif v.rest_s is not None:
-            timers.add_row(Text(f"rest {_mmss(v.rest_s)} (≥ {_mmss(p.min_rest_s)})"))
-        if v.session_inverted_s is not None:
-            timers.add_row(
-                Text(
-                    f"session inverted {_mmss(v.session_inverted_s)} / "
-                    f"{_mmss(p.max_session_inverted_s)}"
-                )
-            )
-        sensors = Table("sensor", "link", "battery", "RSSI", "malformed", box=None)
-        for link in v.links:
-            sensor = v.sensor(link.name)
-            battery = (
-                ""
-                if sensor is None or sensor.battery_percent is None
-                else f"{sensor.battery_percent} %"
-            )
-            malformed = "" if sensor is None else str(sensor.malformed)
-            rssi = "" if link.rssi is None else f"{link.rssi} dBm"
-            sensors.add_row(link.name, link.status, battery, rssi, malformed)
-        alarms = Table("priority", "alarm", "message", "state", box=None)
-        for alarm in sorted(v.alarms, key=lambda a: -a.priority):
-            state = "acknowledged" if alarm.acknowledged else alarm.state.value
-            alarms.add_row(
-                Text(
-                    f" {ICON[alarm.priority]} {alarm.priority.label.upper()} ",
-                    style=STYLE[alarm.priority],
-                ),
-                alarm.id,
-                alarm.message,
-                state,
-            )
         log = Table("t (s)", "event", "alarm", box=None)
         for e in self.recent:
             log.add_row(f"{e.t:7.1f}", e.event.value, f"{e.id} ({e.priority.label})")
         return Group(
-            Panel(Group(head, timers), title=f"Spotter · t {v.t:6.1f} s"),
+            Panel(Group(_head(v), _timers(v)), title=f"Spotter · t {v.t:6.1f} s"),
             Panel(
-                alarms if v.alarms else Text("No active alarms", style="green"),
+                _alarms(v) if v.alarms else Text("No active alarms", style="green"),
                 title="Alarms",
             ),
-            Panel(sensors, title="Sensors"),
+            Panel(_sensors(v), title="Sensors"),
             Panel(log, title="Recent events"),
         )
 

@@ -27,6 +27,7 @@ from monitor.core.alarms import AlarmEvent
 from monitor.core.sink import Host, SinkBase
 from monitor.core.station_view import StationView
 from monitor.store.writer import STORE_LAG
+from monitor.supervise import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +184,7 @@ class ServiceNotifier(SinkBase):
         try:
             await asyncio.wait([beating, stopping], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            beating.cancel()
-            stopping.cancel()
-            await asyncio.gather(beating, stopping, return_exceptions=True)
+            await cancel_and_wait(beating, stopping)
         if not stop.is_set():
             self.ready(status_text(station.view()))
             while not stop.is_set():

@@ -32,6 +32,7 @@ from monitor.core.codecs import spotter_tilt
 from monitor.core.gatt import TILT_MEASUREMENT
 from monitor.core.profiles import Profile
 from monitor.core.replay import TICKS_PER_S
+from monitor.core.sensors import SensorSpec
 from monitor.core.sink import SinkBase
 from monitor.core.trace import (
     End,
@@ -267,7 +268,6 @@ async def run_simulation(
     )
     station = result.station = parts.station
     lockstep = _Lockstep(station, clock)
-    listener: LinkListener = lockstep
     result.store_path = parts.store.path
 
     def on_input(record: UserInput) -> None:
@@ -275,90 +275,131 @@ async def run_simulation(
 
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(parts.aclose)
-        radio = await stack.enter_async_context(Radio())
-        peripherals: dict[str, SimPeripheral] = {}
-        for name, spec in sensors.items():
-            peripheral = peripheral_for(
-                spec.kind,
-                radio.add_device(name),
-                battery_percent=source.battery.get(name),
-                rate_hz=source.rate_hz.get(name, 100),
-                profile=(profiles or {}).get(name),
-            )
-            await peripheral.start()
-            stack.push_async_callback(peripheral.close)
-            peripherals[name] = peripheral
-        sim = await SimBackend.on_radio(radio)
-        stack.push_async_callback(sim.close)
-        backend = BleBackend(
-            sim.scanner_class,
-            sim.client_class,
-            description="in-process virtual radio",
-            disconnect_reason=sim.disconnect_reason,
-        )
-        links = [
-            lockstep.listen(
-                SensorLink(name, SensorConfig(kind=spec.kind), SIM_BLE, backend, listener)
-            )
-            for name, spec in sensors.items()
-        ]
+        peripherals, links = await _virtual_radio(stack, source, sensors, lockstep, profiles)
         player = Player(peripherals, speed=speed, on_input=on_input, lockstep=lockstep)
-
-        async def play() -> None:
-            try:
-                freewheel = asyncio.create_task(lockstep.freewheel())
-                try:
-                    await player.wait_subscribed()
-                finally:
-                    await cancel_and_wait(freewheel, errors="raise")
-                result.origin = lockstep.origin = clock()
-                if started is not None:
-                    started.set()
-                if stay:  # calm sensors after the scenario, for ever: until stopped
-                    result.play = player.stats
-                    await player.play(then_calm(source), start=asyncio.sleep(0))
-                else:
-                    result.play = await player.play(source.records(), start=asyncio.sleep(0))
-                    await player.idle(GRACE_S)
-            finally:
-                stop.set()
-
-        async def limit() -> None:
-            if for_s is not None:
-                await clock.reached(for_s)
-                stop.set()
-
-        playing = asyncio.create_task(play())
-
-        halted = asyncio.Event()
-
-        async def halt() -> None:
-            """When the run is stopped (Ctrl-C, --for, the end): the player first, then the
-            station, so the player never reports notifications lost to the station dropping
-            its links on the way out."""
-            await stop.wait()
-            await _cancel_until_done(playing)
-            halted.set()
-
-        helpers = [playing, asyncio.create_task(limit()), asyncio.create_task(halt())]
-
-        async def end_helpers() -> None:
-            for task in helpers:
-                await _cancel_until_done(task)
-            for task in helpers:  # a helper that failed (the player): its error propagates
-                if not task.cancelled() and (error := task.exception()) is not None:
-                    raise error
-
+        driver = _Driver(player, lockstep, clock, source, result, stop, started, stay, for_s)
+        driver.start()
         try:
             await parts.run(
                 links,
                 stop,
                 attach=attach,
                 real_tick_s=clock.real_s(0.1),
-                until=halted,
-                after=end_helpers,
+                until=driver.halted,
+                after=driver.end,
             )
         finally:
             result.trace_paths = list(parts.recorder.paths) if parts.recorder else []
             result.trace_path = result.trace_paths[0] if result.trace_paths else None
     return result
+
+
+async def _virtual_radio(
+    stack: contextlib.AsyncExitStack,
+    source: SimSource,
+    sensors: Mapping[str, SensorSpec],
+    lockstep: _Lockstep,
+    profiles: Mapping[str, DeviceProfile] | None,
+) -> tuple[dict[str, SimPeripheral], list[SensorLink]]:
+    """The in-process radio: one started simulated peripheral per sensor, and the station's
+    links to them through the real BLE code over the simulated bleak backend. Everything
+    started is closed by ``stack``."""
+    radio = await stack.enter_async_context(Radio())
+    peripherals: dict[str, SimPeripheral] = {}
+    for name, spec in sensors.items():
+        peripheral = peripheral_for(
+            spec.kind,
+            radio.add_device(name),
+            battery_percent=source.battery.get(name),
+            rate_hz=source.rate_hz.get(name, 100),
+            profile=(profiles or {}).get(name),
+        )
+        await peripheral.start()
+        stack.push_async_callback(peripheral.close)
+        peripherals[name] = peripheral
+    sim = await SimBackend.on_radio(radio)
+    stack.push_async_callback(sim.close)
+    backend = BleBackend(
+        sim.scanner_class,
+        sim.client_class,
+        description="in-process virtual radio",
+        disconnect_reason=sim.disconnect_reason,
+    )
+    listener: LinkListener = lockstep
+    links = [
+        lockstep.listen(SensorLink(name, SensorConfig(kind=spec.kind), SIM_BLE, backend, listener))
+        for name, spec in sensors.items()
+    ]
+    return peripherals, links
+
+
+@dataclass
+class _Driver:
+    """The tasks beside the station in a simulated run: the player, the ``--for`` limit, and
+    the halt that stops the player before the station."""
+
+    player: Player
+    lockstep: _Lockstep
+    clock: LockstepClock
+    source: SimSource
+    result: SimRun
+    stop: asyncio.Event
+    started: asyncio.Event | None
+    stay: bool
+    for_s: float | None
+    halted: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the player has ended: the station may stop (its ``until``)."""
+    helpers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start the player, the limit and the halt."""
+        playing = asyncio.create_task(self._play())
+        self.helpers = [
+            playing,
+            asyncio.create_task(self._limit()),
+            asyncio.create_task(self._halt(playing)),
+        ]
+
+    async def _play(self) -> None:
+        """Freewheel the clock until every sensor is subscribed, then play; stop the run at
+        the end (or after calm sensors for ever: ``stay``)."""
+        player, lockstep, source = self.player, self.lockstep, self.source
+        try:
+            freewheel = asyncio.create_task(lockstep.freewheel())
+            try:
+                await player.wait_subscribed()
+            finally:
+                await cancel_and_wait(freewheel, errors="raise")
+            self.result.origin = lockstep.origin = self.clock()
+            if self.started is not None:
+                self.started.set()
+            if self.stay:  # calm sensors after the scenario, for ever: until stopped
+                self.result.play = player.stats
+                await player.play(then_calm(source), start=asyncio.sleep(0))
+            else:
+                self.result.play = await player.play(source.records(), start=asyncio.sleep(0))
+                await player.idle(GRACE_S)
+        finally:
+            self.stop.set()
+
+    async def _limit(self) -> None:
+        if self.for_s is not None:
+            await self.clock.reached(self.for_s)
+            self.stop.set()
+
+    async def _halt(self, playing: asyncio.Task[None]) -> None:
+        """When the run is stopped (Ctrl-C, --for, the end): the player first, then the
+        station, so the player never reports notifications lost to the station dropping
+        its links on the way out."""
+        await self.stop.wait()
+        await _cancel_until_done(playing)
+        self.halted.set()
+
+    async def end(self) -> None:
+        """End every helper (the station's ``after``); a helper that failed (the player):
+        its error propagates."""
+        for task in self.helpers:
+            await _cancel_until_done(task)
+        for task in self.helpers:
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error

@@ -36,6 +36,7 @@ from monitor.station.journal import Journal
 from monitor.station.recorder import TraceRecorder
 from monitor.store.database import StoreError
 from monitor.store.writer import BEHIND_AFTER_S, STORE_LAG, WRITER_PARTS
+from monitor.supervise import cancel_and_wait
 
 __all__ = ["LockstepClock", "Sink", "Station", "StationClock"]
 
@@ -362,24 +363,27 @@ class Station:
             asyncio.create_task(self._supervise(f"sensor {link.name}", link.run), name=link.name)
             for link in links
         ]
+        stopping = asyncio.create_task(stop.wait())
         try:
-            stopping = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([stopping, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
             if tasks[0] in done:
                 tasks[0].result()  # the safety loop itself failed: let it propagate
         finally:
-            for task in [*tasks, stopping]:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            self.tick()
-            if self.recorder is not None:
-                self.recorder.close(self._now())
-            if self.journal is not None:  # the last events reach every sink before it closes
-                await self.journal.writer.flush()
-            self._store_problems()
-            self._close_sinks()
+            try:  # the safety loop's own failure is raised again, once every task has ended
+                await cancel_and_wait(*tasks, stopping, errors="raise")
+            finally:
+                await self._wind_down()
+
+    async def _wind_down(self) -> None:
+        """After the tasks ended: a last tick, close the recording, let the last events reach
+        every sink, then close the sinks."""
+        self.tick()
+        if self.recorder is not None:
+            self.recorder.close(self._now())
+        if self.journal is not None:  # the last events reach every sink before it closes
+            await self.journal.writer.flush()
+        self._store_problems()
+        self._close_sinks()
 
     def _close_sinks(self) -> None:
         """Close every sink, even when one fails (the push worker must stop even if the

@@ -138,3 +138,45 @@ async def test_cancel_and_wait_can_raise_a_failure_once_every_task_has_ended() -
         await asyncio.wait_for(cancel_and_wait(failing, waiting, errors="raise"), 10)
     assert other_ended.is_set()
     assert waiting.cancelled()
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_caller_still_waits_for_every_task_then_is_cancelled() -> None:
+    started, slow_started, slow_stopping = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    release, cleaned_up = asyncio.Event(), asyncio.Event()
+    quick = asyncio.create_task(wait_for_ever(started))
+
+    async def slow_to_stop() -> None:
+        slow_started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            slow_stopping.set()
+            await release.wait()
+
+    slow = asyncio.create_task(slow_to_stop())
+
+    async def caller() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            try:
+                await cancel_and_wait(quick, slow)
+            finally:
+                cleaned_up.set()
+
+    await asyncio.wait_for(asyncio.gather(started.wait(), slow_started.wait()), 10)
+    task = asyncio.create_task(caller())
+    await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.wait_for(slow_stopping.wait(), 10)
+    for _ in range(5):  # the quick one has ended by now; the caller still waits for the slow
+        await asyncio.sleep(0)
+    assert quick.cancelled()
+    assert not task.done()
+    assert not cleaned_up.is_set()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    assert cleaned_up.is_set()
+    assert slow.cancelled()

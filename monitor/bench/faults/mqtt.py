@@ -190,71 +190,11 @@ def malformed(station: str) -> list[tuple[str, bytes]]:
     state = station_state(station, 12.5, [])
     alarm = valid_alarm(station, 1)
     reply = valid_reply(station)
-    status = [
-        b"ONLINE",
-        b"Online",
-        b"online ",
-        b" online",
-        b"online\n",
-        b'"online"',
-        b"offline\x00",
-        b"onlin",
-        b"on line",
-        b"1",
-        b"0",
-        b"yes",
-        b"up",
-        b"online" * 3,
-        b"\xffonline",
-        b'{"status": "online"}',
-        b'["online"]',
-        b"offline!",
-        b"OFFLINE",
-        b"off",
-        b"online\r",
-        b"\tonline",
-    ]
-    row = listed_high_alarm()
     own: dict[str, list[bytes]] = {
-        "status": status,
-        "state": [
-            encode({**state, "station": "someone_else"}).encode(),
-            encode({**state, "at": at[:-6]}).encode(),
-            encode({**state, "phase": "x" * 100}).encode(),
-            encode({**state, "alarms": [row] * 65}).encode(),
-            encode({**state, "alarms": [{**row, "priority": "urgent"}]}).encode(),
-            encode({**state, "alarms": [{**row, "sounding": "yes"}]}).encode(),
-            encode({**state, "problems": {f"p{i}": "x" for i in range(33)}}).encode(),
-            encode({**state, "problems": {"p": "x" * MAX_BYTES["state"]}}).encode(),
-            encode({**state, "theta_deg": "25"}).encode(),
-            encode({**state, "sensors": [{}]}).encode(),
-        ],
-        "alarms": [
-            encode({**alarm, "seq": 0}).encode(),
-            encode({**alarm, "seq": -1}).encode(),
-            encode({**alarm, "seq": 1.5}).encode(),
-            encode({**alarm, "seq": "1"}).encode(),
-            encode({**alarm, "seq": 2**64}).encode(),
-            encode({**alarm, "at": at[:-6]}).encode(),
-            encode({**alarm, "at": "yesterday"}).encode(),
-            encode({**alarm, "station": "someone_else"}).encode(),
-            encode({**alarm, "station": "a/b"}).encode(),
-            encode({**alarm, "id": "DROP TABLE"}).encode(),
-            encode({**alarm, "priority": "urgent"}).encode(),
-            encode({**alarm, "event": "exploded"}).encode(),
-            encode({**alarm, "message": "x" * 600}).encode(),
-            encode({**alarm, "t": "1"}).encode(),
-        ],
-        "cmd/reply": [
-            encode({**reply, "ok": "true"}).encode(),
-            encode({**reply, "ok": 1}).encode(),
-            encode({**reply, "id": "x" * 65}).encode(),
-            encode({**reply, "error": "x" * 600}).encode(),
-            encode({**reply, "at": at[:-6]}).encode(),
-            encode({**reply, "station": "someone_else"}).encode(),
-            encode([reply]).encode(),
-            b"[]",
-        ],
+        "status": list(_BAD_STATUS),
+        "state": _bad_states(state, at),
+        "alarms": _bad_alarms(alarm, at),
+        "cmd/reply": _bad_replies(reply, at),
     }
     bases: dict[str, dict[str, Any] | None] = {
         "status": None,
@@ -268,6 +208,84 @@ def malformed(station: str) -> list[tuple[str, bytes]]:
         payloads = list(GENERIC) + own[kind] + ([] if base is None else _mutations(base))
         table += [(kind, p) for p in payloads]
     return table
+
+
+_BAD_STATUS = (
+    b"ONLINE",
+    b"Online",
+    b"online ",
+    b" online",
+    b"online\n",
+    b'"online"',
+    b"offline\x00",
+    b"onlin",
+    b"on line",
+    b"1",
+    b"0",
+    b"yes",
+    b"up",
+    b"online" * 3,
+    b"\xffonline",
+    b'{"status": "online"}',
+    b'["online"]',
+    b"offline!",
+    b"OFFLINE",
+    b"off",
+    b"online\r",
+    b"\tonline",
+)
+"""Status payloads that are almost ``online`` or ``offline``."""
+
+
+def _bad_states(state: dict[str, Any], at: str) -> list[bytes]:
+    """A valid ``state`` given a bad value somewhere (``at``: a valid time)."""
+    row = listed_high_alarm()
+    return [
+        encode({**state, "station": "someone_else"}).encode(),
+        encode({**state, "at": at[:-6]}).encode(),
+        encode({**state, "phase": "x" * 100}).encode(),
+        encode({**state, "alarms": [row] * 65}).encode(),
+        encode({**state, "alarms": [{**row, "priority": "urgent"}]}).encode(),
+        encode({**state, "alarms": [{**row, "sounding": "yes"}]}).encode(),
+        encode({**state, "problems": {f"p{i}": "x" for i in range(33)}}).encode(),
+        encode({**state, "problems": {"p": "x" * MAX_BYTES["state"]}}).encode(),
+        encode({**state, "theta_deg": "25"}).encode(),
+        encode({**state, "sensors": [{}]}).encode(),
+    ]
+
+
+def _bad_alarms(alarm: dict[str, Any], at: str) -> list[bytes]:
+    """A valid alarm event given a bad value somewhere (``at``: a valid time)."""
+    return [
+        encode({**alarm, "seq": 0}).encode(),
+        encode({**alarm, "seq": -1}).encode(),
+        encode({**alarm, "seq": 1.5}).encode(),
+        encode({**alarm, "seq": "1"}).encode(),
+        encode({**alarm, "seq": 2**64}).encode(),
+        encode({**alarm, "at": at[:-6]}).encode(),
+        encode({**alarm, "at": "yesterday"}).encode(),
+        encode({**alarm, "station": "someone_else"}).encode(),
+        encode({**alarm, "station": "a/b"}).encode(),
+        encode({**alarm, "id": "DROP TABLE"}).encode(),
+        encode({**alarm, "priority": "urgent"}).encode(),
+        encode({**alarm, "event": "exploded"}).encode(),
+        encode({**alarm, "message": "x" * 600}).encode(),
+        encode({**alarm, "t": "1"}).encode(),
+    ]
+
+
+def _bad_replies(reply: dict[str, Any], at: str) -> list[bytes]:
+    """A valid command reply given a bad value somewhere (``at``: a valid time)."""
+    return [
+        encode({**reply, "ok": "true"}).encode(),
+        encode({**reply, "ok": 1}).encode(),
+        encode({**reply, "id": "x" * 65}).encode(),
+        encode({**reply, "error": "x" * 600}).encode(),
+        encode({**reply, "at": at[:-6]}).encode(),
+        encode({**reply, "station": "someone_else"}).encode(),
+        encode([reply]).encode(),
+        b"[]",
+    ]
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -395,94 +413,107 @@ def _db_rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
         return []
 
 
+class _HubProcess:
+    """``spotter hub`` as a process on ``peers``' broker, its configuration, data and log in
+    ``folder``, and what it stored."""
+
+    def __init__(self, peers: Peers, folder: Path) -> None:
+        data = folder / "hubdata"
+        self.config = folder / "hub.toml"
+        self.config.write_text(
+            f'[hub]\nname = "faults-proc"\ndata_dir = "{data}"\nport = 0\n\n'
+            f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {peers.port}\nusername = "hub"\n'
+            "keepalive_s = 2\nbackoff_min_s = 0.1\nbackoff_max_s = 1.0\n"
+        )
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SPOTTER_")}
+        if peers.secret is not None:
+            self.env["SPOTTER_MQTT__PASSWORD"] = peers.secret("hub")
+        self.db = data / "hub.db"
+        self.log_file = folder / "hub.log"
+
+    def start(self) -> subprocess.Popen[bytes]:
+        with self.log_file.open("ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "monitor.cli.main", "hub", "--config", str(self.config)],
+                stdout=subprocess.DEVNULL,
+                stderr=out,
+                env=self.env,
+            )
+
+    def up(self) -> bool:
+        return bool(_db_rows(self.db, "SELECT 1 FROM stations WHERE name='home'"))
+
+    def stored(self, seq: int) -> bool:
+        return bool(
+            _db_rows(self.db, f"SELECT 1 FROM station_events WHERE station='clinic2' AND seq={seq}")
+        )
+
+    def link_losts(self) -> int:
+        sql = (
+            "SELECT COUNT(*) FROM hub_events "
+            "WHERE station='home' AND alarm='link.lost' AND event='raised'"
+        )
+        rows = _db_rows(self.db, sql)
+        return int(rows[0][0]) if rows else 0
+
+    @staticmethod
+    async def stop(proc: subprocess.Popen[bytes]) -> None:
+        """SIGTERM (then SIGKILL after 15 s) if it still runs."""
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(proc.wait, 15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                await asyncio.to_thread(proc.wait, 10)
+
+
 async def hub_restart_with_poison(peers: Peers, folder: Path) -> dict[str, Any]:
     """``spotter hub`` as a process, with retained poison on the broker (a malformed state, a
     100 000-deep one, a naive time): it must come up, store alarms and raise ``link.lost``;
     then SIGKILL and a restart: the same, and how long it took."""
-    data = folder / "hubdata"
-    config = folder / "hub.toml"
-    config.write_text(
-        f'[hub]\nname = "faults-proc"\ndata_dir = "{data}"\nport = 0\n\n'
-        f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {peers.port}\nusername = "hub"\n'
-        "keepalive_s = 2\nbackoff_min_s = 0.1\nbackoff_max_s = 1.0\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOTTER_")}
-    if peers.secret is not None:
-        env["SPOTTER_MQTT__PASSWORD"] = peers.secret("hub")
-    db = data / "hub.db"
-    log_file = folder / "hub.log"
+    hub = _HubProcess(peers, folder)
     home, other = Topics.of("home"), Topics.of("clinic2")
     poison = [
         b"[1]",
         NESTED,
         encode({**station_state("home", 1.0, []), "at": "2026-01-01T00:00:00"}).encode(),
     ]
-
-    def start() -> subprocess.Popen[bytes]:
-        with log_file.open("ab") as out:
-            return subprocess.Popen(
-                [sys.executable, "-m", "monitor.cli.main", "hub", "--config", str(config)],
-                stdout=subprocess.DEVNULL,
-                stderr=out,
-                env=env,
-            )
-
-    def stored(seq: int) -> bool:
-        return bool(
-            _db_rows(db, f"SELECT 1 FROM station_events WHERE station='clinic2' AND seq={seq}")
-        )
-
-    def link_losts() -> int:
-        sql = (
-            "SELECT COUNT(*) FROM hub_events "
-            "WHERE station='home' AND alarm='link.lost' AND event='raised'"
-        )
-        rows = _db_rows(db, sql)
-        return int(rows[0][0]) if rows else 0
-
     async with peers.client("home") as h, peers.client("clinic2") as c:
         await h.publish(home.status, "online", qos=1, retain=True)
         for payload in poison:  # the last one stays retained; each is delivered as it comes
             await h.publish(home.state, payload, qos=1, retain=True)
-        proc = start()
+        proc = hub.start()
         try:
             started = time.monotonic()
-            await until(
-                lambda: _db_rows(db, "SELECT 1 FROM stations WHERE name='home'"), 30, "hub up"
-            )
+            await until(hub.up, 30, "hub up")
             await c.publish(other.alarms, encode(valid_alarm("clinic2", 1)), qos=1)
-            await until(lambda: stored(1), 30, "alarm 1 stored")
+            await until(lambda: hub.stored(1), 30, "alarm 1 stored")
             first_up_s = time.monotonic() - started
-            await until(lambda: link_losts() >= 1, 3 * LINK_TIMEOUT_S, "link.lost for home")
+            await until(lambda: hub.link_losts() >= 1, 3 * LINK_TIMEOUT_S, "link.lost for home")
             for payload in poison:  # once more, now live, then retained for the restart
                 await h.publish(home.state, payload, qos=1, retain=True)
             proc.send_signal(signal.SIGKILL)
             await asyncio.to_thread(proc.wait, 10)
             killed = time.monotonic()
             await c.publish(other.alarms, encode(valid_alarm("clinic2", 2)), qos=1)
-            proc = start()
-            await until(lambda: stored(2), 30, "alarm 2 stored after the restart")
+            proc = hub.start()
+            await until(lambda: hub.stored(2), 30, "alarm 2 stored after the restart")
             recovery_s = time.monotonic() - killed
-            await until(lambda: link_losts() >= 2, 3 * LINK_TIMEOUT_S, "link.lost again")
+            await until(lambda: hub.link_losts() >= 2, 3 * LINK_TIMEOUT_S, "link.lost again")
             alive = proc.poll() is None
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.to_thread(proc.wait, 15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    await asyncio.to_thread(proc.wait, 10)
+            await hub.stop(proc)
         await h.publish(home.state, b"", qos=1, retain=True)
-    log_text = log_file.read_text(errors="replace")
+    log_text = hub.log_file.read_text(errors="replace")
     return {
         "retained_poison": len(poison),
         "first_start_to_alarm_stored_s": round(first_up_s, 2),
         "sigkill_to_alarm_stored_s": round(recovery_s, 2),
         "alive_after_restart": alive,
         "crashes": log_text.count(" crashed"),
-        "link_lost_raised_after_restart": link_losts() >= 2,
-        "events_lost": 2 - sum(stored(s) for s in (1, 2)),
+        "link_lost_raised_after_restart": hub.link_losts() >= 2,
+        "events_lost": 2 - sum(hub.stored(s) for s in (1, 2)),
     }
 
 
@@ -535,6 +566,21 @@ async def broker_restart(
         }
 
 
+async def _launch_flooder(port: int, seconds: float) -> asyncio.subprocess.Process:
+    """The flooding client (``flood``, below) as another process; its figures on stdout."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "monitor.bench.faults.mqtt",
+        "flood",
+        "--port",
+        str(port),
+        "--seconds",
+        str(seconds),
+        stdout=asyncio.subprocess.PIPE,
+    )
+
+
 async def load(
     peers: Peers, folder: Path, stations: int, seconds: float, flooding: bool = True
 ) -> dict[str, Any]:
@@ -545,17 +591,7 @@ async def load(
     async with running_hub(peers, folder, "load") as hub:
         launched = hub.now()
         publisher = await launch_publisher(peers.port, stations, seconds, alarm_every_s=2)
-        flooder = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "monitor.bench.faults.mqtt",
-            "flood",
-            "--port",
-            str(peers.port),
-            "--seconds",
-            str(seconds if flooding else 0),
-            stdout=asyncio.subprocess.PIPE,
-        )
+        flooder = await _launch_flooder(peers.port, seconds if flooding else 0)
         false_losses = 0
 
         async def watch() -> None:  # link.lost of stations that are surely still publishing

@@ -243,15 +243,23 @@ def run(quick: bool) -> dict[str, Any]:
         "evil_gap_replay_seconds": round(gap_s, 4),
     }
     if not quick:
-        statuses: list[int] = []
-        tracebacks = 0
-        with tempfile.TemporaryDirectory() as tmp:
-            for line in HOSTILE_LINES:
-                body = json.dumps(HEADER).encode() + b"\n" + line + b"\n"
-                result = replay_cli(body, Path(tmp) / "hostile.jsonl")
-                statuses.append(result.returncode)
-                tracebacks += b"Traceback" in result.stderr
-        figures["cli_hostile_files"] = len(HOSTILE_LINES)
-        figures["cli_exit_statuses"] = sorted(set(statuses))
-        figures["cli_tracebacks"] = tracebacks
+        figures |= _hostile_cli()
     return figures
+
+
+def _hostile_cli() -> dict[str, Any]:
+    """``spotter replay`` on a file of each adversarial line: its exit statuses, and how many
+    runs printed a traceback."""
+    statuses: list[int] = []
+    tracebacks = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for line in HOSTILE_LINES:
+            body = json.dumps(HEADER).encode() + b"\n" + line + b"\n"
+            result = replay_cli(body, Path(tmp) / "hostile.jsonl")
+            statuses.append(result.returncode)
+            tracebacks += b"Traceback" in result.stderr
+    return {
+        "cli_hostile_files": len(HOSTILE_LINES),
+        "cli_exit_statuses": sorted(set(statuses)),
+        "cli_tracebacks": tracebacks,
+    }

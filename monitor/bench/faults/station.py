@@ -386,6 +386,40 @@ def _rows(db: Path) -> dict[int, tuple[Any, ...]]:
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
+def _run_and_kill(
+    cmd: list[str],
+    env: dict[str, str],
+    db: Path,
+    seen: dict[int, tuple[Any, ...]],
+    before: int,
+    delay_s: float,
+    *,
+    from_start: bool,
+) -> bytes:
+    """Run ``cmd`` and SIGKILL it ``delay_s`` after it started (``from_start``) or after it
+    committed its first event past ``before`` (or waited :data:`WAIT_S` for one), noting in
+    ``seen`` every row it committed meanwhile; its stdout."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        kill_at = time.monotonic() + delay_s if from_start else math.inf
+        started = time.monotonic()
+        while time.monotonic() < kill_at and proc.poll() is None:
+            seen.update(_rows(db))
+            if kill_at == math.inf and (
+                max(seen, default=0) > before or time.monotonic() - started > WAIT_S
+            ):
+                kill_at = time.monotonic() + delay_s
+            time.sleep(0.05)  # a moment to look again, not a synchronisation
+        seen.update(_rows(db))
+        proc.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return out
+
+
 def kill_figures(folder: Path, runs: int, seed: int = 14) -> dict[str, Any]:
     """SIGKILL ``spotter run --sim`` ``runs`` times at random moments on one data directory."""
     rng = random.Random(seed)
@@ -399,32 +433,11 @@ def kill_figures(folder: Path, runs: int, seed: int = 14) -> dict[str, Any]:
     prefix_ok = True
     for run_no in range(runs):
         before = max(_rows(db), default=0)
-        proc = subprocess.Popen(
-            [*SPOTTER, "--config", str(config), "--sim", str(scenario), "--speed", "4", "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        try:
-            # half the kills at a random moment from the start (starting up, recovering),
-            # half at a random moment once this run has committed its first event
-            delay_s = rng.uniform(0.5, 4.0) if run_no % 2 else rng.uniform(0.0, 3.0)
-            kill_at = time.monotonic() + delay_s if run_no % 2 else math.inf
-            started = time.monotonic()
-            while time.monotonic() < kill_at and proc.poll() is None:
-                seen.update(_rows(db))
-                if kill_at == math.inf and (
-                    max(seen, default=0) > before or time.monotonic() - started > WAIT_S
-                ):
-                    kill_at = time.monotonic() + delay_s
-                time.sleep(0.05)  # a moment to look again, not a synchronisation
-            seen.update(_rows(db))
-            proc.send_signal(signal.SIGKILL)
-            out, _ = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        # half the kills at a random moment from the start (starting up, recovering),
+        # half at a random moment once this run has committed its first event
+        delay_s = rng.uniform(0.5, 4.0) if run_no % 2 else rng.uniform(0.0, 3.0)
+        cmd = [*SPOTTER, "--config", str(config), "--sim", str(scenario), "--speed", "4", "--json"]
+        out = _run_and_kill(cmd, env, db, seen, before, delay_s, from_start=bool(run_no % 2))
         after = _rows(db)
         lost += sum(1 for seq, row in seen.items() if after.get(seq) != row)
         committed_seen = len(seen)

@@ -115,12 +115,18 @@ def _run(
         context.close()
 
     # The k-th event the daemon printed is the store's k-th (a new store for every run).
-    return _figures(logs, list(range(len(seen) + 1, last_seq + 1)), clients)
+    return _figures(logs, arrived, list(range(len(seen) + 1, last_seq + 1)), clients)
 
 
-def _figures(logs: list[list[dict[str, Any]]], expected: list[int], clients: int) -> dict[str, Any]:
-    """From every page's event log: the latency from each ``expected`` event's commit to its
-    showing on each page, and how many never showed."""
+def _figures(
+    logs: list[list[dict[str, Any]]],
+    arrived: list[dict[int, float]],
+    expected: list[int],
+    clients: int,
+) -> dict[str, Any]:
+    """From every page's event log (and when each event arrived in the page): the latency
+    from each ``expected`` event's commit to its showing on each page, split into committed ->
+    arrived and arrived -> shown, and how many never showed."""
     committed: dict[int, float] = {}
     for log in logs:
         for entry in log:

@@ -70,7 +70,7 @@ def _run(
     profile_to: Path | None = None,
 ) -> dict[str, Any]:
     """One run with ``clients`` pages (``profile_to``: the daemon under cProfile, its stats
-    written there when it stops). Over 60 lines: one run's steps in order, kept together."""
+    written there when it stops)."""
     scenario = folder / "swing.toml"
     folder.mkdir(parents=True)
     # The swings go on past duration_s: however long the pages took to open on a busy machine,

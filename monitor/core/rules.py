@@ -265,9 +265,11 @@ class RuleEngine:
         """The ``Signals.hr_version`` the spike rule last judged."""
 
     def evaluate(self, t: float) -> dict[str, Want]:
-        """Every present condition at ``t``, by rule id. Over 60 lines: the per-sample rules
-        are asked written out, in the table's order, not from a loop (asked 100 times a
-        second; a loop over (id, method) pairs cost a few per cent of a replay)."""
+        """Every present condition at ``t``, by rule id.
+
+        Long because the per-sample rules are asked written out, in the table's order, not
+        from a loop (asked 100 times a second; a loop over (id, method) pairs cost a few per
+        cent of a replay)."""
         s = self.s
         if s.hr_version != self._hr_judged:
             self._hr_judged = s.hr_version

@@ -871,9 +871,27 @@ def figures_table(report: dict[str, Any]) -> list[str]:
 
 
 def render(report: dict[str, Any], plots: str = "performance") -> str:
-    """``docs/performance.md`` from the JSON of a run."""
-    m = report["machine"]
+    """``docs/performance.md`` from the JSON of a run: the header, the headline table, then a
+    section for each benchmark that ran, then where the time goes."""
     s = report["sections"]
+    lines = [*_render_header(report), *_render_failures(s)]
+    if "points" in s["replay"]:
+        lines += _render_replay(s["replay"], plots)
+    if "startup" in s and "error" not in s["startup"]:
+        lines += _render_startup(s["startup"])
+    if "points" in s["station"]:
+        lines += _render_station(s["station"], plots)
+    if "runs" in s["dashboard"]:
+        lines += _render_dashboard(s["dashboard"], plots)
+    if "points" in s["hub"]:
+        lines += _render_hub(s["hub"], plots)
+    lines += where_the_time_goes(report)
+    return "\n".join(lines)
+
+
+def _render_header(report: dict[str, Any]) -> list[str]:
+    """The page's title, the run's commit and machine, and the headline table."""
+    m = report["machine"]
     lines = [
         "# Performance",
         "",
@@ -890,167 +908,182 @@ def render(report: dict[str, Any], plots: str = "performance") -> str:
         lines.append(f"- note: {report['note']}")
     lines += ["", "## Every figure beside its target and its floor", "", *figures_table(report)]
     lines += [""]
+    return lines
+
+
+def _render_failures(s: dict[str, Any]) -> list[str]:
+    """A line for each section that failed, with its error."""
+    lines: list[str] = []
     for name in SECTIONS:
         if "error" in s[name]:
             lines += [f"**{name} failed:** `{s[name]['error']}`", ""]
-    if "points" in s["replay"]:
-        r = s["replay"]
-        lines += [
-            "## Replay",
-            "",
-            f"The trace: {r['trace']} (`monitor.bench.bench_trace`). Whole process is "
-            "`spotter replay TRACE --profile standard` as a user runs it, start-up included; "
-            "in-process is the reader and the core on the text in memory. The floor is "
-            "`monitor/bench/floor.py`: stdlib `json.loads` + `bytes.fromhex` + one `struct` "
-            f"unpack per line, nothing else. Best of {r['runs']} runs.",
-            "",
-            *_table(
-                [
-                    "session",
-                    "lines",
-                    "alarm events",
-                    "whole process",
-                    "its floor",
-                    "in-process",
-                    "its floor",
-                ],
-                [
-                    (
-                        f"{p['session_s'] / 60:.3g} min",
-                        p["lines"],
-                        p["alarm_events"],
-                        _speed(p["whole_process_s"], p["whole_process_realtime"]),
-                        _speed(p["floor_whole_process_s"], p["floor_whole_process_realtime"]),
-                        _speed(p["in_process_s"], p["in_process_realtime"]),
-                        _speed(p["floor_in_process_s"], p["floor_in_process_realtime"]),
-                    )
-                    for p in r["points"]
-                ],
-            ),
-            "",
-            f"In-process cost per session second: {r['in_process_us_per_session_s']} µs "
-            f"(longest / shortest {r['linearity_max_over_min']}: linear when close to 1).",
-            "",
-            f"![replay time vs session length]({plots}/replay.png)",
-            "",
-        ]
-    if "startup" in s and "error" not in s["startup"]:
-        st = s["startup"]
-        lines += [
-            "## Start-up",
-            "",
-            f"Minimum of {st['runs']} runs, whole process: `spotter --help` "
-            f"{st['spotter_help_s']} s, `spotter replay` of a {st['short_trace_lines']}-line "
-            f"trace {st['spotter_replay_short_s']} s, `import monitor.core` "
-            f"{st['import_core_ms']} ms (`import monitor.core.engine` "
-            f"{st['import_engine_ms']} ms), "
-            f"a bare `python -c pass` {st['bare_python_s']} s (`spotter bench startup`).",
-            "",
-        ]
-    if "points" in s["station"]:
-        st = s["station"]
-        lines += [
-            "## Station",
-            "",
-            f"{st['note']}; {st['seconds_each']:g} s at each rate.",
-            "",
-            *_table(
-                [
-                    "tilt rate",
-                    "notifications/s",
-                    "CPU (one core)",
-                    "receive-only CPU",
-                    "peak RSS",
-                    "receive-only RSS",
-                    "notification -> alarm p99",
-                ],
-                [
-                    (
-                        f"{p['tilt_rate_hz']} Hz",
-                        p["notifications_per_s"],
-                        f"{p['cpu_percent']} %",
-                        f"{p['floor_cpu_percent']} %",
-                        f"{p['peak_rss_mb']} MB",
-                        f"{p['floor_peak_rss_mb']} MB",
-                        f"{_fmt(p['latency_p99_ms'])} ms",
-                    )
-                    for p in st["points"]
-                ],
-            ),
-            "",
-            f"A bare interpreter that imports bleak and the radio client peaks at "
-            f"{st['bare_interpreter_bleak_radio_rss_mb']} MB.",
-            "",
-            f"![station CPU vs tilt rate]({plots}/station.png)",
-            "",
-        ]
-    if "runs" in s["dashboard"]:
-        d = s["dashboard"]
-        lines += [
-            "## Dashboard",
-            "",
-            "Alarm event committed by the daemon -> its element in each page's DOM (real "
-            f"headless Chromium), {d['scenario']['theta']}, {d['seconds_each']:g} s of swings "
-            "for each number of pages.",
-            "",
-            *_table(
-                ["pages", "events", "samples", "missing", "p50", "p99", "max"],
-                [
-                    (
-                        r["clients"],
-                        r["events"],
-                        r["samples"],
-                        r["missing"],
-                        f"{_fmt(r.get('p50_ms'))} ms",
-                        f"{_fmt(r.get('p99_ms'))} ms",
-                        f"{_fmt(r.get('max_ms'))} ms",
-                    )
-                    for r in d["runs"]
-                ],
-            ),
-            "",
-            f"![dashboard p99 vs clients]({plots}/dashboard.png)",
-            "",
-        ]
-    if "points" in s["hub"]:
-        h = s["hub"]
-        lines += [
-            "## Clinic hub",
-            "",
-            f"{h['note']}; {h['seconds_each']:g} s each. The floor puts a bare subscriber (the "
-            "same subscriptions, nothing stored) in the hub's place.",
-            "",
-            *_table(
-                [
-                    "stations",
-                    "messages to hub/s",
-                    "p50",
-                    "p99",
-                    "bare subscriber p99",
-                    "hub CPU",
-                    "bare subscriber CPU",
-                    "hub RSS",
-                ],
-                [
-                    (
-                        p["stations"],
-                        p["messages_per_s"],
-                        f"{_fmt(p['p50_ms'])} ms",
-                        f"{_fmt(p['p99_ms'])} ms",
-                        f"{_fmt(p['floor_p99_ms'])} ms",
-                        f"{p['cpu_percent']} %",
-                        f"{p['floor_cpu_percent']} %",
-                        f"{p['peak_rss_mb']} MB",
-                    )
-                    for p in h["points"]
-                ],
-            ),
-            "",
-            f"![hub p99 and CPU vs stations]({plots}/hub.png)",
-            "",
-        ]
-    lines += where_the_time_goes(report)
-    return "\n".join(lines)
+    return lines
+
+
+def _render_replay(r: dict[str, Any], plots: str) -> list[str]:
+    """Replay time against session length, whole process and in-process, with the floors."""
+    return [
+        "## Replay",
+        "",
+        f"The trace: {r['trace']} (`monitor.bench.bench_trace`). Whole process is "
+        "`spotter replay TRACE --profile standard` as a user runs it, start-up included; "
+        "in-process is the reader and the core on the text in memory. The floor is "
+        "`monitor/bench/floor.py`: stdlib `json.loads` + `bytes.fromhex` + one `struct` "
+        f"unpack per line, nothing else. Best of {r['runs']} runs.",
+        "",
+        *_table(
+            [
+                "session",
+                "lines",
+                "alarm events",
+                "whole process",
+                "its floor",
+                "in-process",
+                "its floor",
+            ],
+            [
+                (
+                    f"{p['session_s'] / 60:.3g} min",
+                    p["lines"],
+                    p["alarm_events"],
+                    _speed(p["whole_process_s"], p["whole_process_realtime"]),
+                    _speed(p["floor_whole_process_s"], p["floor_whole_process_realtime"]),
+                    _speed(p["in_process_s"], p["in_process_realtime"]),
+                    _speed(p["floor_in_process_s"], p["floor_in_process_realtime"]),
+                )
+                for p in r["points"]
+            ],
+        ),
+        "",
+        f"In-process cost per session second: {r['in_process_us_per_session_s']} µs "
+        f"(longest / shortest {r['linearity_max_over_min']}: linear when close to 1).",
+        "",
+        f"![replay time vs session length]({plots}/replay.png)",
+        "",
+    ]
+
+
+def _render_startup(st: dict[str, Any]) -> list[str]:
+    """Start-up, whole process, beside a bare interpreter."""
+    return [
+        "## Start-up",
+        "",
+        f"Minimum of {st['runs']} runs, whole process: `spotter --help` "
+        f"{st['spotter_help_s']} s, `spotter replay` of a {st['short_trace_lines']}-line "
+        f"trace {st['spotter_replay_short_s']} s, `import monitor.core` "
+        f"{st['import_core_ms']} ms (`import monitor.core.engine` "
+        f"{st['import_engine_ms']} ms), "
+        f"a bare `python -c pass` {st['bare_python_s']} s (`spotter bench startup`).",
+        "",
+    ]
+
+
+def _render_station(st: dict[str, Any], plots: str) -> list[str]:
+    """Station CPU and peak RSS against the tilt rate, beside a receive-only station."""
+    return [
+        "## Station",
+        "",
+        f"{st['note']}; {st['seconds_each']:g} s at each rate.",
+        "",
+        *_table(
+            [
+                "tilt rate",
+                "notifications/s",
+                "CPU (one core)",
+                "receive-only CPU",
+                "peak RSS",
+                "receive-only RSS",
+                "notification -> alarm p99",
+            ],
+            [
+                (
+                    f"{p['tilt_rate_hz']} Hz",
+                    p["notifications_per_s"],
+                    f"{p['cpu_percent']} %",
+                    f"{p['floor_cpu_percent']} %",
+                    f"{p['peak_rss_mb']} MB",
+                    f"{p['floor_peak_rss_mb']} MB",
+                    f"{_fmt(p['latency_p99_ms'])} ms",
+                )
+                for p in st["points"]
+            ],
+        ),
+        "",
+        f"A bare interpreter that imports bleak and the radio client peaks at "
+        f"{st['bare_interpreter_bleak_radio_rss_mb']} MB.",
+        "",
+        f"![station CPU vs tilt rate]({plots}/station.png)",
+        "",
+    ]
+
+
+def _render_dashboard(d: dict[str, Any], plots: str) -> list[str]:
+    """Alarm committed -> phone DOM latency against the number of pages."""
+    return [
+        "## Dashboard",
+        "",
+        "Alarm event committed by the daemon -> its element in each page's DOM (real "
+        f"headless Chromium), {d['scenario']['theta']}, {d['seconds_each']:g} s of swings "
+        "for each number of pages.",
+        "",
+        *_table(
+            ["pages", "events", "samples", "missing", "p50", "p99", "max"],
+            [
+                (
+                    r["clients"],
+                    r["events"],
+                    r["samples"],
+                    r["missing"],
+                    f"{_fmt(r.get('p50_ms'))} ms",
+                    f"{_fmt(r.get('p99_ms'))} ms",
+                    f"{_fmt(r.get('max_ms'))} ms",
+                )
+                for r in d["runs"]
+            ],
+        ),
+        "",
+        f"![dashboard p99 vs clients]({plots}/dashboard.png)",
+        "",
+    ]
+
+
+def _render_hub(h: dict[str, Any], plots: str) -> list[str]:
+    """Commit -> hub store latency and hub CPU against stations, beside a bare subscriber."""
+    return [
+        "## Clinic hub",
+        "",
+        f"{h['note']}; {h['seconds_each']:g} s each. The floor puts a bare subscriber (the "
+        "same subscriptions, nothing stored) in the hub's place.",
+        "",
+        *_table(
+            [
+                "stations",
+                "messages to hub/s",
+                "p50",
+                "p99",
+                "bare subscriber p99",
+                "hub CPU",
+                "bare subscriber CPU",
+                "hub RSS",
+            ],
+            [
+                (
+                    p["stations"],
+                    p["messages_per_s"],
+                    f"{_fmt(p['p50_ms'])} ms",
+                    f"{_fmt(p['p99_ms'])} ms",
+                    f"{_fmt(p['floor_p99_ms'])} ms",
+                    f"{p['cpu_percent']} %",
+                    f"{p['floor_cpu_percent']} %",
+                    f"{p['peak_rss_mb']} MB",
+                )
+                for p in h["points"]
+            ],
+        ),
+        "",
+        f"![hub p99 and CPU vs stations]({plots}/hub.png)",
+        "",
+    ]
 
 
 def render_profile(found: dict[str, Any]) -> list[str]:

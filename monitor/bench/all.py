@@ -492,159 +492,171 @@ def _at(points: list[dict[str, Any]], key: str, value: float) -> dict[str, Any]:
 
 
 def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every headline figure beside its target and its floor (issue 11's table)."""
-    rows: list[dict[str, Any]] = []
+    """Every headline figure beside its target and its floor (issue 11's table): the rows of
+    each section that ran, in the order start-up, replay, station, dashboard, hub."""
     s = report["sections"]
+    rows: list[dict[str, Any]] = []
     if "error" not in s["startup"]:
-        st = s["startup"]
-        bare = f"bare interpreter {st['bare_python_s']:.3f} s"
-        imports = ("startup_imports",)
-        rows.append(
-            _row("start-up: spotter --help", st["spotter_help_s"], "s", "<=", 0.25, bare, imports)
-        )
-        rows.append(
-            _row(
-                "start-up: spotter replay (short)",
-                st["spotter_replay_short_s"],
-                "s",
-                "<=",
-                0.25,
-                bare,
-                imports,
-            )
-        )
-        rows.append(
-            _row(
-                "start-up: import monitor.core",
-                st["import_core_ms"],
-                "ms",
-                "<=",
-                30.0,
-                bare,
-                imports,
-            )
-        )
+        rows += _startup_figures(s["startup"])
     if "error" not in s["replay"]:
-        p = _at(s["replay"]["points"], "session_s", report["plan"]["headline_replay_s"])
-        minutes = f"{p['session_s'] / 60:.3g}-min session"
-        rows.append(
-            _row(
-                f"replay whole process, {minutes} (x real time)",
-                p["whole_process_realtime"],
-                "x",
-                ">=",
-                1000,
-                f"parse-only floor {p['floor_whole_process_realtime']:g}x "
-                f"({p['floor_whole_process_s']:.3f} s vs {p['whole_process_s']:.3f} s)",
-                ("replay", "startup_imports"),
-            )
-        )
-        rows.append(
-            _row(
-                f"replay in-process, {minutes} (x real time)",
-                p["in_process_realtime"],
-                "x",
-                ">=",
-                2000,
-                f"parse-only floor {p['floor_in_process_realtime']:g}x "
-                f"({p['floor_in_process_s']:.3f} s vs {p['in_process_s']:.3f} s)",
-                ("replay",),
-            )
-        )
-        rows.append(
-            _row(
-                "replay time per session second, longest / shortest session",
-                s["replay"]["linearity_max_over_min"],
-                "ratio",
-                "<=",
-                1.25,
-                "1.0 is exactly linear",
-                ("replay",),
-            )
-        )
+        rows += _replay_figures(s["replay"], report["plan"]["headline_replay_s"])
     if "error" not in s["station"]:
-        st = s["station"]
-        p = _at(st["points"], "tilt_rate_hz", HEADLINE_RATE_HZ)
-        rate = f"{p['tilt_rate_hz']} Hz tilt + 1 Hz HR"
-        rows.append(
-            _row(
-                f"station CPU, {rate} (% of one core)",
-                p["cpu_percent"],
-                "%",
-                "<=",
-                2.5,
-                f"receive-only station {p['floor_cpu_percent']:g} %",
-                ("station",),
-            )
-        )
-        ratio = (
-            round(p["cpu_percent"] / p["floor_cpu_percent"], 2) if p["floor_cpu_percent"] else None
-        )
-        rows.append(
-            _row(
-                f"station CPU / receive-only CPU, {rate}",
-                ratio,
-                "ratio",
-                "<=",
-                1.5,
-                "1.0: the core costs nothing",
-                ("station",),
-            )
-        )
-        rows.append(
-            _row(
-                "station peak RSS",
-                p["peak_rss_mb"],
-                "MB",
-                "<=",
-                60,
-                f"interpreter + bleak + radio client "
-                f"{st['bare_interpreter_bleak_radio_rss_mb']:g} MB; "
-                f"receive-only station {p['floor_peak_rss_mb']:g} MB",
-                ("station_rss",),
-            )
-        )
+        rows += _station_figures(s["station"])
     if "error" not in s["dashboard"]:
-        runs = [r for r in s["dashboard"]["runs"] if "p99_ms" in r]
-        if runs:
-            p = _at(runs, "clients", HEADLINE_CLIENTS)
-            one = _at(runs, "clients", 1)
-            rows.append(
-                _row(
-                    f"alarm committed -> phone DOM p99, {p['clients']} clients",
-                    p["p99_ms"],
-                    "ms",
-                    "<=",
-                    100,
-                    f"1 client {one['p99_ms']:g} ms",
-                    ("dashboard",),
-                )
-            )
+        rows += _dashboard_figures(s["dashboard"])
     if "error" not in s["hub"]:
-        p = _at(s["hub"]["points"], "stations", HEADLINE_STATIONS)
-        rows.append(
-            _row(
-                f"hub: commit -> hub store p99, {p['stations']} stations",
-                p["p99_ms"],
-                "ms",
-                "<=",
-                50,
-                f"bare subscriber {p['floor_p99_ms']} ms",
-                ("hub",),
-            )
-        )
-        rows.append(
-            _row(
-                f"hub CPU, {p['stations']} stations (% of one core)",
-                p["cpu_percent"],
-                "%",
-                "<=",
-                50,
-                f"bare subscriber {p['floor_cpu_percent']:g} %",
-                ("hub",),
-            )
-        )
+        rows += _hub_figures(s["hub"])
     return rows
+
+
+def _startup_figures(st: dict[str, Any]) -> list[dict[str, Any]]:
+    """``spotter --help``, ``spotter replay`` of a short trace, ``import monitor.core``."""
+    bare = f"bare interpreter {st['bare_python_s']:.3f} s"
+    imports = ("startup_imports",)
+    return [
+        _row("start-up: spotter --help", st["spotter_help_s"], "s", "<=", 0.25, bare, imports),
+        _row(
+            "start-up: spotter replay (short)",
+            st["spotter_replay_short_s"],
+            "s",
+            "<=",
+            0.25,
+            bare,
+            imports,
+        ),
+        _row(
+            "start-up: import monitor.core",
+            st["import_core_ms"],
+            "ms",
+            "<=",
+            30.0,
+            bare,
+            imports,
+        ),
+    ]
+
+
+def _replay_figures(r: dict[str, Any], headline_s: float) -> list[dict[str, Any]]:
+    """Replay speed at the headline session length (whole process, in-process) and its
+    linearity over the session lengths."""
+    p = _at(r["points"], "session_s", headline_s)
+    minutes = f"{p['session_s'] / 60:.3g}-min session"
+    return [
+        _row(
+            f"replay whole process, {minutes} (x real time)",
+            p["whole_process_realtime"],
+            "x",
+            ">=",
+            1000,
+            f"parse-only floor {p['floor_whole_process_realtime']:g}x "
+            f"({p['floor_whole_process_s']:.3f} s vs {p['whole_process_s']:.3f} s)",
+            ("replay", "startup_imports"),
+        ),
+        _row(
+            f"replay in-process, {minutes} (x real time)",
+            p["in_process_realtime"],
+            "x",
+            ">=",
+            2000,
+            f"parse-only floor {p['floor_in_process_realtime']:g}x "
+            f"({p['floor_in_process_s']:.3f} s vs {p['in_process_s']:.3f} s)",
+            ("replay",),
+        ),
+        _row(
+            "replay time per session second, longest / shortest session",
+            r["linearity_max_over_min"],
+            "ratio",
+            "<=",
+            1.25,
+            "1.0 is exactly linear",
+            ("replay",),
+        ),
+    ]
+
+
+def _station_figures(st: dict[str, Any]) -> list[dict[str, Any]]:
+    """Station CPU (alone and over the receive-only station's) and peak RSS at the headline
+    tilt rate."""
+    p = _at(st["points"], "tilt_rate_hz", HEADLINE_RATE_HZ)
+    rate = f"{p['tilt_rate_hz']} Hz tilt + 1 Hz HR"
+    ratio = round(p["cpu_percent"] / p["floor_cpu_percent"], 2) if p["floor_cpu_percent"] else None
+    return [
+        _row(
+            f"station CPU, {rate} (% of one core)",
+            p["cpu_percent"],
+            "%",
+            "<=",
+            2.5,
+            f"receive-only station {p['floor_cpu_percent']:g} %",
+            ("station",),
+        ),
+        _row(
+            f"station CPU / receive-only CPU, {rate}",
+            ratio,
+            "ratio",
+            "<=",
+            1.5,
+            "1.0: the core costs nothing",
+            ("station",),
+        ),
+        _row(
+            "station peak RSS",
+            p["peak_rss_mb"],
+            "MB",
+            "<=",
+            60,
+            f"interpreter + bleak + radio client "
+            f"{st['bare_interpreter_bleak_radio_rss_mb']:g} MB; "
+            f"receive-only station {p['floor_peak_rss_mb']:g} MB",
+            ("station_rss",),
+        ),
+    ]
+
+
+def _dashboard_figures(d: dict[str, Any]) -> list[dict[str, Any]]:
+    """Alarm committed -> phone DOM p99 at the headline number of pages (none if no run
+    measured a p99)."""
+    runs = [r for r in d["runs"] if "p99_ms" in r]
+    if not runs:
+        return []
+    p = _at(runs, "clients", HEADLINE_CLIENTS)
+    one = _at(runs, "clients", 1)
+    return [
+        _row(
+            f"alarm committed -> phone DOM p99, {p['clients']} clients",
+            p["p99_ms"],
+            "ms",
+            "<=",
+            100,
+            f"1 client {one['p99_ms']:g} ms",
+            ("dashboard",),
+        )
+    ]
+
+
+def _hub_figures(h: dict[str, Any]) -> list[dict[str, Any]]:
+    """Commit -> hub store p99 and hub CPU at the headline number of stations."""
+    p = _at(h["points"], "stations", HEADLINE_STATIONS)
+    return [
+        _row(
+            f"hub: commit -> hub store p99, {p['stations']} stations",
+            p["p99_ms"],
+            "ms",
+            "<=",
+            50,
+            f"bare subscriber {p['floor_p99_ms']} ms",
+            ("hub",),
+        ),
+        _row(
+            f"hub CPU, {p['stations']} stations (% of one core)",
+            p["cpu_percent"],
+            "%",
+            "<=",
+            50,
+            f"bare subscriber {p['floor_cpu_percent']:g} %",
+            ("hub",),
+        ),
+    ]
 
 
 # -- the report -------------------------------------------------------------------------------

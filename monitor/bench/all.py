@@ -769,7 +769,7 @@ def _hub_profile(section: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def plot(report: dict[str, Any], folder: Path) -> list[Path]:
-    """The four PNGs (matplotlib, from the ``bench`` extra)."""
+    """The four PNGs (matplotlib, from the ``bench`` extra), one drawing function each."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -778,14 +778,24 @@ def plot(report: dict[str, Any], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     s = report["sections"]
     made = []
-
-    def save(fig: Any, name: str) -> None:
+    drawings: tuple[tuple[str, Callable[[Any, dict[str, Any]], Any]], ...] = (
+        ("replay.png", _plot_replay),
+        ("station.png", _plot_station),
+        ("dashboard.png", _plot_dashboard),
+        ("hub.png", _plot_hub),
+    )
+    for name, draw in drawings:
+        fig = draw(plt, s)
         fig.tight_layout()
         path = folder / name
         fig.savefig(path, dpi=90)
         plt.close(fig)
         made.append(path)
+    return made
 
+
+def _plot_replay(plt: Any, s: dict[str, Any]) -> Any:
+    """Replay time against session length, whole process and in-process, with the floors."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
     if "points" in s["replay"]:
         pts = s["replay"]["points"]
@@ -801,8 +811,11 @@ def plot(report: dict[str, Any], folder: Path) -> list[Path]:
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
-    save(fig, "replay.png")
+    return fig
 
+
+def _plot_station(plt: Any, s: dict[str, Any]) -> Any:
+    """Station CPU against the tilt rate, beside the receive-only station, and the target."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
     if "points" in s["station"]:
         pts = s["station"]["points"]
@@ -813,8 +826,11 @@ def plot(report: dict[str, Any], folder: Path) -> list[Path]:
     ax.set(xlabel="tilt rate (Hz), HR 1 Hz", ylabel="% of one core", title="Station CPU")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
-    save(fig, "station.png")
+    return fig
 
+
+def _plot_dashboard(plt: Any, s: dict[str, Any]) -> Any:
+    """Alarm committed -> phone DOM p99 and p50 against the number of pages, and the target."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
     if "runs" in s["dashboard"]:
         runs = [r for r in s["dashboard"]["runs"] if "p99_ms" in r]
@@ -825,8 +841,12 @@ def plot(report: dict[str, Any], folder: Path) -> list[Path]:
     ax.set(xlabel="phones (pages) connected", ylabel="ms", title="Alarm committed -> phone DOM")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
-    save(fig, "dashboard.png")
+    return fig
 
+
+def _plot_hub(plt: Any, s: dict[str, Any]) -> Any:
+    """Commit -> hub store p99 (left) and hub CPU (right) against stations, beside a bare
+    subscriber, and the targets."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
     if "points" in s["hub"]:
         pts = s["hub"]["points"]
@@ -842,8 +862,7 @@ def plot(report: dict[str, Any], folder: Path) -> list[Path]:
     for ax in (left, right):
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8)
-    save(fig, "hub.png")
-    return made
+    return fig
 
 
 def _fmt(value: Any) -> str:

@@ -492,159 +492,171 @@ def _at(points: list[dict[str, Any]], key: str, value: float) -> dict[str, Any]:
 
 
 def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every headline figure beside its target and its floor (issue 11's table)."""
-    rows: list[dict[str, Any]] = []
+    """Every headline figure beside its target and its floor (issue 11's table): the rows of
+    each section that ran, in the order start-up, replay, station, dashboard, hub."""
     s = report["sections"]
+    rows: list[dict[str, Any]] = []
     if "error" not in s["startup"]:
-        st = s["startup"]
-        bare = f"bare interpreter {st['bare_python_s']:.3f} s"
-        imports = ("startup_imports",)
-        rows.append(
-            _row("start-up: spotter --help", st["spotter_help_s"], "s", "<=", 0.25, bare, imports)
-        )
-        rows.append(
-            _row(
-                "start-up: spotter replay (short)",
-                st["spotter_replay_short_s"],
-                "s",
-                "<=",
-                0.25,
-                bare,
-                imports,
-            )
-        )
-        rows.append(
-            _row(
-                "start-up: import monitor.core",
-                st["import_core_ms"],
-                "ms",
-                "<=",
-                30.0,
-                bare,
-                imports,
-            )
-        )
+        rows += _startup_figures(s["startup"])
     if "error" not in s["replay"]:
-        p = _at(s["replay"]["points"], "session_s", report["plan"]["headline_replay_s"])
-        minutes = f"{p['session_s'] / 60:.3g}-min session"
-        rows.append(
-            _row(
-                f"replay whole process, {minutes} (x real time)",
-                p["whole_process_realtime"],
-                "x",
-                ">=",
-                1000,
-                f"parse-only floor {p['floor_whole_process_realtime']:g}x "
-                f"({p['floor_whole_process_s']:.3f} s vs {p['whole_process_s']:.3f} s)",
-                ("replay", "startup_imports"),
-            )
-        )
-        rows.append(
-            _row(
-                f"replay in-process, {minutes} (x real time)",
-                p["in_process_realtime"],
-                "x",
-                ">=",
-                2000,
-                f"parse-only floor {p['floor_in_process_realtime']:g}x "
-                f"({p['floor_in_process_s']:.3f} s vs {p['in_process_s']:.3f} s)",
-                ("replay",),
-            )
-        )
-        rows.append(
-            _row(
-                "replay time per session second, longest / shortest session",
-                s["replay"]["linearity_max_over_min"],
-                "ratio",
-                "<=",
-                1.25,
-                "1.0 is exactly linear",
-                ("replay",),
-            )
-        )
+        rows += _replay_figures(s["replay"], report["plan"]["headline_replay_s"])
     if "error" not in s["station"]:
-        st = s["station"]
-        p = _at(st["points"], "tilt_rate_hz", HEADLINE_RATE_HZ)
-        rate = f"{p['tilt_rate_hz']} Hz tilt + 1 Hz HR"
-        rows.append(
-            _row(
-                f"station CPU, {rate} (% of one core)",
-                p["cpu_percent"],
-                "%",
-                "<=",
-                2.5,
-                f"receive-only station {p['floor_cpu_percent']:g} %",
-                ("station",),
-            )
-        )
-        ratio = (
-            round(p["cpu_percent"] / p["floor_cpu_percent"], 2) if p["floor_cpu_percent"] else None
-        )
-        rows.append(
-            _row(
-                f"station CPU / receive-only CPU, {rate}",
-                ratio,
-                "ratio",
-                "<=",
-                1.5,
-                "1.0: the core costs nothing",
-                ("station",),
-            )
-        )
-        rows.append(
-            _row(
-                "station peak RSS",
-                p["peak_rss_mb"],
-                "MB",
-                "<=",
-                60,
-                f"interpreter + bleak + radio client "
-                f"{st['bare_interpreter_bleak_radio_rss_mb']:g} MB; "
-                f"receive-only station {p['floor_peak_rss_mb']:g} MB",
-                ("station_rss",),
-            )
-        )
+        rows += _station_figures(s["station"])
     if "error" not in s["dashboard"]:
-        runs = [r for r in s["dashboard"]["runs"] if "p99_ms" in r]
-        if runs:
-            p = _at(runs, "clients", HEADLINE_CLIENTS)
-            one = _at(runs, "clients", 1)
-            rows.append(
-                _row(
-                    f"alarm committed -> phone DOM p99, {p['clients']} clients",
-                    p["p99_ms"],
-                    "ms",
-                    "<=",
-                    100,
-                    f"1 client {one['p99_ms']:g} ms",
-                    ("dashboard",),
-                )
-            )
+        rows += _dashboard_figures(s["dashboard"])
     if "error" not in s["hub"]:
-        p = _at(s["hub"]["points"], "stations", HEADLINE_STATIONS)
-        rows.append(
-            _row(
-                f"hub: commit -> hub store p99, {p['stations']} stations",
-                p["p99_ms"],
-                "ms",
-                "<=",
-                50,
-                f"bare subscriber {p['floor_p99_ms']} ms",
-                ("hub",),
-            )
-        )
-        rows.append(
-            _row(
-                f"hub CPU, {p['stations']} stations (% of one core)",
-                p["cpu_percent"],
-                "%",
-                "<=",
-                50,
-                f"bare subscriber {p['floor_cpu_percent']:g} %",
-                ("hub",),
-            )
-        )
+        rows += _hub_figures(s["hub"])
     return rows
+
+
+def _startup_figures(st: dict[str, Any]) -> list[dict[str, Any]]:
+    """``spotter --help``, ``spotter replay`` of a short trace, ``import monitor.core``."""
+    bare = f"bare interpreter {st['bare_python_s']:.3f} s"
+    imports = ("startup_imports",)
+    return [
+        _row("start-up: spotter --help", st["spotter_help_s"], "s", "<=", 0.25, bare, imports),
+        _row(
+            "start-up: spotter replay (short)",
+            st["spotter_replay_short_s"],
+            "s",
+            "<=",
+            0.25,
+            bare,
+            imports,
+        ),
+        _row(
+            "start-up: import monitor.core",
+            st["import_core_ms"],
+            "ms",
+            "<=",
+            30.0,
+            bare,
+            imports,
+        ),
+    ]
+
+
+def _replay_figures(r: dict[str, Any], headline_s: float) -> list[dict[str, Any]]:
+    """Replay speed at the headline session length (whole process, in-process) and its
+    linearity over the session lengths."""
+    p = _at(r["points"], "session_s", headline_s)
+    minutes = f"{p['session_s'] / 60:.3g}-min session"
+    return [
+        _row(
+            f"replay whole process, {minutes} (x real time)",
+            p["whole_process_realtime"],
+            "x",
+            ">=",
+            1000,
+            f"parse-only floor {p['floor_whole_process_realtime']:g}x "
+            f"({p['floor_whole_process_s']:.3f} s vs {p['whole_process_s']:.3f} s)",
+            ("replay", "startup_imports"),
+        ),
+        _row(
+            f"replay in-process, {minutes} (x real time)",
+            p["in_process_realtime"],
+            "x",
+            ">=",
+            2000,
+            f"parse-only floor {p['floor_in_process_realtime']:g}x "
+            f"({p['floor_in_process_s']:.3f} s vs {p['in_process_s']:.3f} s)",
+            ("replay",),
+        ),
+        _row(
+            "replay time per session second, longest / shortest session",
+            r["linearity_max_over_min"],
+            "ratio",
+            "<=",
+            1.25,
+            "1.0 is exactly linear",
+            ("replay",),
+        ),
+    ]
+
+
+def _station_figures(st: dict[str, Any]) -> list[dict[str, Any]]:
+    """Station CPU (alone and over the receive-only station's) and peak RSS at the headline
+    tilt rate."""
+    p = _at(st["points"], "tilt_rate_hz", HEADLINE_RATE_HZ)
+    rate = f"{p['tilt_rate_hz']} Hz tilt + 1 Hz HR"
+    ratio = round(p["cpu_percent"] / p["floor_cpu_percent"], 2) if p["floor_cpu_percent"] else None
+    return [
+        _row(
+            f"station CPU, {rate} (% of one core)",
+            p["cpu_percent"],
+            "%",
+            "<=",
+            2.5,
+            f"receive-only station {p['floor_cpu_percent']:g} %",
+            ("station",),
+        ),
+        _row(
+            f"station CPU / receive-only CPU, {rate}",
+            ratio,
+            "ratio",
+            "<=",
+            1.5,
+            "1.0: the core costs nothing",
+            ("station",),
+        ),
+        _row(
+            "station peak RSS",
+            p["peak_rss_mb"],
+            "MB",
+            "<=",
+            60,
+            f"interpreter + bleak + radio client "
+            f"{st['bare_interpreter_bleak_radio_rss_mb']:g} MB; "
+            f"receive-only station {p['floor_peak_rss_mb']:g} MB",
+            ("station_rss",),
+        ),
+    ]
+
+
+def _dashboard_figures(d: dict[str, Any]) -> list[dict[str, Any]]:
+    """Alarm committed -> phone DOM p99 at the headline number of pages (none if no run
+    measured a p99)."""
+    runs = [r for r in d["runs"] if "p99_ms" in r]
+    if not runs:
+        return []
+    p = _at(runs, "clients", HEADLINE_CLIENTS)
+    one = _at(runs, "clients", 1)
+    return [
+        _row(
+            f"alarm committed -> phone DOM p99, {p['clients']} clients",
+            p["p99_ms"],
+            "ms",
+            "<=",
+            100,
+            f"1 client {one['p99_ms']:g} ms",
+            ("dashboard",),
+        )
+    ]
+
+
+def _hub_figures(h: dict[str, Any]) -> list[dict[str, Any]]:
+    """Commit -> hub store p99 and hub CPU at the headline number of stations."""
+    p = _at(h["points"], "stations", HEADLINE_STATIONS)
+    return [
+        _row(
+            f"hub: commit -> hub store p99, {p['stations']} stations",
+            p["p99_ms"],
+            "ms",
+            "<=",
+            50,
+            f"bare subscriber {p['floor_p99_ms']} ms",
+            ("hub",),
+        ),
+        _row(
+            f"hub CPU, {p['stations']} stations (% of one core)",
+            p["cpu_percent"],
+            "%",
+            "<=",
+            50,
+            f"bare subscriber {p['floor_cpu_percent']:g} %",
+            ("hub",),
+        ),
+    ]
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -757,7 +769,7 @@ def _hub_profile(section: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def plot(report: dict[str, Any], folder: Path) -> list[Path]:
-    """The four PNGs (matplotlib, from the ``bench`` extra)."""
+    """The four PNGs (matplotlib, from the ``bench`` extra), one drawing function each."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -766,14 +778,24 @@ def plot(report: dict[str, Any], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     s = report["sections"]
     made = []
-
-    def save(fig: Any, name: str) -> None:
+    drawings: tuple[tuple[str, Callable[[Any, dict[str, Any]], Any]], ...] = (
+        ("replay.png", _plot_replay),
+        ("station.png", _plot_station),
+        ("dashboard.png", _plot_dashboard),
+        ("hub.png", _plot_hub),
+    )
+    for name, draw in drawings:
+        fig = draw(plt, s)
         fig.tight_layout()
         path = folder / name
         fig.savefig(path, dpi=90)
         plt.close(fig)
         made.append(path)
+    return made
 
+
+def _plot_replay(plt: Any, s: dict[str, Any]) -> Any:
+    """Replay time against session length, whole process and in-process, with the floors."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
     if "points" in s["replay"]:
         pts = s["replay"]["points"]
@@ -789,8 +811,11 @@ def plot(report: dict[str, Any], folder: Path) -> list[Path]:
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
-    save(fig, "replay.png")
+    return fig
 
+
+def _plot_station(plt: Any, s: dict[str, Any]) -> Any:
+    """Station CPU against the tilt rate, beside the receive-only station, and the target."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
     if "points" in s["station"]:
         pts = s["station"]["points"]
@@ -801,8 +826,11 @@ def plot(report: dict[str, Any], folder: Path) -> list[Path]:
     ax.set(xlabel="tilt rate (Hz), HR 1 Hz", ylabel="% of one core", title="Station CPU")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
-    save(fig, "station.png")
+    return fig
 
+
+def _plot_dashboard(plt: Any, s: dict[str, Any]) -> Any:
+    """Alarm committed -> phone DOM p99 and p50 against the number of pages, and the target."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
     if "runs" in s["dashboard"]:
         runs = [r for r in s["dashboard"]["runs"] if "p99_ms" in r]
@@ -813,8 +841,12 @@ def plot(report: dict[str, Any], folder: Path) -> list[Path]:
     ax.set(xlabel="phones (pages) connected", ylabel="ms", title="Alarm committed -> phone DOM")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
-    save(fig, "dashboard.png")
+    return fig
 
+
+def _plot_hub(plt: Any, s: dict[str, Any]) -> Any:
+    """Commit -> hub store p99 (left) and hub CPU (right) against stations, beside a bare
+    subscriber, and the targets."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
     if "points" in s["hub"]:
         pts = s["hub"]["points"]
@@ -830,8 +862,7 @@ def plot(report: dict[str, Any], folder: Path) -> list[Path]:
     for ax in (left, right):
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8)
-    save(fig, "hub.png")
-    return made
+    return fig
 
 
 def _fmt(value: Any) -> str:
@@ -871,9 +902,27 @@ def figures_table(report: dict[str, Any]) -> list[str]:
 
 
 def render(report: dict[str, Any], plots: str = "performance") -> str:
-    """``docs/performance.md`` from the JSON of a run."""
-    m = report["machine"]
+    """``docs/performance.md`` from the JSON of a run: the header, the headline table, then a
+    section for each benchmark that ran, then where the time goes."""
     s = report["sections"]
+    lines = [*_render_header(report), *_render_failures(s)]
+    if "points" in s["replay"]:
+        lines += _render_replay(s["replay"], plots)
+    if "startup" in s and "error" not in s["startup"]:
+        lines += _render_startup(s["startup"])
+    if "points" in s["station"]:
+        lines += _render_station(s["station"], plots)
+    if "runs" in s["dashboard"]:
+        lines += _render_dashboard(s["dashboard"], plots)
+    if "points" in s["hub"]:
+        lines += _render_hub(s["hub"], plots)
+    lines += where_the_time_goes(report)
+    return "\n".join(lines)
+
+
+def _render_header(report: dict[str, Any]) -> list[str]:
+    """The page's title, the run's commit and machine, and the headline table."""
+    m = report["machine"]
     lines = [
         "# Performance",
         "",
@@ -890,167 +939,182 @@ def render(report: dict[str, Any], plots: str = "performance") -> str:
         lines.append(f"- note: {report['note']}")
     lines += ["", "## Every figure beside its target and its floor", "", *figures_table(report)]
     lines += [""]
+    return lines
+
+
+def _render_failures(s: dict[str, Any]) -> list[str]:
+    """A line for each section that failed, with its error."""
+    lines: list[str] = []
     for name in SECTIONS:
         if "error" in s[name]:
             lines += [f"**{name} failed:** `{s[name]['error']}`", ""]
-    if "points" in s["replay"]:
-        r = s["replay"]
-        lines += [
-            "## Replay",
-            "",
-            f"The trace: {r['trace']} (`monitor.bench.bench_trace`). Whole process is "
-            "`spotter replay TRACE --profile standard` as a user runs it, start-up included; "
-            "in-process is the reader and the core on the text in memory. The floor is "
-            "`monitor/bench/floor.py`: stdlib `json.loads` + `bytes.fromhex` + one `struct` "
-            f"unpack per line, nothing else. Best of {r['runs']} runs.",
-            "",
-            *_table(
-                [
-                    "session",
-                    "lines",
-                    "alarm events",
-                    "whole process",
-                    "its floor",
-                    "in-process",
-                    "its floor",
-                ],
-                [
-                    (
-                        f"{p['session_s'] / 60:.3g} min",
-                        p["lines"],
-                        p["alarm_events"],
-                        _speed(p["whole_process_s"], p["whole_process_realtime"]),
-                        _speed(p["floor_whole_process_s"], p["floor_whole_process_realtime"]),
-                        _speed(p["in_process_s"], p["in_process_realtime"]),
-                        _speed(p["floor_in_process_s"], p["floor_in_process_realtime"]),
-                    )
-                    for p in r["points"]
-                ],
-            ),
-            "",
-            f"In-process cost per session second: {r['in_process_us_per_session_s']} µs "
-            f"(longest / shortest {r['linearity_max_over_min']}: linear when close to 1).",
-            "",
-            f"![replay time vs session length]({plots}/replay.png)",
-            "",
-        ]
-    if "startup" in s and "error" not in s["startup"]:
-        st = s["startup"]
-        lines += [
-            "## Start-up",
-            "",
-            f"Minimum of {st['runs']} runs, whole process: `spotter --help` "
-            f"{st['spotter_help_s']} s, `spotter replay` of a {st['short_trace_lines']}-line "
-            f"trace {st['spotter_replay_short_s']} s, `import monitor.core` "
-            f"{st['import_core_ms']} ms (`import monitor.core.engine` "
-            f"{st['import_engine_ms']} ms), "
-            f"a bare `python -c pass` {st['bare_python_s']} s (`spotter bench startup`).",
-            "",
-        ]
-    if "points" in s["station"]:
-        st = s["station"]
-        lines += [
-            "## Station",
-            "",
-            f"{st['note']}; {st['seconds_each']:g} s at each rate.",
-            "",
-            *_table(
-                [
-                    "tilt rate",
-                    "notifications/s",
-                    "CPU (one core)",
-                    "receive-only CPU",
-                    "peak RSS",
-                    "receive-only RSS",
-                    "notification -> alarm p99",
-                ],
-                [
-                    (
-                        f"{p['tilt_rate_hz']} Hz",
-                        p["notifications_per_s"],
-                        f"{p['cpu_percent']} %",
-                        f"{p['floor_cpu_percent']} %",
-                        f"{p['peak_rss_mb']} MB",
-                        f"{p['floor_peak_rss_mb']} MB",
-                        f"{_fmt(p['latency_p99_ms'])} ms",
-                    )
-                    for p in st["points"]
-                ],
-            ),
-            "",
-            f"A bare interpreter that imports bleak and the radio client peaks at "
-            f"{st['bare_interpreter_bleak_radio_rss_mb']} MB.",
-            "",
-            f"![station CPU vs tilt rate]({plots}/station.png)",
-            "",
-        ]
-    if "runs" in s["dashboard"]:
-        d = s["dashboard"]
-        lines += [
-            "## Dashboard",
-            "",
-            "Alarm event committed by the daemon -> its element in each page's DOM (real "
-            f"headless Chromium), {d['scenario']['theta']}, {d['seconds_each']:g} s of swings "
-            "for each number of pages.",
-            "",
-            *_table(
-                ["pages", "events", "samples", "missing", "p50", "p99", "max"],
-                [
-                    (
-                        r["clients"],
-                        r["events"],
-                        r["samples"],
-                        r["missing"],
-                        f"{_fmt(r.get('p50_ms'))} ms",
-                        f"{_fmt(r.get('p99_ms'))} ms",
-                        f"{_fmt(r.get('max_ms'))} ms",
-                    )
-                    for r in d["runs"]
-                ],
-            ),
-            "",
-            f"![dashboard p99 vs clients]({plots}/dashboard.png)",
-            "",
-        ]
-    if "points" in s["hub"]:
-        h = s["hub"]
-        lines += [
-            "## Clinic hub",
-            "",
-            f"{h['note']}; {h['seconds_each']:g} s each. The floor puts a bare subscriber (the "
-            "same subscriptions, nothing stored) in the hub's place.",
-            "",
-            *_table(
-                [
-                    "stations",
-                    "messages to hub/s",
-                    "p50",
-                    "p99",
-                    "bare subscriber p99",
-                    "hub CPU",
-                    "bare subscriber CPU",
-                    "hub RSS",
-                ],
-                [
-                    (
-                        p["stations"],
-                        p["messages_per_s"],
-                        f"{_fmt(p['p50_ms'])} ms",
-                        f"{_fmt(p['p99_ms'])} ms",
-                        f"{_fmt(p['floor_p99_ms'])} ms",
-                        f"{p['cpu_percent']} %",
-                        f"{p['floor_cpu_percent']} %",
-                        f"{p['peak_rss_mb']} MB",
-                    )
-                    for p in h["points"]
-                ],
-            ),
-            "",
-            f"![hub p99 and CPU vs stations]({plots}/hub.png)",
-            "",
-        ]
-    lines += where_the_time_goes(report)
-    return "\n".join(lines)
+    return lines
+
+
+def _render_replay(r: dict[str, Any], plots: str) -> list[str]:
+    """Replay time against session length, whole process and in-process, with the floors."""
+    return [
+        "## Replay",
+        "",
+        f"The trace: {r['trace']} (`monitor.bench.bench_trace`). Whole process is "
+        "`spotter replay TRACE --profile standard` as a user runs it, start-up included; "
+        "in-process is the reader and the core on the text in memory. The floor is "
+        "`monitor/bench/floor.py`: stdlib `json.loads` + `bytes.fromhex` + one `struct` "
+        f"unpack per line, nothing else. Best of {r['runs']} runs.",
+        "",
+        *_table(
+            [
+                "session",
+                "lines",
+                "alarm events",
+                "whole process",
+                "its floor",
+                "in-process",
+                "its floor",
+            ],
+            [
+                (
+                    f"{p['session_s'] / 60:.3g} min",
+                    p["lines"],
+                    p["alarm_events"],
+                    _speed(p["whole_process_s"], p["whole_process_realtime"]),
+                    _speed(p["floor_whole_process_s"], p["floor_whole_process_realtime"]),
+                    _speed(p["in_process_s"], p["in_process_realtime"]),
+                    _speed(p["floor_in_process_s"], p["floor_in_process_realtime"]),
+                )
+                for p in r["points"]
+            ],
+        ),
+        "",
+        f"In-process cost per session second: {r['in_process_us_per_session_s']} µs "
+        f"(longest / shortest {r['linearity_max_over_min']}: linear when close to 1).",
+        "",
+        f"![replay time vs session length]({plots}/replay.png)",
+        "",
+    ]
+
+
+def _render_startup(st: dict[str, Any]) -> list[str]:
+    """Start-up, whole process, beside a bare interpreter."""
+    return [
+        "## Start-up",
+        "",
+        f"Minimum of {st['runs']} runs, whole process: `spotter --help` "
+        f"{st['spotter_help_s']} s, `spotter replay` of a {st['short_trace_lines']}-line "
+        f"trace {st['spotter_replay_short_s']} s, `import monitor.core` "
+        f"{st['import_core_ms']} ms (`import monitor.core.engine` "
+        f"{st['import_engine_ms']} ms), "
+        f"a bare `python -c pass` {st['bare_python_s']} s (`spotter bench startup`).",
+        "",
+    ]
+
+
+def _render_station(st: dict[str, Any], plots: str) -> list[str]:
+    """Station CPU and peak RSS against the tilt rate, beside a receive-only station."""
+    return [
+        "## Station",
+        "",
+        f"{st['note']}; {st['seconds_each']:g} s at each rate.",
+        "",
+        *_table(
+            [
+                "tilt rate",
+                "notifications/s",
+                "CPU (one core)",
+                "receive-only CPU",
+                "peak RSS",
+                "receive-only RSS",
+                "notification -> alarm p99",
+            ],
+            [
+                (
+                    f"{p['tilt_rate_hz']} Hz",
+                    p["notifications_per_s"],
+                    f"{p['cpu_percent']} %",
+                    f"{p['floor_cpu_percent']} %",
+                    f"{p['peak_rss_mb']} MB",
+                    f"{p['floor_peak_rss_mb']} MB",
+                    f"{_fmt(p['latency_p99_ms'])} ms",
+                )
+                for p in st["points"]
+            ],
+        ),
+        "",
+        f"A bare interpreter that imports bleak and the radio client peaks at "
+        f"{st['bare_interpreter_bleak_radio_rss_mb']} MB.",
+        "",
+        f"![station CPU vs tilt rate]({plots}/station.png)",
+        "",
+    ]
+
+
+def _render_dashboard(d: dict[str, Any], plots: str) -> list[str]:
+    """Alarm committed -> phone DOM latency against the number of pages."""
+    return [
+        "## Dashboard",
+        "",
+        "Alarm event committed by the daemon -> its element in each page's DOM (real "
+        f"headless Chromium), {d['scenario']['theta']}, {d['seconds_each']:g} s of swings "
+        "for each number of pages.",
+        "",
+        *_table(
+            ["pages", "events", "samples", "missing", "p50", "p99", "max"],
+            [
+                (
+                    r["clients"],
+                    r["events"],
+                    r["samples"],
+                    r["missing"],
+                    f"{_fmt(r.get('p50_ms'))} ms",
+                    f"{_fmt(r.get('p99_ms'))} ms",
+                    f"{_fmt(r.get('max_ms'))} ms",
+                )
+                for r in d["runs"]
+            ],
+        ),
+        "",
+        f"![dashboard p99 vs clients]({plots}/dashboard.png)",
+        "",
+    ]
+
+
+def _render_hub(h: dict[str, Any], plots: str) -> list[str]:
+    """Commit -> hub store latency and hub CPU against stations, beside a bare subscriber."""
+    return [
+        "## Clinic hub",
+        "",
+        f"{h['note']}; {h['seconds_each']:g} s each. The floor puts a bare subscriber (the "
+        "same subscriptions, nothing stored) in the hub's place.",
+        "",
+        *_table(
+            [
+                "stations",
+                "messages to hub/s",
+                "p50",
+                "p99",
+                "bare subscriber p99",
+                "hub CPU",
+                "bare subscriber CPU",
+                "hub RSS",
+            ],
+            [
+                (
+                    p["stations"],
+                    p["messages_per_s"],
+                    f"{_fmt(p['p50_ms'])} ms",
+                    f"{_fmt(p['p99_ms'])} ms",
+                    f"{_fmt(p['floor_p99_ms'])} ms",
+                    f"{p['cpu_percent']} %",
+                    f"{p['floor_cpu_percent']} %",
+                    f"{p['peak_rss_mb']} MB",
+                )
+                for p in h["points"]
+            ],
+        ),
+        "",
+        f"![hub p99 and CPU vs stations]({plots}/hub.png)",
+        "",
+    ]
 
 
 def render_profile(found: dict[str, Any]) -> list[str]:

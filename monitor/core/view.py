@@ -12,7 +12,7 @@ clinicians. No I/O, no clock: time is in the state.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,92 +103,153 @@ TITLES: dict[str, str] = {
 
 
 def _present(alarm_id: str, high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
-    """(what is happening, what to do) while the condition is present."""
-    if alarm_id == "angle.over_limit":
-        over = "more than 20° over" if high else "over"
+    """(what is happening, what to do) while the condition is present: the alarm's own words
+    (:data:`PRESENT`), or plain advice for an alarm the screen does not know."""
+    say = PRESENT.get(alarm_id)
+    if say is None:
+        return ("Check the station.", "Check on the person.")
+    return say(high, v, lim, limits)
+
+
+def _angle_over_limit(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    over = "more than 20° over" if high else "over"
+    return (
+        f"Tilted to {v:.0f}° — {over} your {limits.max_angle_deg:.0f}° limit.",
+        f"Come up slowly to below {limits.max_angle_deg:.0f}°.",
+    )
+
+
+def _hold_limit(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    own = limits.max_hold_s
+    how = "twice" if v >= 2 * own else "over"
+    return (f"Inverted {clock(v)} — {how} your {clock(own)} limit.", "Come up slowly now.")
+
+
+def _rest_too_short(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    return (
+        f"Inverted again after only {clock(v)} of rest; rest at least {clock(lim)}.",
+        "Come up and rest before the next hold.",
+    )
+
+
+def _session_total_limit(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    own = limits.max_session_inverted_s
+    if v >= SESSION_HARD_CAP_S:
+        what = f"the {clock(SESSION_HARD_CAP_S)} no session may pass"
+    else:
+        what = f"over your {clock(own)} limit"
+    return (
+        f"Inverted {clock(v)} this session — {what}.",
+        "Come up slowly and end the session.",
+    )
+
+
+def _day_total_limit(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    return (
+        f"Inverted {clock(v)} today — your daily limit is {clock(lim)}.",
+        "Come up and stop for today.",
+    )
+
+
+def _too_fast(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    return (
+        f"The table is turning at {abs(v):.0f}°/s (keep under {lim:.0f}°/s).",
+        "Move slowly.",
+    )
+
+
+def _impact(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    return (f"A jolt of {v:.1f} g was measured.", "Check on the person now.")
+
+
+def _hr_high(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    return (f"Heart rate {v:.0f} bpm — above {lim:.0f} bpm.", "Come up slowly and rest.")
+
+
+def _hr_spike(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    return (
+        f"Heart rate jumped to {v:.0f} bpm within a minute (alarm above {lim:.0f} bpm).",
+        "Come up slowly and rest.",
+    )
+
+
+def _hr_low(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    return (
+        f"Heart rate {v:.0f} bpm — below {lim:.0f} bpm.",
+        "Come up slowly and check on the person.",
+    )
+
+
+def _hr_artifacts(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    return (
+        f"{v:.0f} % of heart-rate readings were unusable in the last 30 s.",
+        "Moisten the strap's pads and tighten it.",
+    )
+
+
+def _hr_signal_lost(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    return (
+        f"No heart rate for {_secs(v)}.",
+        "Come up and check the strap." if high else "Check the strap is worn and on.",
+    )
+
+
+def _tilt_signal_lost(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    return (
+        f"No angle reading for {_secs(v)}: the timers assume the last known angle.",
+        "Check on the person, then the tilt sensor.",
+    )
+
+
+def _symptom(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    if high:
         return (
-            f"Tilted to {v:.0f}° — {over} your {limits.max_angle_deg:.0f}° limit.",
-            f"Come up slowly to below {limits.max_angle_deg:.0f}°.",
-        )
-    if alarm_id == "inversion.hold_limit":
-        own = limits.max_hold_s
-        how = "twice" if v >= 2 * own else "over"
-        return (f"Inverted {clock(v)} — {how} your {clock(own)} limit.", "Come up slowly now.")
-    if alarm_id == "inversion.rest_too_short":
-        return (
-            f"Inverted again after only {clock(v)} of rest; rest at least {clock(lim)}.",
-            "Come up and rest before the next hold.",
-        )
-    if alarm_id == "session.total_limit":
-        own = limits.max_session_inverted_s
-        if v >= SESSION_HARD_CAP_S:
-            what = f"the {clock(SESSION_HARD_CAP_S)} no session may pass"
-        else:
-            what = f"over your {clock(own)} limit"
-        return (
-            f"Inverted {clock(v)} this session — {what}.",
-            "Come up slowly and end the session.",
-        )
-    if alarm_id == "day.total_limit":
-        return (
-            f"Inverted {clock(v)} today — your daily limit is {clock(lim)}.",
-            "Come up and stop for today.",
-        )
-    if alarm_id == "motion.too_fast":
-        return (
-            f"The table is turning at {abs(v):.0f}°/s (keep under {lim:.0f}°/s).",
-            "Move slowly.",
-        )
-    if alarm_id == "motion.impact":
-        return (f"A jolt of {v:.1f} g was measured.", "Check on the person now.")
-    if alarm_id == "hr.high":
-        return (f"Heart rate {v:.0f} bpm — above {lim:.0f} bpm.", "Come up slowly and rest.")
-    if alarm_id == "hr.spike":
-        return (
-            f"Heart rate jumped to {v:.0f} bpm within a minute (alarm above {lim:.0f} bpm).",
-            "Come up slowly and rest.",
-        )
-    if alarm_id == "hr.low":
-        return (
-            f"Heart rate {v:.0f} bpm — below {lim:.0f} bpm.",
-            "Come up slowly and check on the person.",
-        )
-    if alarm_id == "hr.artifacts":
-        return (
-            f"{v:.0f} % of heart-rate readings were unusable in the last 30 s.",
-            "Moisten the strap's pads and tighten it.",
-        )
-    if alarm_id == "hr.signal_lost":
-        return (
-            f"No heart rate for {_secs(v)}.",
-            "Come up and check the strap." if high else "Check the strap is worn and on.",
-        )
-    if alarm_id == "tilt.signal_lost":
-        return (
-            f"No angle reading for {_secs(v)}: the timers assume the last known angle.",
-            "Check on the person, then the tilt sensor.",
-        )
-    if alarm_id == "user.symptom":
-        if high:
-            return (
-                "STOP was pressed and the angle has not come down within 15 s.",
-                "Go to the table and help them up now.",
-            )
-        return ("The person on the table feels unwell.", "Help them up slowly.")
-    if alarm_id == "inversion.not_returning":
-        return (
-            f"Past a time limit, and in the last 30 s the angle came down only "
-            f"{max(v, 0.0):.0f}° (at least {lim:.0f}° expected).",
+            "STOP was pressed and the angle has not come down within 15 s.",
             "Go to the table and help them up now.",
         )
-    if alarm_id == "link.lost":
-        return (
-            f"No contact with the clinic hub for {_secs(v)}.",
-            "Alarms still sound here; check the network.",
-        )
-    if alarm_id == "sensor.battery_low":
-        return (f"A sensor's battery is at {v:.0f} %.", "Charge or replace the battery.")
-    return ("Check the station.", "Check on the person.")
+    return ("The person on the table feels unwell.", "Help them up slowly.")
+
+
+def _not_returning(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    return (
+        f"Past a time limit, and in the last 30 s the angle came down only "
+        f"{max(v, 0.0):.0f}° (at least {lim:.0f}° expected).",
+        "Go to the table and help them up now.",
+    )
+
+
+def _link_lost(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    return (
+        f"No contact with the clinic hub for {_secs(v)}.",
+        "Alarms still sound here; check the network.",
+    )
+
+
+def _battery_low(high: bool, v: float, lim: float, limits: Limits) -> tuple[str, str]:
+    return (f"A sensor's battery is at {v:.0f} %.", "Charge or replace the battery.")
+
+
+PRESENT: dict[str, Callable[[bool, float, float, Limits], tuple[str, str]]] = {
+    "angle.over_limit": _angle_over_limit,
+    "inversion.hold_limit": _hold_limit,
+    "inversion.rest_too_short": _rest_too_short,
+    "session.total_limit": _session_total_limit,
+    "day.total_limit": _day_total_limit,
+    "motion.too_fast": _too_fast,
+    "motion.impact": _impact,
+    "hr.high": _hr_high,
+    "hr.spike": _hr_spike,
+    "hr.low": _hr_low,
+    "hr.artifacts": _hr_artifacts,
+    "hr.signal_lost": _hr_signal_lost,
+    "tilt.signal_lost": _tilt_signal_lost,
+    "user.symptom": _symptom,
+    "inversion.not_returning": _not_returning,
+    "link.lost": _link_lost,
+    "sensor.battery_low": _battery_low,
+}
+"""Alarm id -> its words while the condition is present: each takes (high priority, value,
+limit, the user's limits) and gives (what is happening, what to do)."""
 
 
 def _ended(alarm_id: str, v: float, lim: float, limits: Limits) -> str:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import cProfile
 import io
 import os
 import platform
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.core import gatt
 from monitor.core.profiles import BUILTIN
 from monitor.core.replay import core_for, replay
 from monitor.core.trace import Notification, Record, TraceReader
+
+if TYPE_CHECKING:
+    import cProfile
 
 REPLAY_TARGET_REALTIME = 600.0
 
@@ -267,7 +269,8 @@ async def _bench_live(
             "max": round(max(ms), 3) if ms else None,
         },
         "targets": LIVE_TARGETS,
-        "note": "daemon in this process; radio hub and simulated sensors in two others"
+        "note": "daemon in a process of its own that loads only what a station does (not the "
+        "CLI); radio hub and simulated sensors in two others"
         + ("; receive-only: the core discards every notification" if receive_only else ""),
     }
 
@@ -280,6 +283,8 @@ and shutdown left out) to the file it names (``spotter bench all``'s station pro
 def _span_profiler() -> cProfile.Profile | None:
     if not os.environ.get(PROFILE_ENV):
         return None
+    import cProfile
+
     profiler = cProfile.Profile()
     profiler.enable()
     return profiler
@@ -296,7 +301,7 @@ def bench_live(
 ) -> dict[str, Any]:
     """One station streaming tilt at ``rate_hz`` and HR at 1 Hz over the virtual radio
     (``receive_only``: the floor, a station whose core discards every notification)."""
-    import asyncio
+    import json
     import subprocess
     import sys
     import tempfile
@@ -309,7 +314,28 @@ def bench_live(
             [sys.executable, "-c", _WRITE_LIVE_TRACE, str(trace), f"{duration_s!r}", str(rate_hz)],
             check=True,
         )
-        return asyncio.run(_bench_live(duration_s, trace, rate_hz, receive_only))
+        # The station runs in a process of its own too: the command that started the benchmark
+        # (the CLI: typer, ~2 MB) is not the station's, and must not count in its peak RSS.
+        flag = "receive-only" if receive_only else "full"
+        argv = [str(trace), f"{duration_s!r}", str(rate_hz), flag]
+        done = subprocess.run(
+            [sys.executable, "-c", _RUN_LIVE_STATION, *argv],
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        report: dict[str, Any] = json.loads(done.stdout)
+        return report
+
+
+_RUN_LIVE_STATION = """
+import asyncio, json, sys
+from pathlib import Path
+from monitor.bench.runs import _bench_live
+trace, duration_s, rate_hz, flag = sys.argv[1:]
+report = asyncio.run(_bench_live(float(duration_s), Path(trace), int(rate_hz), flag != "full"))
+print(json.dumps(report))
+"""
 
 
 _WRITE_LIVE_TRACE = """

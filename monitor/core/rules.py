@@ -328,7 +328,8 @@ class RuleEngine:
 
     def hold_limit(self, t: float) -> Want | None:
         """Continuous inverted time >= max_hold: medium; >= 2 x max_hold: high."""
-        hold = self.session.hold_s(t)
+        start = self.session.inversion_started_at  # (session.hold_s(t), written out)
+        hold = t - start if start is not None else 0.0
         limit = self.p.max_hold_s
         if hold >= 2 * limit:
             return (HIGH, hold, 2 * limit)
@@ -345,9 +346,11 @@ class RuleEngine:
 
     def session_total(self, t: float) -> Want | None:
         """Inverted time this session over its limit, while inverted; high at the hard cap."""
-        if not self.session.inverted:
+        session = self.session
+        if not session.inverted:
             return None
-        total = self.session.session_inverted_s(t)
+        start = session.inversion_started_at  # (session.session_inverted_s(t), written out)
+        total = session.session_closed_s + (t - start if start is not None else 0.0)
         if total >= SESSION_HARD_CAP_S:
             return (HIGH, total, SESSION_HARD_CAP_S)
         if total >= self.p.max_session_inverted_s:
@@ -526,18 +529,22 @@ class RuleEngine:
         """hold_limit or session.total_limit present and theta has not fallen by 5 deg over
         the last 30 s, for 30 s."""
         p = self.p
-        s = self.s
-        if not self.session.inverted:  # (not inverted: the condition does not hold)
+        session = self.session
+        if not session.inverted:  # (not inverted: the condition does not hold)
             self._not_returning.since = None
             return None
+        # session.hold_s(t) and session.session_inverted_s(t), written out (asked every
+        # inverted sample): the same arithmetic, without two calls
+        start = session.inversion_started_at
+        hold = t - start if start is not None else 0.0
+        if hold < p.max_hold_s and session.session_closed_s + hold < p.max_session_inverted_s:
+            self._not_returning.since = None  # (neither limit reached: it does not hold)
+            return None
+        s = self.s
         trail = s.theta_trail
         stuck = False
         fell = 0.0
-        over = self.session.inverted and (
-            self.session.hold_s(t) >= p.max_hold_s
-            or self.session.session_inverted_s(t) >= p.max_session_inverted_s
-        )
-        if over and trail and s.theta is not None:
+        if trail and s.theta is not None:
             fell = trail[0][1] - s.theta
             stuck = fell < p.not_returning_fall_deg
         if self._not_returning.held(stuck, t) >= p.not_returning_window_s:

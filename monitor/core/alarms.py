@@ -92,6 +92,10 @@ follows ``cleared`` or ``acknowledged`` in the same step and ends the alarm.
 The table drives :class:`AlarmManager`: a transition it does not list is refused (no event,
 no change of state), whether a rule, a timer or a person asked for it."""
 
+_LATCHED, _ACKNOWLEDGED, _MEDIUM = AlarmState.LATCHED, AlarmState.ACKNOWLEDGED, Priority.MEDIUM
+"""For :meth:`AlarmManager.update`, asked every sample while an alarm is listed: an enum
+member read through its class costs ~60 ns on Python 3.11, a module global ~7 ns."""
+
 
 @dataclass(frozen=True, slots=True)
 class AlarmEvent:
@@ -268,7 +272,7 @@ class AlarmManager:
 
     def _present(self, t: float, alarm: Alarm, want: Want, events: list[AlarmEvent]) -> None:
         priority, alarm.value, alarm.limit = want
-        if alarm.state is AlarmState.LATCHED:
+        if alarm.state is _LATCHED:
             if not self._may(alarm.state, EventKind.RAISED):
                 return
             alarm.state = AlarmState.ACTIVE
@@ -307,15 +311,15 @@ class AlarmManager:
         if alarm.id not in self.alarms:
             return
         if (
-            alarm.state is AlarmState.ACKNOWLEDGED
+            alarm.state is _ACKNOWLEDGED
             and alarm.acked_at is not None
             and t - alarm.acked_at >= RESOUND_AFTER_S
         ):
             alarm.state = AlarmState.ACTIVE  # sounds again: the condition outlived the ack
             alarm.unacked_since = t
         if (
-            alarm.state is not AlarmState.ACKNOWLEDGED
-            and alarm.priority is Priority.MEDIUM
+            alarm.state is not _ACKNOWLEDGED
+            and alarm.priority is _MEDIUM
             and inverted
             and t - alarm.unacked_since >= ESCALATE_AFTER_S
         ):

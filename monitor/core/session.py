@@ -34,6 +34,10 @@ ALLOWED: dict[Phase, frozenset[Phase]] = {
     Phase.INVERTED: frozenset({Phase.UPRIGHT}),
 }
 
+_UPRIGHT, _INVERTED = Phase.UPRIGHT, Phase.INVERTED
+"""For :meth:`SessionTracker.update`, asked every sample: an enum member read through its
+class costs ~60 ns on Python 3.11, a module global ~7 ns."""
+
 
 class TransitionError(RuntimeError):
     """A phase change the state machine does not allow."""
@@ -153,7 +157,7 @@ class SessionTracker:
             self._roll_day(t)
         phase = self.phase
         if theta_deg is not None:
-            if phase is Phase.INVERTED:
+            if phase is _INVERTED:
                 if theta_deg <= UPRIGHT_AT_DEG:
                     self._go(t, Phase.UPRIGHT)
                     if self.end_requested:
@@ -162,7 +166,7 @@ class SessionTracker:
             elif theta_deg >= INVERTED_AT_DEG:
                 self._go(t, Phase.INVERTED)
                 return
-        if phase is Phase.UPRIGHT and t - self.upright_since >= self.idle_end_s:
+        if phase is _UPRIGHT and t - self.upright_since >= self.idle_end_s:
             self._go(t, Phase.IDLE)
 
     def next_change(self, t: float) -> float:

@@ -13,7 +13,7 @@ import ssl
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -23,12 +23,6 @@ from pydantic import (
     ValidationError,
     field_validator,
     model_validator,
-)
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from monitor.core import validation
@@ -43,6 +37,9 @@ from monitor.core.profiles import (
     profile_from_toml,
 )
 from monitor.core.sensors import AXIS_SYNONYMS, Calibration, SensorKind, SensorSpec
+
+if TYPE_CHECKING:
+    from monitor.settings.env import Settings as Settings
 
 ENV_CONFIG = "SPOTTER_CONFIG"
 SIM_STORE = "sim.db"
@@ -334,59 +331,6 @@ def _default_sensors() -> dict[str, SensorConfig]:
     }
 
 
-class Settings(BaseSettings):
-    """Everything a station reads at start."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="SPOTTER_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        nested_model_default_partial_update=True,
-    )
-
-    station: StationConfig = StationConfig()
-    ble: BleConfig = BleConfig()
-    dashboard: DashboardSettings = DashboardSettings()
-    sound: SoundConfig = SoundConfig()
-    push: PushConfig = PushConfig()
-    mqtt: MqttConfig = MqttConfig()
-    sensors: dict[str, SensorConfig] = Field(default_factory=_default_sensors)
-
-    @model_validator(mode="after")
-    def _one_of_each(self) -> Self:
-        tilts = [n for n, s in self.sensors.items() if s.kind.is_tilt]
-        hrs = [n for n, s in self.sensors.items() if not s.kind.is_tilt]
-        if len(tilts) > 1 or len(hrs) > 1:
-            raise ValueError("sensors: at most one tilt sensor and one heart-rate sensor")
-        if not self.sensors:
-            raise ValueError("sensors: configure at least one sensor")
-        for name, sensor in self.sensors.items():
-            try:
-                sensor.spec()
-            except ValueError as exc:
-                raise ValueError(f"sensors.{name}: {exc}") from None
-        return self
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = _toml_path.get()
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
-        return tuple(sources)
-
-    def sensor_specs(self) -> dict[str, SensorSpec]:
-        """The core's view of every configured sensor."""
-        return {name: s.spec() for name, s in self.sensors.items()}
-
-
 def config_path(explicit: str | Path | None = None) -> Path | None:
     """The file to read: the one given, else ``$SPOTTER_CONFIG``, else the default if it exists."""
     if explicit is not None:
@@ -415,6 +359,8 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{file}: cannot read: {exc}") from None
+    from monitor.settings.env import Settings
+
     token = _toml_path.set(file)
     try:
         return Settings(**overrides)
@@ -486,3 +432,13 @@ def run_problems(settings: Settings) -> list[str]:
         if not os.access(parent, os.W_OK | os.X_OK):
             problems.append(f"station.data_dir: {parent}: not writable")
     return problems
+
+
+def __getattr__(name: str) -> Any:
+    """``Settings`` is imported on first use: pydantic-settings and the whole file's model
+    (about 3 MB) are not needed by what uses only a section (a bench station, the hub link)."""
+    if name == "Settings":
+        from monitor.settings.env import Settings
+
+        return Settings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

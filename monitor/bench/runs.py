@@ -158,24 +158,104 @@ async def _bench_live(
     duration_s: float, trace: Path, rate_hz: int, receive_only: bool
 ) -> dict[str, Any]:
     import asyncio
-    import sys
 
     from firmware_sim.bleak_backend import SimBackend
     from firmware_sim.scenario import parse_scenario
     from monitor.ble.backend import BleBackend
     from monitor.ble.link import SensorLink
-    from monitor.core.engine import SafetyCore
-    from monitor.core.sink import SinkBase
     from monitor.settings import BleConfig, SensorConfig
-    from monitor.station.station import Station, StationClock
+    from monitor.station.station import StationClock
+
+    scenario = parse_scenario(_live_scenario(duration_s, rate_hz), "bench-live")
+    hub, sensors, port = await _radio_and_sensors(trace)
+    streaming = asyncio.Event()
+    probed, latencies = _probes(streaming)
+    sim = await SimBackend.open_hub(port)
+    try:
+        backend = BleBackend(sim.scanner_class, sim.client_class)
+        core = _bench_core(receive_only, dict(_trace_sensors(trace)), scenario.profile)
+        station = probed(core, StationClock(), [])
+        ble = BleConfig(backend="sim", scan_timeout_s=1.0)
+        links = [
+            SensorLink(n, SensorConfig(kind=s.kind), ble, backend, station)
+            for n, s in core.sensors.items()
+        ]
+        stop = asyncio.Event()
+        running = asyncio.create_task(station.run(links, stop))
+        await streaming.wait()
+        profiler = _span_profiler()
+        cpu0, wall0, n0 = time.process_time(), time.perf_counter(), station.arrivals
+        await asyncio.sleep(duration_s - 1)
+        cpu1, wall1, n1 = time.process_time(), time.perf_counter(), station.arrivals
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(os.environ[PROFILE_ENV])
+        stop.set()
+        await running
+    finally:
+        await sim.close()
+        for proc in (sensors, hub):
+            if proc.returncode is None:
+                proc.terminate()
+            await proc.wait()
+    return _live_figures(
+        rate_hz, receive_only, wall1 - wall0, n1 - n0, cpu1 - cpu0, [x * 1000 for x in latencies]
+    )
+
+
+def _probes(streaming: Any) -> tuple[Any, list[float]]:
+    """A station class that counts arrivals, sets ``streaming`` at the first tilt sample and
+    has a sink measuring arrival -> alarm event; the latencies (s) it appends to."""
+    from monitor.core.sink import SinkBase
+    from monitor.station.station import Station
+
+    latencies: list[float] = []
+
+    class Probed(Station):
+        arrival = 0.0
+        arrivals = 0
+
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self.sinks.append(LatencySink(self))
+
+        def on_data(self, sensor: str, char: str, data: bytes) -> None:
+            self.arrivals += 1
+            if char == gatt.TILT_MEASUREMENT:
+                streaming.set()  # the scenario has begun (battery reads come before)
+            self.arrival = time.perf_counter()
+            super().on_data(sensor, char, data)
+            self.arrival = 0.0
+
+    class LatencySink(SinkBase):
+        def __init__(self, station: Probed) -> None:
+            self.station = station
+
+        def alarm_events(self, events: Any) -> None:
+            if self.station.arrival:
+                latencies.extend([time.perf_counter() - self.station.arrival] * len(events))
+
+    return Probed, latencies
+
+
+def _bench_core(receive_only: bool, sensors: dict[str, Any], profile: Any) -> Any:
+    """The station's core, or for the receive-only floor a core that drops every
+    notification unread."""
+    from monitor.core.engine import SafetyCore
 
     class Discarding(SafetyCore):
-        """The receive-only floor: a core that drops every notification unread."""
-
         def notification(self, t: float, sensor: str, char: str, data: bytes) -> list[Any]:
             return []
 
-    scenario = parse_scenario(_live_scenario(duration_s, rate_hz), "bench-live")
+    return (Discarding if receive_only else SafetyCore)(sensors, profile)
+
+
+async def _radio_and_sensors(trace: Path) -> tuple[Any, Any, int]:
+    """The simulated radio hub and the sensors playing ``trace`` on it, two processes of
+    their own; the hub's port."""
+    import asyncio
+    import sys
+
     spotter = [sys.executable, "-m", "monitor.cli.main"]
     hub = await asyncio.create_subprocess_exec(
         *spotter,
@@ -191,66 +271,26 @@ async def _bench_live(
     sensors = await asyncio.create_subprocess_exec(
         *spotter, "sim", "run", str(trace), "--hub", str(port), stderr=asyncio.subprocess.DEVNULL
     )
-    latencies: list[float] = []
-    arrivals = 0
-    streaming = asyncio.Event()
+    return hub, sensors, port
 
-    class Probed(Station):
-        arrival = 0.0
 
-        def on_data(self, sensor: str, char: str, data: bytes) -> None:
-            nonlocal arrivals
-            arrivals += 1
-            if char == gatt.TILT_MEASUREMENT:
-                streaming.set()  # the scenario has begun (battery reads come before)
-            self.arrival = time.perf_counter()
-            super().on_data(sensor, char, data)
-            self.arrival = 0.0
-
-    class LatencySink(SinkBase):
-        def alarm_events(self, events: Any) -> None:
-            if station.arrival:
-                latencies.extend([time.perf_counter() - station.arrival] * len(events))
-
-    sim = await SimBackend.open_hub(port)
-    try:
-        backend = BleBackend(sim.scanner_class, sim.client_class)
-        core_class = Discarding if receive_only else SafetyCore
-        core = core_class(dict(_trace_sensors(trace)), scenario.profile)
-        station = Probed(core, StationClock(), [])
-        station.sinks.append(LatencySink())
-        ble = BleConfig(backend="sim", scan_timeout_s=1.0)
-        links = [
-            SensorLink(n, SensorConfig(kind=s.kind), ble, backend, station)
-            for n, s in core.sensors.items()
-        ]
-        stop = asyncio.Event()
-        running = asyncio.create_task(station.run(links, stop))
-        await streaming.wait()
-        profiler = _span_profiler()
-        cpu0, wall0, n0 = time.process_time(), time.perf_counter(), arrivals
-        await asyncio.sleep(duration_s - 1)
-        cpu1, wall1, n1 = time.process_time(), time.perf_counter(), arrivals
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(os.environ[PROFILE_ENV])
-        stop.set()
-        await running
-    finally:
-        await sim.close()
-        for proc in (sensors, hub):
-            if proc.returncode is None:
-                proc.terminate()
-            await proc.wait()
-    ms = [x * 1000 for x in latencies]
+def _live_figures(
+    rate_hz: int,
+    receive_only: bool,
+    wall_s: float,
+    notifications: int,
+    cpu_s: float,
+    ms: list[float],
+) -> dict[str, Any]:
+    """``bench live``'s JSON from what the measured span counted."""
     return {
         "benchmark": "live",
         "tilt_rate_hz": rate_hz,
         "receive_only": receive_only,
-        "seconds": round(wall1 - wall0, 2),
-        "notifications": n1 - n0,
-        "notifications_per_s": round((n1 - n0) / (wall1 - wall0), 1),
-        "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
+        "seconds": round(wall_s, 2),
+        "notifications": notifications,
+        "notifications_per_s": round(notifications / wall_s, 1),
+        "cpu_percent_of_one_core": round(100 * cpu_s / wall_s, 1),
         "peak_rss_mb": peak_rss_mb(),
         "alarm_events_measured": len(ms),
         "latency_ms": {  # None when no alarm event fell in the measured span (a short run)

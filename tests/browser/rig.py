@@ -63,6 +63,24 @@ def wait_for_js(page: Page, expression: str, timeout_s: float = HANG_GUARD_S) ->
         waited_ms += 100
 
 
+def wait_until_shown(
+    page: Page, expected: list[dict[str, Any]], timeout_s: float = HANG_GUARD_S
+) -> list[dict[str, Any]]:
+    """Wait until the page's event log holds at least as many events as ``expected`` (events
+    the store had at one moment; the station goes on making more meanwhile), then return the
+    log's first ``len(expected)`` events, for the caller to compare."""
+    waited_ms = 0.0
+    while len(got := page_events(page)) < len(expected):
+        if waited_ms >= timeout_s * 1000:
+            pytest.fail(
+                f"the page shows {len(got)} events after {timeout_s} s, the store had "
+                f"{len(expected)}: page seqs {[e['seq'] for e in got]}"
+            )
+        page.wait_for_timeout(250)
+        waited_ms += 250
+    return got[: len(expected)]
+
+
 def wait_until_in_step(page: Page, daemon: SimDaemon, timeout_s: float = HANG_GUARD_S) -> None:
     """Wait until the page's event log holds every event the store has (and no more)."""
     deadline = timeout_s * 1000

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections import Counter
-from collections.abc import Callable, Coroutine, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMapping
 from typing import Any, Literal
 
 log = logging.getLogger(__name__)
@@ -121,3 +122,29 @@ async def first_done(*aws: Coroutine[Any, Any, None] | asyncio.Task[Any]) -> Non
         await asyncio.gather(*tasks, return_exceptions=True)
     for task in done:
         task.result()
+
+
+Close = Callable[[], Awaitable[None] | None]
+"""A part's close: plain or awaitable."""
+
+
+async def close_all(
+    closers: Iterable[tuple[str, Close]],
+    *,
+    raise_first: bool = True,
+    log_as: str = "closing the %s failed",
+) -> None:
+    """Close each part; one that raises is logged (``log_as`` % its name) with its traceback
+    and the rest still close; the first failure is raised at the end (``raise_first``; else it
+    stays logged: when an error of its own is already on its way)."""
+    first: BaseException | None = None
+    for part, close in closers:
+        try:
+            done = close()
+            if inspect.isawaitable(done):
+                await done
+        except Exception as exc:
+            log.exception(log_as, part)
+            first = first or exc
+    if first is not None and raise_first:
+        raise first

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import signal
 import time
@@ -27,7 +26,6 @@ from collections.abc import (
     Awaitable,
     Callable,
     Coroutine,
-    Iterable,
     Mapping,
     Sequence,
 )
@@ -48,12 +46,12 @@ from monitor.station.recorder import TraceRecorder
 from monitor.station.station import Sink, Station
 from monitor.store.station_store import Store
 from monitor.store.writer import InlineWriter, StoreWriter, Writer
+from monitor.supervise import Close, close_all
 
 log = logging.getLogger(__name__)
 Attach = Callable[[Station, asyncio.Event], Coroutine[Any, Any, None]]
 """Something to run beside a station until it stops (the terminal view, the dashboard, the
 MQTT bridge)."""
-Close = Callable[[], Awaitable[None] | None]
 """How a part is closed (a plain or an async function)."""
 
 
@@ -188,23 +186,6 @@ class Assembly:
                 stop.set()  # whatever ended the run, the things beside it end too
                 if beside is not None:
                     await beside
-
-
-async def close_all(closers: Iterable[tuple[str, Close]], *, raise_first: bool = True) -> None:
-    """Close each part; one that raises is logged with its traceback and the rest still
-    close; the first failure is raised at the end (``raise_first``; else it stays logged:
-    when an error of its own is already on its way)."""
-    first: BaseException | None = None
-    for part, close in closers:
-        try:
-            done = close()
-            if inspect.isawaitable(done):
-                await done
-        except Exception as exc:
-            log.exception("station teardown: closing the %s failed", part)
-            first = first or exc
-    if first is not None and raise_first:
-        raise first
 
 
 async def assemble(

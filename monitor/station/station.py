@@ -36,7 +36,7 @@ from monitor.station.journal import Journal
 from monitor.station.recorder import TraceRecorder
 from monitor.store.database import StoreError
 from monitor.store.writer import BEHIND_AFTER_S, STORE_LAG, WRITER_PARTS
-from monitor.supervise import cancel_and_wait
+from monitor.supervise import cancel_and_wait, close_all
 
 __all__ = ["LockstepClock", "Sink", "Station", "StationClock"]
 
@@ -383,18 +383,9 @@ class Station:
         if self.journal is not None:  # the last events reach every sink before it closes
             await self.journal.writer.flush()
         self._store_problems()
-        self._close_sinks()
-
-    def _close_sinks(self) -> None:
-        """Close every sink, even when one fails (the push worker must stop even if the
-        sound device will not close); the first failure is raised after the others closed,
-        and each is logged with its traceback."""
-        failures: list[Exception] = []
-        for sink in list(self.sinks):
-            try:
-                sink.close()
-            except Exception as exc:
-                log.exception("sink %s failed to close", type(sink).__name__)
-                failures.append(exc)
-        if failures:
-            raise failures[0]
+        # Every sink closes even when one fails (the push worker must stop even if the sound
+        # device will not close); each failure is logged, the first raised after.
+        await close_all(
+            ((f"sink {type(sink).__name__}", sink.close) for sink in list(self.sinks)),
+            log_as="%s failed to close",
+        )
